@@ -1,0 +1,3 @@
+"""Transcript cleanup and summaries. Imports nothing from `notetaker`."""
+
+import asr  # noqa: F401  (loads OpenBLAS before mlx-lm imports MLX)

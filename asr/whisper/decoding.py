@@ -1,0 +1,314 @@
+"""Whisper decoding over one 30 s window (or a batch of them): greedy or sampled,
+timestamp-token rules, and the usual guards — temperature fallback on a high
+compression ratio or a low average log-probability, the no-speech probability, and a
+repetition-loop detector that cuts a looping segment and flags it."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import numpy as np
+
+from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
+from asr.features import N_SAMPLES, SAMPLE_RATE, window_mel
+from asr.whisper.model import Whisper
+from asr.whisper.tokenizer import WhisperTokenizer
+
+TIME_PRECISION = 0.02  # seconds per timestamp token
+
+
+@dataclass(frozen=True)
+class DecodingOptions:
+    language: str | None = None
+    task: str = "transcribe"
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    compression_ratio_threshold: float | None = 2.4
+    logprob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    timestamps: bool = True
+    max_initial_timestamp: float = 1.0
+    suppress_blank: bool = True
+    max_new_tokens: int | None = None  # default: half the text context (224)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Segment:
+    start: float  # seconds within the window
+    end: float
+    text: str
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DecodingResult:
+    tokens: tuple[int, ...]  # sampled tokens (text and timestamps), no EOT
+    prefix: tuple[int, ...]  # forced tokens before them
+    text: str  # prefix + sampled text
+    segments: tuple[Segment, ...]
+    avg_logprob: float
+    no_speech_prob: float
+    temperature: float
+    compression_ratio: float
+    flags: tuple[str, ...] = ()
+
+    @property
+    def is_silence(self) -> bool:
+        return FLAG_NO_SPEECH in self.flags and not self.text.strip()
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def find_loop(text_tokens: list[int], max_period: int = 24, min_span: int = 16) -> int | None:
+    """Where a repetition loop at the end of `text_tokens` starts repeating, or None.
+
+    A loop is a pattern of p tokens repeated back-to-back at least 4 times (8 for single
+    tokens) over at least `min_span` tokens; the index returned keeps one copy of it.
+    """
+    n = len(text_tokens)
+    for p in range(1, min(max_period, n // 3) + 1):
+        reps = 1
+        while n - (reps + 1) * p >= 0 and text_tokens[n - (reps + 1) * p : n - reps * p] == text_tokens[n - p :]:
+            reps += 1
+        if reps >= (8 if p == 1 else 4) and reps * p >= min_span:
+            return n - reps * p + p
+    return None
+
+
+@dataclass
+class _Row:
+    tokens: list[int] = field(default_factory=list)
+    sum_logprob: float = 0.0
+    done: bool = False
+    looped: bool = False
+
+
+class WhisperDecoder:
+    def __init__(self, model: Whisper, tokenizer: WhisperTokenizer):
+        self.model = model
+        self.tok = tokenizer
+        self.n_text_ctx = model.dims.n_text_ctx
+        v = model.dims.n_vocab
+        self._suppress = np.zeros(v, dtype=bool)
+        self._suppress[[t for t in tokenizer.suppress_tokens() if t < v]] = True
+        self._blank = [tokenizer.encode(" ")[0], tokenizer.eot]
+        self._text_mask = np.zeros(v, dtype=bool)
+        self._text_mask[: tokenizer.eot] = True
+
+    # -- features -------------------------------------------------------------
+    def encode(self, windows: list[np.ndarray]) -> mx.array:
+        """Encoder output for up to-30 s windows of 16 kHz audio, batched."""
+        mels = np.stack([window_mel(w, self.model.dims.n_mels) for w in windows])
+        feats = self.model.encoder(mx.array(mels))
+        mx.eval(feats)
+        return feats
+
+    def detect_language(self, features: mx.array) -> list[str]:
+        if not self.tok.multilingual:
+            return ["en"] * features.shape[0]
+        codes = list(self.tok.language_ids)
+        ids = np.array([self.tok.language_ids[c] for c in codes])
+        kv = self.model.decoder.cross_kv(features)
+        sot = mx.full((features.shape[0], 1), self.tok.sot, dtype=mx.int32)
+        logits = np.asarray(self.model.decoder(sot, kv, self.model.new_caches())[:, 0])
+        return [codes[int(i)] for i in np.argmax(logits[:, ids], axis=-1)]
+
+    # -- one decoding pass ------------------------------------------------------
+    def _prompt(self, opts: DecodingOptions, language: str | None, context: list[int], prefix: list[int]):
+        prompt: list[int] = []
+        if context:
+            room = self.n_text_ctx // 2 - 1
+            prompt = [self.tok.sot_prev, *context[-room:]]
+        sot_index = len(prompt)
+        prompt += self.tok.sot_sequence(language, opts.task)
+        if not opts.timestamps:
+            prompt.append(self.tok.no_timestamps)
+        return prompt + prefix, sot_index
+
+    def _filter(self, logits: np.ndarray, rows: list[_Row], opts: DecodingOptions) -> None:
+        """Apply suppression and timestamp rules in place to (batch, vocab) logits."""
+        logits[:, self._suppress] = -np.inf
+        first = len(rows[0].tokens) == 0
+        if first and opts.suppress_blank:
+            logits[:, self._blank] = -np.inf
+        if not opts.timestamps:
+            return
+        tb = self.tok.timestamp_begin
+        logits[:, self.tok.no_timestamps] = -np.inf
+        for k, row in enumerate(rows):
+            seq = row.tokens
+            last_ts = len(seq) >= 1 and seq[-1] >= tb
+            penult_ts = len(seq) < 2 or seq[-2] >= tb
+            if last_ts:
+                if penult_ts:
+                    logits[k, tb:] = -np.inf  # a pair closed: text must follow
+                else:
+                    logits[k, : self.tok.eot] = -np.inf  # a timestamp opened: no text
+            stamps = [t for t in seq if t >= tb]
+            if stamps:
+                # Timestamps never decrease, and each segment has a nonzero length.
+                last = stamps[-1] if (last_ts and not penult_ts) else stamps[-1] + 1
+                logits[k, tb:last] = -np.inf
+        if first:
+            logits[:, :tb] = -np.inf
+            last_allowed = tb + int(round(opts.max_initial_timestamp / TIME_PRECISION))
+            logits[:, last_allowed + 1 :] = -np.inf
+        # If timestamps together are more likely than any text token, emit a timestamp.
+        logprobs = _log_softmax(logits)
+        ts_lp = np.logaddexp.reduce(logprobs[:, tb:], axis=-1)
+        text_lp = logprobs[:, :tb].max(axis=-1)
+        logits[ts_lp > text_lp, :tb] = -np.inf
+
+    def _run(self, features: mx.array, prompt: list[int], sot_index: int, opts: DecodingOptions,
+             temperature: float, max_new: int) -> tuple[list[_Row], np.ndarray]:
+        b = features.shape[0]
+        caches = self.model.new_caches()
+        kv = self.model.decoder.cross_kv(features)
+        logits = self.model.decoder(mx.array([prompt] * b), kv, caches)
+        no_speech = _softmax(np.array(logits[:, sot_index], dtype=np.float32))[:, self.tok.no_speech]
+        last = np.array(logits[:, -1], dtype=np.float32)
+        rows = [_Row() for _ in range(b)]
+        rng = np.random.default_rng(opts.seed)
+        for _ in range(max_new):
+            self._filter(last, rows, opts)
+            if temperature == 0:
+                nxt = last.argmax(axis=-1)
+            else:
+                probs = _softmax(last / temperature)
+                nxt = np.array([rng.choice(probs.shape[1], p=p) for p in probs])
+            logprobs = _log_softmax(last)
+            for k, row in enumerate(rows):
+                if row.done:
+                    continue
+                t = int(nxt[k])
+                row.sum_logprob += float(logprobs[k, t])
+                if t == self.tok.eot:
+                    row.done = True
+                    continue
+                row.tokens.append(t)
+                if self._cut_loop(row):
+                    row.done = row.looped = True
+            if all(r.done for r in rows):
+                break
+            step = mx.array([[r.tokens[-1] if r.tokens and not r.done else self.tok.eot] for r in rows])
+            last = np.array(self.model.decoder(step, kv, caches)[:, -1], dtype=np.float32)
+        return rows, no_speech
+
+    def _cut_loop(self, row: _Row) -> bool:
+        text_pos = [i for i, t in enumerate(row.tokens) if t < self.tok.eot]
+        if len(text_pos) < 16:
+            return False
+        cut = find_loop([row.tokens[i] for i in text_pos])
+        if cut is None:
+            return False
+        del row.tokens[text_pos[cut - 1] + 1 :]
+        return True
+
+    # -- public -----------------------------------------------------------------
+    def decode(self, features: mx.array, opts: DecodingOptions, durations: list[float],
+               context: list[int] | None = None, prefix: list[int] | None = None) -> list[DecodingResult]:
+        """Decode a batch of encoded windows with temperature fallback per window."""
+        b = features.shape[0]
+        languages = [opts.language] * b if opts.language or not self.tok.multilingual else self.detect_language(features)
+        results: list[DecodingResult | None] = [None] * b
+        # Windows that share a language decode together; fallback re-runs one window at a time.
+        for lang in dict.fromkeys(languages):
+            idx = [i for i in range(b) if languages[i] == lang]
+            sub = features[mx.array(idx)] if len(idx) < b else features
+            first = self._decode_at(sub, opts, lang, opts.temperatures[0], [durations[i] for i in idx],
+                                    context or [], prefix or [])
+            for i, res in zip(idx, first):
+                results[i] = res
+            for i in idx:
+                for temp in opts.temperatures[1:]:
+                    if not self._needs_fallback(results[i], opts):
+                        break
+                    retry = self._decode_at(features[i : i + 1], opts, lang, temp, [durations[i]],
+                                            context or [], prefix or [])[0]
+                    results[i] = self._better(results[i], retry, opts)
+        return [self._finalise(r, opts) for r in results]
+
+    def _decode_at(self, features, opts, language, temperature, durations, context, prefix):
+        prompt, sot_index = self._prompt(opts, language, context, prefix)
+        max_new = opts.max_new_tokens or self.n_text_ctx // 2
+        max_new = min(max_new, self.n_text_ctx - len(prompt))
+        rows, no_speech = self._run(features, prompt, sot_index, opts, temperature, max_new)
+        out = []
+        for row, ns, dur in zip(rows, no_speech, durations):
+            text = self.tok.decode(prefix + row.tokens)
+            flags = (FLAG_REPETITION,) if row.looped else ()
+            out.append(DecodingResult(
+                tokens=tuple(row.tokens), prefix=tuple(prefix), text=text,
+                segments=self._segments(row.tokens, prefix, dur),
+                avg_logprob=row.sum_logprob / (len(row.tokens) + 1), no_speech_prob=float(ns),
+                temperature=temperature, compression_ratio=compression_ratio(text), flags=flags))
+        return out
+
+    @staticmethod
+    def _needs_fallback(r: DecodingResult, opts: DecodingOptions) -> bool:
+        if opts.no_speech_threshold is not None and opts.logprob_threshold is not None:
+            if r.no_speech_prob > opts.no_speech_threshold and r.avg_logprob < opts.logprob_threshold:
+                return False  # silence: no retry will help
+        if FLAG_REPETITION in r.flags:
+            return True
+        if opts.compression_ratio_threshold is not None and r.compression_ratio > opts.compression_ratio_threshold:
+            return True
+        return opts.logprob_threshold is not None and r.avg_logprob < opts.logprob_threshold
+
+    @staticmethod
+    def _better(a: DecodingResult, b: DecodingResult, opts: DecodingOptions) -> DecodingResult:
+        # Keep the latest attempt unless it is worse on every guard.
+        def bad(r):
+            return (FLAG_REPETITION in r.flags) + (
+                opts.compression_ratio_threshold is not None and r.compression_ratio > opts.compression_ratio_threshold)
+        return b if (bad(b), -b.avg_logprob) <= (bad(a), -a.avg_logprob) or not WhisperDecoder._needs_fallback(b, opts) else a
+
+    def _finalise(self, r: DecodingResult, opts: DecodingOptions) -> DecodingResult:
+        flags = list(r.flags)
+        silent = (opts.no_speech_threshold is not None and r.no_speech_prob > opts.no_speech_threshold
+                  and (opts.logprob_threshold is None or r.avg_logprob < opts.logprob_threshold))
+        if silent:
+            flags.append(FLAG_NO_SPEECH)
+        elif self._needs_fallback(r, opts):
+            flags.append(FLAG_LOW_CONFIDENCE)
+        if silent:
+            return DecodingResult((), r.prefix, "", (), r.avg_logprob, r.no_speech_prob, r.temperature, 0.0, tuple(flags))
+        return DecodingResult(r.tokens, r.prefix, r.text, r.segments, r.avg_logprob, r.no_speech_prob,
+                              r.temperature, r.compression_ratio, tuple(dict.fromkeys(flags)))
+
+    def _segments(self, tokens: list[int], prefix: list[int], duration: float) -> tuple[Segment, ...]:
+        """Split sampled tokens at timestamp tokens into timed segments."""
+        tb = self.tok.timestamp_begin
+        segs: list[Segment] = []
+        start, text = 0.0, list(prefix)
+        for t in tokens:
+            if t >= tb:
+                ts = (t - tb) * TIME_PRECISION
+                if text:
+                    segs.append(Segment(start, ts, self.tok.decode(text), tuple(text)))
+                    text = []
+                start = ts
+            else:
+                text.append(t)
+        if text:
+            segs.append(Segment(start, max(start, duration), self.tok.decode(text), tuple(text)))
+        return tuple(s for s in segs if s.text.strip())
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def window_duration(audio: np.ndarray) -> float:
+    return min(len(audio), N_SAMPLES) / SAMPLE_RATE
