@@ -126,6 +126,11 @@ class Session(ABC):
     def done_s(self) -> float:
         """Seconds of audio the latest events take into account; `fed_s - done_s` is the lag."""
 
+    @property
+    @abstractmethod
+    def idle(self) -> bool:
+        """True when `step` has nothing to do until more audio arrives (callers may wait)."""
+
     @abstractmethod
     def step(self) -> list[Event]:
         """Do a bounded amount of model work; returns new events (possibly none)."""

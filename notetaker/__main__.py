@@ -1,0 +1,5 @@
+import sys
+
+from notetaker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,175 @@
+"""`notetaker …` subcommands: parse, call, print. Exit 0 on success, 2 for a usage or
+input error (one clear line), 1 for an internal error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from notetaker import __version__
+from notetaker.config import ConfigError, Settings, ensure_home, load_settings
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A bad argument the parser could not see: one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + error
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="notetaker", description="A local, private meeting note-taker for the terminal.")
+    p.add_argument("--home", help="data folder (default: $NOTETAKER_HOME or the platform's user-data folder)")
+    p.add_argument("--version", action="version", version=f"notetaker {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    t = sub.add_parser("transcribe", help="transcribe an audio file into a new session")
+    t.add_argument("file", nargs="?", help="WAV, FLAC, OGG or MP3 at any sample rate")
+    t.add_argument("--sample", action="store_true", help="transcribe the bundled sample recording")
+    _engine_args(t)
+    t.add_argument("--realtime", action="store_true", help="play the file at wall-clock speed, like a live meeting")
+    t.add_argument("--speed", type=_positive_float, default=1.0, help="with --realtime: clock speed-up (2 = twice as fast)")
+    t.add_argument("--title", help="session title (default: the file name)")
+    t.add_argument("--json", action="store_true", help="print JSON Lines: session, partial, final and progress events")
+    t.set_defaults(func="transcribe")
+
+    s = sub.add_parser("sessions", help="list meetings")
+    s.add_argument("--limit", type=_positive_int, default=None)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func="sessions")
+
+    sh = sub.add_parser("show", help="print one meeting's transcript")
+    sh.add_argument("id", type=_session_id)
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func="show")
+
+    q = sub.add_parser("search", help="full-text search across all meetings")
+    q.add_argument("query")
+    q.add_argument("--limit", type=_positive_int, default=20)
+    q.add_argument("--session", type=_session_id, default=None, help="search one meeting only")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func="search")
+
+    e = sub.add_parser("export", help="export a meeting as Markdown, JSON, SRT, VTT or text")
+    e.add_argument("id", type=_session_id)
+    e.add_argument("--format", "-f", required=True, choices=["md", "json", "srt", "vtt", "txt"])
+    e.add_argument("-o", "--output", help="file or folder to write (default: standard output)")
+    e.set_defaults(func="export")
+
+    i = sub.add_parser("import", help="import a meeting exported as JSON")
+    i.add_argument("file")
+    i.set_defaults(func="import")
+
+    d = sub.add_parser("doctor", help="check the platform, BLAS, models, audio and data home")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func="doctor")
+    return p
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", help="speech engine (default: whisper)")
+    p.add_argument("--model", help="model name, local folder or hub repo id (default: bundled Whisper tiny.en)")
+    p.add_argument("--language", help="language code, e.g. en (default: the model's or detected)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _session_id(text: str) -> int:
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (a positive number)") from None
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    flags = {"home": args.home}
+    for name in ("engine", "model", "language"):
+        flags[name] = getattr(args, name, None)
+    return load_settings(flags)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from asr.base import ASRError
+    from storage import StoreError
+
+    from notetaker.audio import AudioError
+
+    return (UsageError, ConfigError, AudioError, ASRError, StoreError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_OK
+    try:
+        from notetaker import commands
+
+        return getattr(commands, f"cmd_{args.func.replace('-', '_')}")(args, settings_from(args))
+    except KeyboardInterrupt:
+        print("notetaker: interrupted; everything transcribed so far is saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `notetaker show 3 | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as e:
+        if isinstance(e, _user_errors()):
+            print(f"notetaker: {_one_line(e)}", file=sys.stderr)
+            return EXIT_USAGE
+        if os.environ.get("NOTETAKER_DEBUG"):
+            raise
+        print(f"notetaker: internal error: {type(e).__name__}: {_one_line(e)} "
+              "(run again with NOTETAKER_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text or type(e).__name__
+
+
+def write_json(obj, out=None) -> None:
+    out = out or sys.stdout
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def open_store(settings: Settings):
+    from storage import SessionStore
+
+    ensure_home(settings)
+    return SessionStore.open(settings.db_path)
+
+
+def data_file(name: str) -> Path:
+    return Path(__file__).parent / "data" / name
+
+
+if __name__ == "__main__":
+    sys.exit(main())

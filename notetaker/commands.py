@@ -1,0 +1,243 @@
+"""What each subcommand does; `cli.py` parses and handles errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, UsageError, data_file, open_store, write_json
+from notetaker.config import Settings
+from notetaker.recorder import RecorderListener
+
+SAMPLE = "sample.flac"
+
+
+def clock(t: float, tenths: bool = False) -> str:
+    t = max(0.0, t)
+    h, rem = divmod(t, 3600)
+    m, s = divmod(rem, 60)
+    return f"{int(h):02d}:{int(m):02d}:{s:04.1f}" if tenths else f"{int(h):02d}:{int(m):02d}:{int(s):02d}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# -- transcribe -------------------------------------------------------------------------------
+
+
+class _Printer(RecorderListener):
+    """Prints a recording as it happens: plain text or JSON Lines."""
+
+    def __init__(self, as_json: bool, realtime: bool):
+        self.as_json = as_json
+        self.realtime = realtime
+        self.tty = sys.stderr.isatty()
+        self._status = False
+
+    def on_started(self, session) -> None:
+        if self.as_json:
+            write_json({"type": "session", "event": "started", "id": session.id, "title": session.title,
+                        "engine": session.engine, "model": session.model})
+
+    def on_partial(self, partial) -> None:
+        if self.as_json:
+            write_json({"type": "partial", "text": partial.text, "start": partial.start, "end": partial.end})
+        elif self.tty and self.realtime:
+            self._status_line(f"… {partial.text}")
+
+    def on_final(self, final, segment) -> None:
+        if self.as_json:
+            write_json({"type": "final", "id": segment.id, "seq": segment.seq, "text": final.text,
+                        "start": final.start, "end": final.end, "flags": list(final.flags)})
+            return
+        self._clear_status()
+        flags = f"  ({', '.join(final.flags)})" if final.flags else ""
+        print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {final.text}{flags}", flush=True)
+
+    def on_progress(self, p) -> None:
+        if self.as_json and self.realtime:
+            write_json({"type": "progress", "audio_s": round(p.audio_s, 2), "lag_s": round(p.lag_s, 2),
+                        "rtf": round(p.rtf, 3)})
+        elif self.tty and self.realtime and not self.as_json:
+            self._status_line(f"audio {clock(p.audio_s)}  behind {p.lag_s:4.1f} s  RTF {p.rtf:.2f}")
+
+    def on_finished(self, result) -> None:
+        p = result.progress
+        if self.as_json:
+            write_json({"type": "session", "event": "finished", "id": result.session_id, "status": result.status,
+                        "finals": result.finals, "duration_s": round(result.duration_s, 3),
+                        "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4)})
+            return
+        self._clear_status()
+        lag = f", {p.lag_s:.1f} s behind at the end" if self.realtime else ""
+        print(f"session {result.session_id} {result.status}: {result.finals} segments, "
+              f"{duration(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
+              f"(`notetaker show {result.session_id}`)", file=sys.stderr)
+
+    def _status_line(self, text: str) -> None:
+        width = 100
+        sys.stderr.write("\r\x1b[2K" + text[-width:])
+        sys.stderr.flush()
+        self._status = True
+
+    def _clear_status(self) -> None:
+        if self._status:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+            self._status = False
+
+
+def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    from asr.base import SessionOptions
+    from asr.registry import load_engine
+
+    from notetaker.audio import FileSource
+    from notetaker.recorder import Recorder
+
+    if args.sample == bool(args.file):
+        raise UsageError("give an audio FILE or --sample (not both)")
+    path = data_file(SAMPLE) if args.sample else Path(args.file)
+    # Everything a user can get wrong is checked before anything is saved.
+    source = FileSource.open(path, realtime=args.realtime, speed=args.speed)
+    with source:
+        engine = load_engine(settings.engine, settings.model, cache_dir=settings.models_dir,
+                             allow_download=settings.allow_download)
+        store = open_store(settings)
+        printer = _Printer(args.json, args.realtime)
+        options = SessionOptions(language=settings.language, partials=args.realtime,
+                                 delay_ms=settings.delay_ms if engine.capabilities.delay_control else None,
+                                 context=settings.context)
+        title = args.title or (("Sample: " if args.sample else "") + path.stem)
+        recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
+                            listeners=[printer], audio_path=path.resolve())
+        try:
+            result = recorder.run()
+        finally:
+            store.close()
+    return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+# -- browsing ---------------------------------------------------------------------------------
+
+
+def _session_json(s) -> dict:
+    return {"id": s.id, "title": s.title, "started_at": s.started_at.isoformat(),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None, "status": s.status,
+            "engine": s.engine, "model": s.model, "language": s.language, "duration_s": s.duration_s}
+
+
+def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
+    with open_store(settings) as store:
+        sessions = store.list_sessions(limit=args.limit)
+    if args.json:
+        for s in sessions:
+            write_json(_session_json(s))
+        return EXIT_OK
+    if not sessions:
+        print("no meetings yet; `notetaker transcribe FILE` makes one", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ID':>5}  {'STARTED':16}  {'LENGTH':>7}  {'STATUS':11}  {'ENGINE':18}  TITLE")
+    for s in sessions:
+        status = s.status.upper() if s.status == "interrupted" else s.status
+        engine = f"{s.engine or '-'}/{s.model or '-'}"[:18]
+        started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"{s.id:>5}  {started:16}  {duration(s.duration_s):>7}  {status:11}  {engine:18}  {s.title}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    with open_store(settings) as store:
+        if args.json:
+            write_json(store.export_json(args.id))
+            return EXIT_OK
+        s = store.get_session(args.id)
+        segments = store.segments(args.id)
+        marks = store.marks(args.id)
+    started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    print(f"# {s.title or 'Untitled'}  (session {s.id}, {started}, {duration(s.duration_s)}, {s.status}, "
+          f"{s.engine}/{s.model})")
+    for m in marks:
+        print(f"  mark [{clock(m.t_s)}] {m.kind}: {m.text}")
+    for seg in segments:
+        flags = f"  ({', '.join(seg.flags)})" if seg.flags else ""
+        print(f"[{clock(seg.start_s)}] {seg.text}{flags}")
+    if not segments:
+        print("(no transcript)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    bold = sys.stdout.isatty() and not args.json
+    highlight = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
+    with open_store(settings) as store:
+        hits = store.search(args.query, limit=args.limit, session_id=args.session, highlight=highlight)
+    for h in hits:
+        if args.json:
+            write_json({"session_id": h.session_id, "title": h.session_title, "segment_id": h.segment_id,
+                        "seq": h.seq, "start": h.start_s, "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
+        else:
+            print(f"{h.session_id:>5}  [{clock(h.start_s)}]  {h.session_title[:30]:30}  {h.snippet}")
+    if not hits and not args.json:
+        print("no matches", file=sys.stderr)
+    return EXIT_OK
+
+
+def _slug(title: str) -> str:
+    slug = re.sub(r"[^\w\-]+", "-", title, flags=re.UNICODE).strip("-")
+    return slug[:80] or "meeting"
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import FORMATS, render
+
+    with open_store(settings) as store:
+        s = store.get_session(args.id)
+        text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id))
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output).expanduser()
+    if out.is_dir():
+        out = out / f"{s.id}-{_slug(s.title)}.{FORMATS[args.format].extension}"
+    try:
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UsageError(f"{path} is not a notetaker JSON export: {e}") from None
+    with open_store(settings) as store:
+        sid = store.import_json(data)
+    print(f"imported as session {sid}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.doctor import diagnose, render_text
+
+    report = diagnose(settings)
+    if args.json:
+        write_json(report)
+    else:
+        print(render_text(report))
+    return EXIT_OK

@@ -1,0 +1,162 @@
+"""Settings: defaults < `config.toml` in the data home < environment < command-line flags.
+
+The data home defaults to the platform's user-data folder and moves with
+`NOTETAKER_HOME` or `--home`; everything the app writes lives under it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+APP = "notetaker"
+CONFIG_FILE = "config.toml"
+ENV_PREFIX = "NOTETAKER_"
+
+
+class ConfigError(Exception):
+    """A bad setting or config file: one line for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    engine: str = "whisper"
+    model: str | None = None  # None: the engine's default (Whisper: bundled tiny.en)
+    language: str | None = None
+    delay_ms: int = 480
+    context: str = ""
+    allow_download: bool = True
+    rewrite_backend: str = "none"
+    rewrite_model: str | None = None
+    openai_base_url: str | None = None
+    input_device: str | None = None
+    keep_audio: bool = True
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "notetaker.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.home / "sessions"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_FILE
+
+
+# config.toml sections map onto flat setting names: [rewrite] backend → rewrite_backend.
+_SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
+_TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def default_home() -> Path:
+    """The platform's per-user data folder for the app."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / APP
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP
+
+
+def resolve_home(flag: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
+    raw = flag or env.get(ENV_PREFIX + "HOME") or None
+    return Path(raw).expanduser().resolve() if raw else default_home()
+
+
+def _coerce(name: str, value: Any, where: str) -> Any:
+    kind = _TYPES[name]
+    if value is None:
+        return None
+    if "bool" in kind:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in _BOOL_WORDS:
+            return _BOOL_WORDS[word]
+        raise ConfigError(f"{where}: {name} must be true or false, not {value!r}")
+    if "int" in kind:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}")
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {name} must be text, not {value!r}")
+    return value
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Flat settings from a config.toml; ConfigError for bad TOML or unknown keys."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            if key not in _SECTIONS:
+                raise ConfigError(f"{path}: unknown section [{key}]")
+            for sub, v in value.items():
+                flat[_SECTIONS[key] + sub] = (v, f"{path} [{key}] {sub}")
+        else:
+            flat[key] = (value, f"{path} {key}")
+    out = {}
+    for name, (value, where) in flat.items():
+        if name == "home" or name not in _TYPES:
+            raise ConfigError(f"{where}: unknown setting")
+        out[name] = _coerce(name, value, str(path))
+    return out
+
+
+def read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    out = {}
+    for name in _TYPES:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if name != "home" and raw is not None and raw != "":
+            out[name] = _coerce(name, raw, f"${ENV_PREFIX}{name.upper()}")
+    return out
+
+
+def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from every layer; `flags` holds command-line values (None = not given)."""
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    home = resolve_home(flags.pop("home", None), env)
+    if home.exists() and not home.is_dir():
+        raise ConfigError(f"data home {home} exists and is not a folder")
+    settings = Settings(home=home)
+    for layer in (read_config_file(home / CONFIG_FILE), read_env(env)):
+        settings = replace(settings, **layer)
+    unknown = set(flags) - set(_TYPES)
+    if unknown:
+        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}")
+    settings = replace(settings, **{k: _coerce(k, v, "command line") for k, v in flags.items()})
+    if not 80 <= settings.delay_ms <= 2400:
+        raise ConfigError(f"delay_ms must be between 80 and 2400, not {settings.delay_ms}")
+    return settings
+
+
+def ensure_home(settings: Settings) -> Path:
+    """Create the data home (private to the user) if it does not exist yet."""
+    try:
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create data home {settings.home}: {e.strerror}") from None
+    return settings.home

