@@ -20,6 +20,7 @@ from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
 from asr.vad import Endpointer, Utterance, VadConfig
 
 CONTEXT_CHARS = 240  # previous text given to the decoder as a prompt
+PREROLL_S = 2.0  # audio kept before the VAD's decision point while nobody speaks
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,10 @@ class SegmentedSession(Session):
         return self._buf[a:b]
 
     def _trim(self) -> None:
-        keep_s = min([u.start for u in self._closed] + [self._vad.open_start or self._vad.processed_s])
+        # In silence keep a pre-roll: an onset is decided after the speech it starts with.
+        idle_keep = self._vad.processed_s - PREROLL_S
+        open_start = self._vad.open_start
+        keep_s = min([u.start for u in self._closed] + [idle_keep if open_start is None else open_start])
         drop = int(keep_s * SAMPLE_RATE) - self._buf_start
         if drop > SAMPLE_RATE:  # trim in bulk, not every step
             self._buf = self._buf[drop:].copy()
@@ -79,6 +83,10 @@ class SegmentedSession(Session):
     @property
     def done_s(self) -> float:
         return self._done
+
+    def _advance(self, t: float) -> None:
+        # Never backwards: a lag readout that jumps back when an onset is found is noise.
+        self._done = max(self._done, t)
 
     @property
     def idle(self) -> bool:
@@ -104,7 +112,7 @@ class SegmentedSession(Session):
             elif self._partial_due():
                 events = self._partial()
             else:
-                self._done = self._vad.open_start if self._vad.open_start is not None else self._vad.processed_s
+                self._advance(self._vad.open_start if self._vad.open_start is not None else self._vad.processed_s)
         elif self._offline_ready():
             events = self._decode_windows(self._pack())
         self._trim()
@@ -119,7 +127,7 @@ class SegmentedSession(Session):
                 events += self._finalize(self._closed.popleft())
             else:
                 events += self._decode_windows(self._pack())
-        self._done = self.fed_s
+        self._advance(self.fed_s)
         self._finished = True
         return events
 
@@ -138,7 +146,7 @@ class SegmentedSession(Session):
         hyp = self.decoder.decode(audio, prefix=prefix, context=self._context, timestamps=False)
         self._last_decode = int(end * SAMPLE_RATE)
         _, tail = self._agreement.update(hyp.text)
-        self._done = end
+        self._advance(end)
         text = " ".join(self._agreement.committed + tail)
         return [Partial(text, round(start, 3), round(end, 3))] if text else []
 
@@ -148,7 +156,7 @@ class SegmentedSession(Session):
                                 timestamps=not prefix)
         self._agreement.reset()
         self._last_decode = int(utt.end * SAMPLE_RATE)
-        self._done = utt.end
+        self._advance(utt.end)
         finals = self._finals(t, utt.start, utt.end)
         return finals + [Partial("", round(utt.end, 3), round(utt.end, 3))]
 
@@ -197,7 +205,7 @@ class SegmentedSession(Session):
             # Whisper may stop before the window's end: decode what it left out again, once.
             covered = finals[-1].end if finals else start
             requeue += [u for u in win[1:] if u.start >= covered + 0.5 and u.start not in self._retried]
-            self._done = end
+            self._advance(end)
         for u in requeue:
             self._retried.add(u.start)
         self._closed.extendleft(reversed(requeue))

@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from asr.base import Final, Partial, SessionOptions
+from asr.segmented import SegmentedSession
+
+from .scripted_decoder import SR, ScriptedDecoder, utterance_audio, word
+
+UTTERANCES = [[300, 400, 500, 600, 700, 800, 900, 1000], [350, 450, 550], [600, 650, 700, 750, 800]]
+
+
+def meeting() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    parts, spans, t = [np.zeros(SR, np.float32)], [], 1.0
+    for pitches in UTTERANCES:
+        a = utterance_audio(pitches)
+        parts += [a, np.zeros(int(1.5 * SR), np.float32)]
+        spans.append((t, t + len(a) / SR))
+        t += len(a) / SR + 1.5
+    return np.concatenate(parts), spans
+
+
+def drive(session, audio, chunk=1600):
+    events, done = [], []
+    for i in range(0, len(audio), chunk):
+        session.feed_audio(audio[i : i + chunk])
+        while not session.idle:
+            events += session.step()
+            done.append(session.done_s)
+    events += session.finish()
+    return events, done
+
+
+def test_live_partials_commit_agreed_prefix_and_finals_at_endpoints():
+    audio, spans = meeting()
+    dec = ScriptedDecoder()
+    events, done = drive(SegmentedSession(dec, SessionOptions(partials=True)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
+    for f, (a, b) in zip(finals, spans):
+        assert a - 0.35 <= f.start <= a and b - 0.15 <= f.end <= b + 0.9
+    partials = [e for e in events if isinstance(e, Partial) and e.text]
+    assert len(partials) >= 3
+    # Partials of the first utterance grow as audio arrives, and an empty partial clears them.
+    first = [p.text for p in partials if p.start < spans[0][1]]
+    assert all(b.startswith(a.rsplit(" ", 1)[0]) for a, b in zip(first, first[1:]))
+    assert any(isinstance(e, Partial) and e.text == "" for e in events)
+    # Words agreed on were forced as the prefix of later decodes, including the final one.
+    assert any(c["prefix"] for c in dec.calls)
+    assert done == sorted(done)
+
+
+def test_context_carries_previous_finals():
+    audio, _ = meeting()
+    dec = ScriptedDecoder()
+    drive(SegmentedSession(dec, SessionOptions(partials=True)), audio)
+    assert any(word(UTTERANCES[0][-1]) in c["context"] for c in dec.calls[-3:])
+
+
+@pytest.mark.parametrize("chunk", [160, 16000, 10 * SR])
+def test_offline_packs_windows_and_gives_the_same_text(chunk):
+    audio, spans = meeting()
+    dec = ScriptedDecoder()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False)), audio, chunk)
+    assert not any(isinstance(e, Partial) for e in events)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
+    for f, (a, b) in zip(finals, spans):
+        assert abs(f.start - a) < 0.3 and abs(f.end - b) < 0.3
+    assert all(s <= 30.0 for batch in dec.batches for s in batch)
+    assert sum(len(b) for b in dec.batches) == 1  # the whole meeting fits one window
+
+
+def test_offline_long_meeting_batches_windows():
+    one, _ = meeting()
+    audio = np.concatenate([one] * 8)  # ~2 minutes
+    dec = ScriptedDecoder()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False), batch_size=2), audio)
+    assert len([e for e in events if isinstance(e, Final)]) == 8 * len(UTTERANCES)
+    assert all(len(b) <= 2 for b in dec.batches) and any(len(b) == 2 for b in dec.batches)
+    assert all(s <= 30.0 for batch in dec.batches for s in batch)
+
+
+def test_finish_flushes_an_open_utterance():
+    dec = ScriptedDecoder()
+    s = SegmentedSession(dec, SessionOptions(partials=True))
+    s.feed_audio(utterance_audio([500, 600, 700]))  # no trailing silence: still open
+    while not s.idle:
+        s.step()
+    finals = [e for e in s.finish() if isinstance(e, Final)]
+    assert [f.text for f in finals] == ["w500 w600 w700"]
+    assert s.step() == [] and s.done_s == pytest.approx(s.fed_s)
+
+
+def test_silence_is_idle_and_cheap():
+    dec = ScriptedDecoder()
+    s = SegmentedSession(dec, SessionOptions(partials=True))
+    events, _ = drive(s, np.zeros(20 * SR, np.float32))
+    assert events == [] and dec.calls == []
