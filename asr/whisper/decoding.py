@@ -64,18 +64,24 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def find_loop(text_tokens: list[int], max_period: int = 24, min_span: int = 16) -> int | None:
+def _min_repeats(period: int) -> int:
+    # "no, no, no" is speech; eight of one token, four of a short phrase or three of a
+    # sentence back-to-back is a decoding loop.
+    return 8 if period == 1 else 4 if period <= 4 else 3
+
+
+def find_loop(text_tokens: list[int], max_period: int = 32) -> int | None:
     """Where a repetition loop at the end of `text_tokens` starts repeating, or None.
 
-    A loop is a pattern of p tokens repeated back-to-back at least 4 times (8 for single
-    tokens) over at least `min_span` tokens; the index returned keeps one copy of it.
+    The index returned keeps one copy of the repeated pattern.
     """
     n = len(text_tokens)
     for p in range(1, min(max_period, n // 3) + 1):
+        tail = text_tokens[n - p :]
         reps = 1
-        while n - (reps + 1) * p >= 0 and text_tokens[n - (reps + 1) * p : n - reps * p] == text_tokens[n - p :]:
+        while n - (reps + 1) * p >= 0 and text_tokens[n - (reps + 1) * p : n - reps * p] == tail:
             reps += 1
-        if reps >= (8 if p == 1 else 4) and reps * p >= min_span:
+        if reps >= _min_repeats(p):
             return n - reps * p + p
     return None
 
@@ -201,7 +207,7 @@ class WhisperDecoder:
 
     def _cut_loop(self, row: _Row) -> bool:
         text_pos = [i for i, t in enumerate(row.tokens) if t < self.tok.eot]
-        if len(text_pos) < 16:
+        if len(text_pos) < 8:
             return False
         cut = find_loop([row.tokens[i] for i in text_pos])
         if cut is None:
@@ -276,6 +282,9 @@ class WhisperDecoder:
             flags.append(FLAG_NO_SPEECH)
         elif self._needs_fallback(r, opts):
             flags.append(FLAG_LOW_CONFIDENCE)
+        if opts.no_speech_threshold is not None and r.no_speech_prob > opts.no_speech_threshold:
+            # Confident text where the model also thinks nobody spoke ("you" on silence): suspect.
+            flags.append(FLAG_NO_SPEECH)
         if silent:
             return DecodingResult((), r.prefix, "", (), r.avg_logprob, r.no_speech_prob, r.temperature, 0.0, tuple(flags))
         return DecodingResult(r.tokens, r.prefix, r.text, r.segments, r.avg_logprob, r.no_speech_prob,

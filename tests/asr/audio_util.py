@@ -33,11 +33,14 @@ def librivox_clips() -> list[tuple[str, np.ndarray, str]]:
         pytest.skip("pocketsphinx-testdata is not installed (apt-get install pocketsphinx-testdata)")
     out = []
     for line in (d / "transcription").read_text().splitlines():
-        text, _, name = line.rpartition("(")
-        name = name.strip(") ")
-        words = text.replace("<s>", "").replace("</s>", "").strip()
-        out.append((name, load(d / f"{name}.wav"), words))
+        name = line.rpartition("(")[2].strip(") ")
+        out.append((name, load(d / f"{name}.wav"), _strip_markers(line)))
     return out
+
+
+def _strip_markers(line: str) -> str:
+    """'<s> ten of clubs </s> (001)' -> 'ten of clubs'."""
+    return line.rpartition("(")[0].replace("<s>", "").replace("</s>", "").strip()
 
 
 def cards_clips() -> list[tuple[str, np.ndarray, str]]:
@@ -45,7 +48,7 @@ def cards_clips() -> list[tuple[str, np.ndarray, str]]:
     if not d.is_dir():
         pytest.skip("pocketsphinx-testdata is not installed")
     names = (d / "cards.fileids").read_text().split()
-    texts = [line.strip() for line in (d / "cards.transcription").read_text().splitlines() if line.strip()]
+    texts = [_strip_markers(line) for line in (d / "cards.transcription").read_text().splitlines() if line.strip()]
     return [(f"cards-{n}", load(d / f"{n}.wav"), t) for n, t in zip(names, texts)]
 
 
