@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -206,7 +207,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(text)
         return EXIT_OK
     out = Path(args.output).expanduser()
-    if out.is_dir():
+    # "-o notes/" names a folder even before it exists (Path would drop the slash and write a file "notes")
+    if out.is_dir() or args.output.endswith(("/", os.sep)):
         out = out / f"{s.id}-{_slug(s.title)}.{FORMATS[args.format].extension}"
     try:
         tmp = out.with_name(out.name + ".part")

@@ -56,23 +56,26 @@ class Settings:
 
 # config.toml sections map onto flat setting names: [rewrite] backend → rewrite_backend.
 _SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
+_AUDIO_SETTINGS = {"input_device", "keep_audio"}  # [audio] has no prefix: only these belong there
+DELAY_RANGE_MS = (80, 2400)
 _TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def default_home() -> Path:
+def default_home(env: Mapping[str, str] | None = None) -> Path:
     """The platform's per-user data folder for the app."""
+    env = os.environ if env is None else env
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / APP
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / APP
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(env.get("APPDATA", Path.home() / "AppData" / "Roaming")) / APP
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / APP
 
 
 def resolve_home(flag: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path:
     raw = flag or env.get(ENV_PREFIX + "HOME") or None
-    return Path(raw).expanduser().resolve() if raw else default_home()
+    return Path(raw).expanduser().resolve() if raw else default_home(env)
 
 
 def _coerce(name: str, value: Any, where: str) -> Any:
@@ -87,12 +90,16 @@ def _coerce(name: str, value: Any, where: str) -> Any:
             return _BOOL_WORDS[word]
         raise ConfigError(f"{where}: {name} must be true or false, not {value!r}")
     if "int" in kind:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}")
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
+        low, high = DELAY_RANGE_MS
+        if name == "delay_ms" and not low <= number <= high:
+            raise ConfigError(f"{where}: delay_ms must be between {low} and {high}, not {number}")
+        return number
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {name} must be text, not {value!r}")
     return value
@@ -114,6 +121,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             if key not in _SECTIONS:
                 raise ConfigError(f"{path}: unknown section [{key}]")
             for sub, v in value.items():
+                if key == "audio" and sub not in _AUDIO_SETTINGS:
+                    raise ConfigError(f"{path} [{key}] {sub}: unknown setting")
                 flat[_SECTIONS[key] + sub] = (v, f"{path} [{key}] {sub}")
         else:
             flat[key] = (value, f"{path} {key}")

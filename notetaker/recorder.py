@@ -92,10 +92,10 @@ class Recorder:
         sid = self.session_id = self.store.create_session(
             self.title, self.engine.name, self.engine.model, language=self.options.language,
             delay_ms=self.options.delay_ms, audio_path=self.audio_path)
-        self._emit("on_started", self.store.get_session(sid))
         self._start = self._clock()
         status = "interrupted"
-        try:
+        try:  # from here on the session always ends complete or interrupted, whatever fails
+            self._emit("on_started", self.store.get_session(sid))
             if self.realtime:
                 self._run_realtime(session)
             else:
@@ -122,12 +122,13 @@ class Recorder:
 
     def _run_realtime(self, session: Session) -> None:
         done = threading.Event()
+        leaving = threading.Event()  # this loop ended (or failed): the producer stops too
         errors: list[BaseException] = []
 
         def produce() -> None:
             try:
                 for block in self.source:
-                    if self._stop.is_set():
+                    if self._stop.is_set() or leaving.is_set():
                         break
                     session.feed_audio(block)
             except BaseException as e:  # surfaced on this thread once the transcript is saved
@@ -147,8 +148,7 @@ class Recorder:
                     done.wait(0.01)
                 self._maybe_progress(session)
         finally:
-            if errors:
-                self._stop.set()
+            leaving.set()
             producer.join(timeout=5)
         if errors:
             raise errors[0]

@@ -1,0 +1,81 @@
+"""Dependency direction: asr, rewrite and storage never load the app or the UI, and
+`notetaker --help` stays fast by loading no model or UI code."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT
+
+LIBRARIES = ("asr", "rewrite", "storage")
+
+
+def loaded_modules(code: str) -> list[str]:
+    """Top-level names of every module `code` leaves in sys.modules, in a fresh interpreter."""
+    script = code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.splitlines()[-1])
+
+
+def roots(modules: list[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_libraries_do_not_import_the_app_or_textual():
+    loaded = loaded_modules("import asr, asr.base, asr.registry, asr.whisper.engine, rewrite, storage, "
+                            "storage.export")
+    assert "asr.whisper.engine" in loaded and "storage.export" in loaded  # the imports did happen
+    assert not {"textual", "notetaker"} & roots(loaded), sorted(
+        m for m in loaded if m.split(".")[0] in ("textual", "notetaker"))
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_no_import_statement_reaches_the_app(package):
+    """Static check: also catches imports inside functions that the runtime check never runs."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in ("notetaker", "textual"), \
+                    f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+
+
+def test_help_loads_no_model_or_ui_code():
+    loaded = loaded_modules(
+        "import io, runpy, sys, contextlib\n"
+        "sys.argv = ['notetaker', '--help']\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try:\n"
+        "        runpy.run_module('notetaker', run_name='__main__')\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code in (0, None), e.code\n"
+        "assert 'transcribe' in out.getvalue(), out.getvalue()\n"
+    )
+    heavy = {"mlx_lm", "textual", "mlx", "torch", "transformers", "sounddevice", "soundfile", "sqlite_utils"}
+    assert not heavy & roots(loaded), sorted(heavy & roots(loaded))
+    assert "notetaker.cli" in loaded
+
+
+def test_help_runs_as_a_command():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, "-m", "notetaker", "--help"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0 and p.stderr == ""
+    for command in ("transcribe", "sessions", "show", "search", "export", "import", "doctor"):
+        assert command in p.stdout
