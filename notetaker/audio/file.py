@@ -6,6 +6,7 @@ becomes an `AudioError` naming it, raised by `open_audio` before any work starts
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -179,10 +180,11 @@ def open_audio(path: str | os.PathLike[str]) -> AudioFile:
     """
     p = Path(path)
     head = _read_head(p)
-    try:
-        handle = sf.SoundFile(str(p))
-    except (RuntimeError, OSError, ValueError, TypeError) as err:
-        raise _unreadable(p, head, err) from None
+    with _quiet_native_stderr():
+        try:
+            handle = sf.SoundFile(str(p))
+        except (RuntimeError, OSError, ValueError, TypeError) as err:
+            raise _unreadable(p, head, err) from None
     try:
         info = AudioInfo(
             path=p,
@@ -192,7 +194,8 @@ def open_audio(path: str | os.PathLike[str]) -> AudioFile:
             format=str(handle.format),
             subtype=str(handle.subtype),
         )
-        _check_decodes(handle, p)
+        with _quiet_native_stderr():
+            _check_decodes(handle, p)
     except BaseException:
         handle.close()
         raise
@@ -203,6 +206,24 @@ def read_audio(path: str | os.PathLike[str]) -> np.ndarray:
     """The whole file as one 16 kHz mono float32 array: for short clips and tests."""
     with open_audio(path) as audio:
         return np.concatenate(list(audio.blocks(30.0)))
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence C-level stderr while probing: libmpg123 prints "Note: Illegal Audio-MPEG-Header"
+    lines for junk bytes straight to fd 2, which would break the one-line error (and a TUI)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _read_head(p: Path) -> bytes:
