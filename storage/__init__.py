@@ -1,0 +1,32 @@
+"""Meeting storage: SQLite via sqlite-utils. Imports nothing from notetaker, asr or rewrite."""
+
+from storage.db import open_db, schema_version
+from storage.errors import BadQuery, SegmentNotFound, SessionNotFound, StoreError
+from storage.export import FORMATS, render
+from storage.records import (
+    Citation,
+    MarkRecord,
+    SearchHit,
+    SegmentRecord,
+    SessionRecord,
+    SummaryRecord,
+)
+from storage.store import SessionStore
+
+__all__ = [
+    "FORMATS",
+    "BadQuery",
+    "Citation",
+    "MarkRecord",
+    "SearchHit",
+    "SegmentNotFound",
+    "SegmentRecord",
+    "SessionNotFound",
+    "SessionRecord",
+    "SessionStore",
+    "StoreError",
+    "SummaryRecord",
+    "open_db",
+    "render",
+    "schema_version",
+]

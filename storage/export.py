@@ -1,0 +1,489 @@
+"""Pure functions from records to text: Markdown (Obsidian-friendly), JSON, SRT, VTT, TXT."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.errors import StoreError
+from storage.records import (
+    MARK_KINDS,
+    STATUSES,
+    Citation,
+    MarkRecord,
+    SegmentRecord,
+    SessionRecord,
+    SummaryRecord,
+    parse_iso,
+    to_iso,
+)
+
+EXPORT_FORMAT = "notetaker.session"
+EXPORT_VERSION = 1
+
+
+# ---------------------------------------------------------------- time stamps
+
+
+def _split(t: float) -> tuple[int, int, int, int]:
+    ms = max(0, round(t * 1000)) if math.isfinite(t) else 0
+    return ms // 3_600_000, ms // 60_000 % 60, ms // 1000 % 60, ms % 1000
+
+
+def clock(t: float) -> str:
+    """HH:MM:SS, rounded down: a line says the second its speech began."""
+    whole = math.floor(t) if math.isfinite(t) and t > 0 else 0
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
+def srt_time(t: float) -> str:
+    h, m, s, ms = _split(t)
+    return f"{h:02d}:{m:02d}:{s:02d},{ms:03d}"
+
+
+def vtt_time(t: float) -> str:
+    h, m, s, ms = _split(t)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _label(segment: SegmentRecord) -> str:
+    if segment.speaker and segment.channel:
+        return f"{segment.speaker} ({segment.channel})"
+    return segment.speaker or segment.channel or ""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def yaml_str(text: str) -> str:
+    """A YAML double-quoted scalar; escapes whatever YAML does not allow raw."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif (
+            code < 0x20
+            or 0x7F <= code <= 0x9F
+            or 0xD800 <= code <= 0xDFFF
+            or code
+            in (
+                0x2028,
+                0x2029,
+                0xFEFF,
+                0xFFFE,
+                0xFFFF,
+            )
+        ):
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+# Characters that would turn transcript words into Markdown or Obsidian syntax
+# (emphasis, links, [[wikilinks]], #tags, $math$, ~~strike~~, HTML).
+_MD_SPECIAL = set("\\`*_[]<#$~")
+
+
+def md_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in _one_line(text))
+
+
+def _duration(session: SessionRecord, segments: Sequence[SegmentRecord]) -> float | None:
+    if session.duration_s is not None:
+        return session.duration_s
+    if session.ended_at is not None:
+        return max(0.0, (session.ended_at - session.started_at).total_seconds())
+    return max((s.end_s for s in segments), default=None)
+
+
+def _title(session: SessionRecord) -> str:
+    title = _one_line(session.title)
+    return title or f"Meeting {session.started_at:%Y-%m-%d %H:%M} UTC"
+
+
+def front_matter(session: SessionRecord, segments: Sequence[SegmentRecord] = ()) -> str:
+    lines = ["---", f"title: {yaml_str(_title(session))}", f"date: {to_iso(session.started_at)}"]
+    duration = _duration(session, segments)
+    if duration is not None:
+        lines.append(f"duration: {yaml_str(clock(duration))}")
+    for key in ("engine", "model", "language"):
+        value = getattr(session, key)
+        if value:
+            lines.append(f"{key}: {yaml_str(value)}")
+    lines.append(f"status: {yaml_str(session.status)}")
+    lines.append("tags: [meeting]")
+    lines.append("---")
+    return "\n".join(lines)
+
+
+def to_markdown(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summary: SummaryRecord | None = None,
+) -> str:
+    parts = [front_matter(session, segments), "", f"# {md_escape(_title(session))}", ""]
+    if summary is not None and summary.markdown.strip():
+        parts += ["## Summary", "", summary.markdown.strip(), ""]
+    if marks:
+        parts += ["## Marks", ""]
+        for mark in marks:
+            text = f" {md_escape(mark.text)}" if mark.text.strip() else ""
+            parts.append(f"- **[{clock(mark.t_s)}]** {mark.kind.capitalize()}:{text}")
+        parts.append("")
+    parts += ["## Transcript", ""]
+    for seg in segments:
+        label = _label(seg)
+        who = f"**{md_escape(label)}:** " if label else ""
+        parts += [f"**[{clock(seg.start_s)}]** {who}{md_escape(seg.text)}", ""]
+    return "\n".join(parts).rstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------- subtitles and text
+
+
+def _cue_text(seg: SegmentRecord) -> str:
+    text = _one_line(seg.text)
+    label = _label(seg)
+    return f"{label}: {text}" if label else text
+
+
+def to_srt(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summary: SummaryRecord | None = None,
+) -> str:
+    cues = []
+    for n, seg in enumerate(segments, 1):
+        end = max(seg.end_s, seg.start_s)
+        cues.append(f"{n}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{_cue_text(seg)}\n")
+    return "\n".join(cues)
+
+
+def _vtt_escape(text: str) -> str:
+    # Escaping ">" also keeps a spoken "-->" from being read as a cue timing line.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summary: SummaryRecord | None = None,
+) -> str:
+    parts = ["WEBVTT", ""]
+    for seg in segments:
+        end = max(seg.end_s, seg.start_s)
+        label = _label(seg)
+        text = _vtt_escape(_one_line(seg.text))
+        voice = f"<v {_vtt_escape(label)}>" if label else ""
+        parts += [f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", voice + text, ""]
+    return "\n".join(parts)
+
+
+def to_txt(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summary: SummaryRecord | None = None,
+) -> str:
+    return "".join(f"[{clock(seg.start_s)}] {_cue_text(seg)}\n" for seg in segments)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def session_dict(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summaries: Sequence[SummaryRecord] = (),
+) -> dict[str, Any]:
+    """Everything about one session as JSON-ready data (what `export_json` returns)."""
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "session": {
+            "id": session.id,
+            "title": session.title,
+            "started_at": to_iso(session.started_at),
+            "ended_at": to_iso(session.ended_at) if session.ended_at else None,
+            "status": session.status,
+            "engine": session.engine,
+            "model": session.model,
+            "language": session.language,
+            "delay_ms": session.delay_ms,
+            "audio_path": session.audio_path,
+            "duration_s": session.duration_s,
+        },
+        "segments": [
+            {
+                "id": s.id,
+                "seq": s.seq,
+                "start_s": s.start_s,
+                "end_s": s.end_s,
+                "text": s.text,
+                "channel": s.channel,
+                "speaker": s.speaker,
+                "flags": list(s.flags),
+            }
+            for s in segments
+        ],
+        "marks": [{"id": m.id, "t_s": m.t_s, "kind": m.kind, "text": m.text} for m in marks],
+        "summaries": [
+            {
+                "id": s.id,
+                "backend": s.backend,
+                "model": s.model,
+                "created_at": to_iso(s.created_at),
+                "markdown": s.markdown,
+                "citations": [{"bullet": c.bullet, "segment_ids": list(c.segment_ids)} for c in s.citations],
+            }
+            for s in summaries
+        ],
+    }
+
+
+def to_json(
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summary: SummaryRecord | None = None,
+    *,
+    summaries: Sequence[SummaryRecord] | None = None,
+) -> str:
+    """Pretty UTF-8 JSON; pass `summaries` to include every summary, not just `summary`."""
+    chosen = summaries if summaries is not None else ([summary] if summary else [])
+    data = session_dict(session, segments, marks, chosen)
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class ParsedSession:
+    """An export read back; ids are the exporter's, kept to remap citations."""
+
+    session: SessionRecord
+    segments: tuple[SegmentRecord, ...]
+    marks: tuple[MarkRecord, ...]
+    summaries: tuple[SummaryRecord, ...]
+
+
+def parse_session_dict(data: Any) -> ParsedSession:
+    """Validate an export (from `session_dict`); StoreError names the first thing wrong."""
+    if not isinstance(data, Mapping):
+        raise StoreError("not a notetaker export: expected a JSON object")
+    if data.get("format", EXPORT_FORMAT) != EXPORT_FORMAT:
+        raise StoreError(f"not a notetaker export: format is {str(data.get('format'))[:40]!r}")
+    version = data.get("version", EXPORT_VERSION)
+    if not isinstance(version, int) or version > EXPORT_VERSION:
+        raise StoreError(f"this export is version {version!r}; this notetaker reads up to {EXPORT_VERSION}")
+    s = _mapping(data.get("session"), "session")
+    status = _opt_str(s, "status", "session") or "complete"
+    if status not in STATUSES:
+        raise StoreError(f"bad export: session status {status[:20]!r} is not one of {', '.join(STATUSES)}")
+    session = SessionRecord(
+        id=_opt_int(s, "id", "session") or 0,
+        title=_opt_str(s, "title", "session") or "",
+        started_at=_time(s.get("started_at"), "session started_at"),
+        ended_at=_time(s["ended_at"], "session ended_at") if s.get("ended_at") else None,
+        status=status,
+        engine=_opt_str(s, "engine", "session"),
+        model=_opt_str(s, "model", "session"),
+        language=_opt_str(s, "language", "session"),
+        delay_ms=_opt_int(s, "delay_ms", "session"),
+        audio_path=_opt_str(s, "audio_path", "session"),
+        duration_s=_opt_float(s, "duration_s", "session"),
+    )
+    segments = tuple(_segment(x, n) for n, x in enumerate(_list(data, "segments"), 1))
+    seqs = [seg.seq for seg in segments]
+    if len(set(seqs)) != len(seqs):
+        raise StoreError("bad export: two segments share a seq number")
+    marks = tuple(_mark(x, n) for n, x in enumerate(_list(data, "marks"), 1))
+    summaries = tuple(_summary(x, n) for n, x in enumerate(_list(data, "summaries"), 1))
+    return ParsedSession(session, segments, marks, summaries)
+
+
+def _segment(raw: Any, n: int) -> SegmentRecord:
+    where = f"segment {n}"
+    x = _mapping(raw, where)
+    text = x.get("text")
+    if not isinstance(text, str):
+        raise StoreError(f"bad export: {where} has no text")
+    flags = x.get("flags") or []
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        raise StoreError(f"bad export: {where} flags must be a list of strings")
+    seq = _opt_int(x, "seq", where)
+    return SegmentRecord(
+        id=_opt_int(x, "id", where) or 0,
+        session_id=0,
+        seq=n if seq is None else seq,
+        start_s=_req_float(x, "start_s", where),
+        end_s=_req_float(x, "end_s", where),
+        text=text,
+        channel=_opt_str(x, "channel", where),
+        speaker=_opt_str(x, "speaker", where),
+        flags=tuple(flags),
+    )
+
+
+def _mark(raw: Any, n: int) -> MarkRecord:
+    where = f"mark {n}"
+    x = _mapping(raw, where)
+    kind = _opt_str(x, "kind", where)
+    if kind not in MARK_KINDS:
+        raise StoreError(f"bad export: {where} kind must be one of {', '.join(MARK_KINDS)}")
+    return MarkRecord(
+        id=_opt_int(x, "id", where) or 0,
+        session_id=0,
+        t_s=_req_float(x, "t_s", where),
+        kind=kind,
+        text=_opt_str(x, "text", where) or "",
+    )
+
+
+def _summary(raw: Any, n: int) -> SummaryRecord:
+    where = f"summary {n}"
+    x = _mapping(raw, where)
+    markdown = x.get("markdown")
+    if not isinstance(markdown, str):
+        raise StoreError(f"bad export: {where} has no markdown")
+    return SummaryRecord(
+        id=_opt_int(x, "id", where) or 0,
+        session_id=0,
+        backend=_opt_str(x, "backend", where),
+        model=_opt_str(x, "model", where),
+        created_at=_time(x.get("created_at"), f"{where} created_at"),
+        markdown=markdown,
+        citations=parse_citations(x.get("citations") or [], where),
+    )
+
+
+def parse_citations(raw: Any, where: str = "summary") -> tuple[Citation, ...]:
+    """Citations from Citation objects or {"bullet", "segment_ids"} mappings."""
+    if not isinstance(raw, (list, tuple)):
+        raise StoreError(f"bad {where}: citations must be a list")
+    out = []
+    for item in raw:
+        if isinstance(item, Citation):
+            out.append(item)
+            continue
+        if not isinstance(item, Mapping) or not isinstance(item.get("bullet"), str):
+            raise StoreError(f"bad {where}: each citation needs a bullet")
+        ids = item.get("segment_ids") or []
+        if not isinstance(ids, (list, tuple)) or not all(_is_int(i) for i in ids):
+            raise StoreError(f"bad {where}: citation segment_ids must be whole numbers")
+        out.append(Citation(item["bullet"], tuple(int(i) for i in ids)))
+    return tuple(out)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise StoreError(f"bad export: {where} must be an object")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise StoreError(f"bad export: {key} must be a list")
+    return value
+
+
+def _opt_str(x: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = x.get(key)
+    if value is not None and not isinstance(value, str):
+        raise StoreError(f"bad export: {where} {key} must be text")
+    return value
+
+
+def _opt_int(x: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = x.get(key)
+    if value is not None and not _is_int(value):
+        raise StoreError(f"bad export: {where} {key} must be a whole number")
+    return value
+
+
+def _opt_float(x: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = x.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StoreError(f"bad export: {where} {key} must be a number")
+    return float(value)
+
+
+def _req_float(x: Mapping[str, Any], key: str, where: str) -> float:
+    value = _opt_float(x, key, where)
+    if value is None:
+        raise StoreError(f"bad export: {where} has no {key}")
+    return value
+
+
+def _time(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise StoreError(f"bad export: {where} is missing")
+    try:
+        return parse_iso(value)
+    except ValueError:
+        raise StoreError(f"bad export: {where} {value[:40]!r} is not an ISO-8601 time") from None
+
+
+# ---------------------------------------------------------------- registry
+
+Renderer = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    render: Renderer  # (session, segments, marks=(), summary=None) -> str
+    extension: str
+    description: str
+
+
+FORMATS: dict[str, ExportFormat] = {
+    "md": ExportFormat("md", to_markdown, "md", "Markdown with YAML front matter (Obsidian)"),
+    "json": ExportFormat("json", to_json, "json", "everything, for import_json"),
+    "srt": ExportFormat("srt", to_srt, "srt", "SubRip subtitles"),
+    "vtt": ExportFormat("vtt", to_vtt, "vtt", "WebVTT subtitles"),
+    "txt": ExportFormat("txt", to_txt, "txt", "plain text, one line per segment"),
+}
+
+
+def render(
+    fmt: str,
+    session: SessionRecord,
+    segments: Sequence[SegmentRecord],
+    marks: Sequence[MarkRecord] = (),
+    summaries: Iterable[SummaryRecord] = (),
+) -> str:
+    """Render in a named format: JSON gets every summary, the others the latest one."""
+    if fmt not in FORMATS:
+        raise StoreError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    every = list(summaries)
+    if fmt == "json":
+        return to_json(session, segments, marks, summaries=every)
+    latest = max(every, key=lambda s: (s.created_at, s.id), default=None)
+    return FORMATS[fmt].render(session, segments, marks, latest)

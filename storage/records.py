@@ -1,0 +1,97 @@
+"""Plain records read from the store; frozen so a caller cannot mistake them for live rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+STATUSES: tuple[str, ...] = ("recording", "complete", "interrupted")
+MARK_KINDS: tuple[str, ...] = ("action", "decision", "question", "note")
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: int
+    title: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: str = "complete"
+    engine: str | None = None
+    model: str | None = None
+    language: str | None = None
+    delay_ms: int | None = None
+    audio_path: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    id: int
+    session_id: int
+    seq: int
+    start_s: float
+    end_s: float
+    text: str
+    channel: str | None = None
+    speaker: str | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MarkRecord:
+    id: int
+    session_id: int
+    t_s: float
+    kind: str
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One summary bullet and the segment ids it rests on."""
+
+    bullet: str
+    segment_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SummaryRecord:
+    id: int
+    session_id: int
+    backend: str | None
+    model: str | None
+    created_at: datetime
+    markdown: str
+    citations: tuple[Citation, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    session_id: int
+    session_title: str
+    segment_id: int
+    seq: int
+    start_s: float
+    end_s: float
+    snippet: str
+    rank: float  # FTS5 bm25(): lower (more negative) is a better match
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def to_iso(value: datetime | str) -> str:
+    """ISO-8601 in UTC, to the second, with a Z: sorts as text and reads plainly."""
+    dt = parse_iso(value) if isinstance(value, str) else value
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)  # naive times are taken as UTC
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> datetime:
+    """Parse what `to_iso` wrote (or any ISO-8601 time); ValueError when it is not one."""
+    dt = datetime.fromisoformat(text.strip())
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)

@@ -1,0 +1,558 @@
+"""SessionStore: sessions, segments, marks, summaries, search, crash recovery, JSON exchange."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage import search as _search
+from storage.db import (
+    FTS_BATCH,
+    has_pending,
+    index_pending,
+    open_db,
+    prepare,
+    rebuild_index,
+)
+from storage.errors import SegmentNotFound, SessionNotFound, StoreError
+from storage.export import parse_citations, parse_session_dict, session_dict
+from storage.records import (
+    MARK_KINDS,
+    Citation,
+    MarkRecord,
+    SearchHit,
+    SegmentRecord,
+    SessionRecord,
+    SummaryRecord,
+    parse_iso,
+    to_iso,
+    utc_now,
+)
+from storage.transaction import Transaction, foreign_key_failed, friendly_errors
+
+__all__ = [
+    "Citation",
+    "MarkRecord",
+    "SearchHit",
+    "SegmentRecord",
+    "SessionRecord",
+    "SessionStore",
+    "SummaryRecord",
+]
+
+_SESSION_COLS = (
+    "id, title, started_at, ended_at, status, engine, model, language, delay_ms, audio_path, duration_s"
+)
+_SEGMENT_COLS = "id, session_id, seq, start_s, end_s, text, channel, speaker, flags"
+_SUMMARY_COLS = "id, session_id, backend, model, created_at, markdown, citations"
+
+# One statement: the next seq is read and the row written under the same write lock.
+_INSERT_SEGMENT = """
+INSERT INTO segments (session_id, seq, start_s, end_s, text, channel, speaker, flags)
+SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7
+FROM segments WHERE session_id = ?1
+RETURNING id, seq
+"""
+
+
+class SessionStore:
+    """All reads and writes of meeting data; takes a Database so tests can pass an in-memory one.
+
+    Safe to share between threads: one lock serialises use of the connection.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: sqlite3.Connection = db.conn
+        self._lock = threading.RLock()
+        self._queued = 0  # segments added by this store since it last indexed
+        self.fts_batch = FTS_BATCH
+        prepare(db)
+        self.recovered: tuple[int, ...] = self.recover()
+        try:
+            self.index_now()  # finals a crashed process left unindexed
+        except StoreError:
+            pass  # busy: the next search or finish indexes them
+
+    @classmethod
+    def open(cls, path: str | Path | None) -> SessionStore:
+        return cls(open_db(path))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self.index_now()
+            except StoreError:
+                pass  # a read-only or busy file: the next writer indexes them
+            self._conn.close()
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _write(self) -> Transaction:
+        """`with self._write() as conn:` one committed transaction (a savepoint inside the caller's)."""
+        return Transaction(self._conn, self._lock)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the file, even while a recorder writes."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield
+                return
+            with friendly_errors():
+                self._conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self._conn.rollback()  # read-only: nothing to keep
+
+    def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple]:
+        with self._lock, friendly_errors():
+            return self._conn.execute(sql, params).fetchall()
+
+    def _require_session(self, session_id: int) -> None:
+        if not self._read("SELECT 1 FROM sessions WHERE id = ?", (session_id,)):
+            raise SessionNotFound(session_id)
+
+    # ------------------------------------------------------------ sessions
+
+    def create_session(
+        self,
+        title: str,
+        engine: str | None,
+        model: str | None,
+        language: str | None = None,
+        delay_ms: int | None = None,
+        audio_path: str | Path | None = None,
+        started_at: datetime | str | None = None,
+    ) -> int:
+        """A new session in `recording`, owned by this process until finished."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO sessions (title, started_at, status, engine, model, language,"
+                " delay_ms, audio_path, owner_pid, owner_host)"
+                " VALUES (?, ?, 'recording', ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    title or "",
+                    _iso(started_at or utc_now()),
+                    engine,
+                    model,
+                    language,
+                    delay_ms,
+                    str(audio_path) if audio_path is not None else None,
+                    os.getpid(),
+                    socket.gethostname(),
+                ),
+            )
+            return _rowid(cur)
+
+    def finish_session(
+        self, session_id: int, status: str = "complete", duration_s: float | None = None
+    ) -> None:
+        if status not in ("complete", "interrupted"):
+            raise StoreError(f"a session can finish as complete or interrupted, not {status!r}")
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE sessions SET status = ?, ended_at = ?, duration_s = COALESCE(?, duration_s),"
+                " owner_pid = NULL, owner_host = NULL WHERE id = ?",
+                (status, to_iso(utc_now()), duration_s, session_id),
+            )
+            if cur.rowcount:
+                self._index(conn)
+        if cur.rowcount == 0:
+            raise SessionNotFound(session_id)
+
+    def rename_session(self, session_id: int, title: str) -> None:
+        with self._write() as conn:
+            cur = conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, session_id))
+        if cur.rowcount == 0:
+            raise SessionNotFound(session_id)
+
+    def delete_session(self, session_id: int) -> None:
+        """The session and, by ON DELETE CASCADE, its segments (and their index), marks, summaries."""
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        if cur.rowcount == 0:
+            raise SessionNotFound(session_id)
+
+    def get_session(self, session_id: int) -> SessionRecord:
+        rows = self._read(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (session_id,))
+        if not rows:
+            raise SessionNotFound(session_id)
+        return _session(rows[0])
+
+    def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionRecord]:
+        """Newest first."""
+        rows = self._read(
+            f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        )
+        return [_session(r) for r in rows]
+
+    def interrupted_sessions(self) -> list[SessionRecord]:
+        rows = self._read(
+            f"SELECT {_SESSION_COLS} FROM sessions WHERE status = 'interrupted'"
+            " ORDER BY started_at DESC, id DESC"
+        )
+        return [_session(r) for r in rows]
+
+    def recover(self) -> tuple[int, ...]:
+        """Mark `recording` sessions whose owning process is gone as `interrupted`.
+
+        Liveness is judged by pid on this machine; the host is kept for diagnosis
+        only, because host names drift (macOS renames itself on network changes).
+        """
+        rows = self._read("SELECT id, owner_pid FROM sessions WHERE status = 'recording'")
+        dead = [(sid, pid) for sid, pid in rows if pid is None or not pid_alive(pid)]
+        flipped = []
+        for sid, pid in dead:
+            with self._write() as conn:
+                # Guarded by status and owner: its process may have finished it meanwhile.
+                cur = conn.execute(
+                    "UPDATE sessions SET status = 'interrupted', owner_pid = NULL, owner_host = NULL,"
+                    " duration_s = COALESCE(duration_s,"
+                    "   (SELECT MAX(end_s) FROM segments WHERE session_id = sessions.id))"
+                    " WHERE id = ? AND status = 'recording' AND owner_pid IS ?",
+                    (sid, pid),
+                )
+            if cur.rowcount:
+                flipped.append(sid)
+        return tuple(flipped)
+
+    # ------------------------------------------------------------ segments
+
+    def add_segment(
+        self,
+        session_id: int,
+        text: str,
+        start_s: float,
+        end_s: float,
+        channel: str | None = None,
+        speaker: str | None = None,
+        flags: Iterable[str] = (),
+    ) -> SegmentRecord:
+        """Append one final; committed before this returns (one transaction per call)."""
+        flag_tuple = tuple(flags)
+        start, end = float(start_s), float(end_s)
+        flags_json = json.dumps(flag_tuple) if flag_tuple else None
+        params = (session_id, start, end, text, channel, speaker, flags_json)
+        try:
+            with self._write() as conn:
+                ((seg_id, seq),) = conn.execute(_INSERT_SEGMENT, params).fetchall()
+                self._queued += 1
+                if self._queued >= self.fts_batch:
+                    index_pending(conn)
+                    self._queued = 0
+        except StoreError as exc:
+            if foreign_key_failed(exc):
+                raise SessionNotFound(session_id) from None
+            raise
+        return SegmentRecord(seg_id, session_id, seq, start, end, text, channel, speaker, flag_tuple)
+
+    def segments(self, session_id: int) -> list[SegmentRecord]:
+        rows = self._read(
+            f"SELECT {_SEGMENT_COLS} FROM segments WHERE session_id = ? ORDER BY seq", (session_id,)
+        )
+        if not rows:
+            self._require_session(session_id)
+        return [_segment(r) for r in rows]
+
+    def get_segment(self, segment_id: int) -> SegmentRecord:
+        rows = self._read(f"SELECT {_SEGMENT_COLS} FROM segments WHERE id = ?", (segment_id,))
+        if not rows:
+            raise SegmentNotFound(segment_id)
+        return _segment(rows[0])
+
+    def update_segment_text(self, segment_id: int, text: str) -> SegmentRecord:
+        with self._write() as conn:
+            cur = conn.execute("UPDATE segments SET text = ? WHERE id = ?", (text, segment_id))
+        if cur.rowcount == 0:
+            raise SegmentNotFound(segment_id)
+        return self.get_segment(segment_id)
+
+    def delete_segment(self, segment_id: int) -> None:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
+        if cur.rowcount == 0:
+            raise SegmentNotFound(segment_id)
+
+    def last_segment_end(self, session_id: int) -> float:
+        """Where transcription stopped: spooled audio after this can be transcribed again."""
+        rows = self._read("SELECT MAX(end_s) FROM segments WHERE session_id = ?", (session_id,))
+        if rows[0][0] is None:
+            self._require_session(session_id)
+            return 0.0
+        return float(rows[0][0])
+
+    # ------------------------------------------------------------ marks and summaries
+
+    def add_mark(self, session_id: int, t_s: float, kind: str, text: str = "") -> MarkRecord:
+        if kind not in MARK_KINDS:
+            raise StoreError(f"a mark is one of {', '.join(MARK_KINDS)}, not {kind!r}")
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO marks (session_id, t_s, kind, text) VALUES (?, ?, ?, ?)",
+                    (session_id, float(t_s), kind, text),
+                )
+        except StoreError as exc:
+            if foreign_key_failed(exc):
+                raise SessionNotFound(session_id) from None
+            raise
+        return MarkRecord(_rowid(cur), session_id, float(t_s), kind, text)
+
+    def marks(self, session_id: int) -> list[MarkRecord]:
+        rows = self._read(
+            "SELECT id, session_id, t_s, kind, text FROM marks WHERE session_id = ? ORDER BY t_s, id",
+            (session_id,),
+        )
+        if not rows:
+            self._require_session(session_id)
+        return [MarkRecord(*r) for r in rows]
+
+    def add_summary(
+        self,
+        session_id: int,
+        backend: str | None,
+        model: str | None,
+        markdown: str,
+        citations: Iterable[Citation | Mapping[str, Any]] = (),
+        created_at: datetime | str | None = None,
+    ) -> SummaryRecord:
+        """A summary and, for each bullet, the segment ids it rests on."""
+        cites = parse_citations(list(citations))
+        created = parse_iso(_iso(created_at or utc_now()))
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO summaries (session_id, backend, model, created_at, markdown, citations)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (session_id, backend, model, to_iso(created), markdown, _citations_json(cites)),
+                )
+        except StoreError as exc:
+            if foreign_key_failed(exc):
+                raise SessionNotFound(session_id) from None
+            raise
+        return SummaryRecord(_rowid(cur), session_id, backend, model, created, markdown, cites)
+
+    def summaries(self, session_id: int) -> list[SummaryRecord]:
+        """Oldest first."""
+        rows = self._read(
+            f"SELECT {_SUMMARY_COLS} FROM summaries WHERE session_id = ? ORDER BY created_at, id",
+            (session_id,),
+        )
+        if not rows:
+            self._require_session(session_id)
+        return [_summary(r) for r in rows]
+
+    def latest_summary(self, session_id: int) -> SummaryRecord | None:
+        rows = self._read(
+            f"SELECT {_SUMMARY_COLS} FROM summaries WHERE session_id = ?"
+            " ORDER BY created_at DESC, id DESC LIMIT 1",
+            (session_id,),
+        )
+        if not rows:
+            self._require_session(session_id)
+            return None
+        return _summary(rows[0])
+
+    # ------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        limit: int = 20,
+        session_id: int | None = None,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[SearchHit]:
+        """Best matches first. FTS5 syntax works (AND/OR/NOT, NEAR, "phrases", prefix*);
+        anything else is searched as plain words. Raises BadQuery for an empty or huge query."""
+        with self._lock:
+            if session_id is not None:
+                self._require_session(session_id)
+            try:
+                self.index_now()
+            except StoreError:
+                pass  # read-only or busy: search what is indexed (all but the last few finals)
+            return _search.search(self._conn, query, limit, session_id, highlight)
+
+    def index_now(self) -> None:
+        """Index segments still queued (by any process); a no-op when none are."""
+        with self._lock:
+            with friendly_errors():
+                pending = has_pending(self._conn)
+            if pending:
+                with self._write() as conn:
+                    self._index(conn)
+
+    def reindex(self) -> None:
+        """Rebuild the search index from all segments (repairs any drift)."""
+        with self._write() as conn:
+            rebuild_index(conn)
+            self._queued = 0
+
+    def _index(self, conn: sqlite3.Connection) -> None:
+        index_pending(conn)
+        self._queued = 0
+
+    # ------------------------------------------------------------ JSON exchange
+
+    def export_json(self, session_id: int) -> dict[str, Any]:
+        """Everything about one session (see storage.export.session_dict), read from one snapshot."""
+        with self._snapshot():
+            return session_dict(
+                self.get_session(session_id),
+                self.segments(session_id),
+                self.marks(session_id),
+                self.summaries(session_id),
+            )
+
+    def import_json(self, data: Mapping[str, Any]) -> int:
+        """Add an exported session as a new one (new ids, citations remapped); atomic."""
+        parsed = parse_session_dict(data)
+        s = parsed.session
+        # Nobody is recording an imported session, so it cannot stay `recording`.
+        status = "interrupted" if s.status == "recording" else s.status
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO sessions (title, started_at, ended_at, status, engine, model, language,"
+                " delay_ms, audio_path, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    s.title,
+                    to_iso(s.started_at),
+                    to_iso(s.ended_at) if s.ended_at else None,
+                    status,
+                    s.engine,
+                    s.model,
+                    s.language,
+                    s.delay_ms,
+                    s.audio_path,
+                    s.duration_s,
+                ),
+            )
+            new_id = _rowid(cur)
+            id_map: dict[int, int] = {}
+            for seg in parsed.segments:
+                cur = conn.execute(
+                    "INSERT INTO segments (session_id, seq, start_s, end_s, text, channel, speaker, flags)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new_id,
+                        seg.seq,
+                        seg.start_s,
+                        seg.end_s,
+                        seg.text,
+                        seg.channel,
+                        seg.speaker,
+                        json.dumps(seg.flags) if seg.flags else None,
+                    ),
+                )
+                id_map[seg.id] = _rowid(cur)
+            conn.executemany(
+                "INSERT INTO marks (session_id, t_s, kind, text) VALUES (?, ?, ?, ?)",
+                [(new_id, m.t_s, m.kind, m.text) for m in parsed.marks],
+            )
+            for summ in parsed.summaries:
+                cites = tuple(
+                    Citation(c.bullet, tuple(id_map[i] for i in c.segment_ids if i in id_map))
+                    for c in summ.citations
+                )
+                conn.execute(
+                    "INSERT INTO summaries (session_id, backend, model, created_at, markdown, citations)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        new_id,
+                        summ.backend,
+                        summ.model,
+                        to_iso(summ.created_at),
+                        summ.markdown,
+                        _citations_json(cites),
+                    ),
+                )
+            self._index(conn)
+        return new_id
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _iso(value: datetime | str) -> str:
+    try:
+        return to_iso(value)
+    except ValueError:
+        raise StoreError(f"{str(value)[:40]!r} is not an ISO-8601 time") from None
+
+
+def _rowid(cur: sqlite3.Cursor) -> int:
+    assert cur.lastrowid is not None  # always set after a one-row INSERT
+    return cur.lastrowid
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill(0) succeeding is our answer
+
+
+def _session(r: tuple) -> SessionRecord:
+    return SessionRecord(
+        id=r[0],
+        title=r[1],
+        started_at=parse_iso(r[2]),
+        ended_at=parse_iso(r[3]) if r[3] else None,
+        status=r[4],
+        engine=r[5],
+        model=r[6],
+        language=r[7],
+        delay_ms=r[8],
+        audio_path=r[9],
+        duration_s=r[10],
+    )
+
+
+def _segment(r: tuple) -> SegmentRecord:
+    flags = tuple(json.loads(r[8])) if r[8] else ()
+    return SegmentRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], flags)
+
+
+def _summary(r: tuple) -> SummaryRecord:
+    cites = parse_citations(json.loads(r[6]) if r[6] else [])
+    return SummaryRecord(r[0], r[1], r[2], r[3], parse_iso(r[4]), r[5], cites)
+
+
+def _citations_json(cites: Sequence[Citation]) -> str:
+    return json.dumps(
+        [{"bullet": c.bullet, "segment_ids": list(c.segment_ids)} for c in cites], ensure_ascii=False
+    )

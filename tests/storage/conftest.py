@@ -1,0 +1,84 @@
+"""Fixtures for storage tests: an in-memory store and a fixed session for golden exports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from storage import SessionStore, open_db
+from storage.records import Citation, MarkRecord, SegmentRecord, SessionRecord, SummaryRecord
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.fixture
+def store() -> Iterator[SessionStore]:
+    s = SessionStore(open_db(None))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "home" / "notetaker.db"
+
+
+def fixed_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord], SummaryRecord]:
+    """A session with awkward text on purpose: unicode, Markdown/Obsidian syntax, a VTT arrow."""
+    session = SessionRecord(
+        id=7,
+        title='Q3 "budget" review: café & naïve résumé',
+        started_at=datetime(2025, 3, 4, 9, 30, 0, tzinfo=timezone.utc),
+        ended_at=datetime(2025, 3, 4, 10, 31, 5, tzinfo=timezone.utc),
+        status="complete",
+        engine="voxtral",
+        model="mlx-community/Voxtral-Mini-4B-Realtime-2602-4bit",
+        language="en",
+        delay_ms=480,
+        audio_path="/home/ana/.local/share/notetaker/audio/7.flac",
+        duration_s=3665.25,
+    )
+    texts = [
+        (0.0, 4.2, "Okay, let's start with the budget for Q3.", "mic", None, ()),
+        (4.2, 9.87, "Priya says we're at $5k over — about 12% — on *cloud* costs.", "system", "Priya", ()),
+        (83.5, 90.0, "Ünïcödé chéck: 東京オフィス, Zürich, São Paulo 🎉", None, None, ()),
+        (
+            3599.999,
+            3605.5,
+            "Decision --> move the #launch to [[April]] <b>not</b> March.",
+            "mic",
+            None,
+            ("repetition",),
+        ),
+        (3605.5, 3610.0, "  Thank\tyou\nall.  ", None, None, ()),
+    ]
+    segments = [
+        SegmentRecord(100 + i, 7, i + 1, start, end, text, ch, sp, flags)
+        for i, (start, end, text, ch, sp, flags) in enumerate(texts)
+    ]
+    marks = [
+        MarkRecord(1, 7, 5.0, "action", "Priya to send the cloud cost breakdown"),
+        MarkRecord(2, 7, 3600.4, "decision", "Launch moves to April"),
+        MarkRecord(3, 7, 3606.0, "note", ""),
+    ]
+    summary = SummaryRecord(
+        id=3,
+        session_id=7,
+        backend="mlx",
+        model="mlx-community/Qwen3-4B-Instruct-4bit",
+        created_at=datetime(2025, 3, 4, 10, 40, 0, tzinfo=timezone.utc),
+        markdown="- Q3 cloud costs are about 12% over budget.\n- **Decision:** the launch moves to April.",
+        citations=(
+            Citation("Q3 cloud costs are about 12% over budget.", (101,)),
+            Citation("the launch moves to April.", (103,)),
+        ),
+    )
+    return session, segments, marks, summary
+
+
+def update_golden() -> bool:
+    return os.environ.get("UPDATE_GOLDEN") == "1"

@@ -1,0 +1,162 @@
+"""Exports: golden files for every format, plus structural checks that do not need goldens."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from storage.export import FORMATS, clock, render, srt_time, to_json, to_markdown, vtt_time, yaml_str
+from storage.records import SessionRecord
+from tests.storage.conftest import GOLDEN, fixed_session, update_golden
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_golden(fmt: str) -> None:
+    session, segments, marks, summary = fixed_session()
+    text = FORMATS[fmt].render(session, segments, marks, summary)
+    path = GOLDEN / f"session.{FORMATS[fmt].extension}"
+    if update_golden():
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def _front_matter(md: str) -> dict[str, object]:
+    """A small YAML subset reader: `key: value` lines, double-quoted strings, a flow list."""
+    lines = md.split("\n")
+    assert lines[0] == "---"
+    end = lines.index("---", 1)
+    out: dict[str, object] = {}
+    for line in lines[1:end]:
+        m = re.fullmatch(r"([a-z_]+): (.*)", line)
+        assert m, f"not a key: value line: {line!r}"
+        key, value = m.groups()
+        if value.startswith('"'):
+            out[key] = json.loads(value)  # our double-quoted scalars use only JSON escapes
+        elif value.startswith("["):
+            out[key] = [v.strip() for v in value[1:-1].split(",")]
+        else:
+            out[key] = value
+    return out
+
+
+def test_markdown_front_matter_and_sections() -> None:
+    session, segments, marks, summary = fixed_session()
+    md = to_markdown(session, segments, marks, summary)
+    fm = _front_matter(md)
+    assert fm["title"] == session.title
+    assert fm["date"] == "2025-03-04T09:30:00Z"
+    assert fm["duration"] == "01:01:05"
+    assert fm["engine"] == "voxtral" and fm["model"] == session.model
+    assert fm["status"] == "complete" and fm["tags"] == ["meeting"]
+    body = md.split("\n---\n", 1)[1]
+    headings = [line for line in body.splitlines() if line.startswith("#")]
+    assert headings == [
+        '# Q3 "budget" review: café & naïve résumé',
+        "## Summary",
+        "## Marks",
+        "## Transcript",
+    ]
+    assert "**[00:01:23]** Ünïcödé chéck: 東京オフィス, Zürich, São Paulo 🎉" in body
+    assert "**[00:00:04]** **Priya (system):** " in body
+    # Obsidian syntax in speech stays text: no tag, no wikilink, no math, no HTML.
+    assert r"\#launch" in body and r"\[\[April\]\]" in body and r"\$5k" in body and r"\<b>" in body
+    assert "- **[00:00:05]** Action: Priya to send the cloud cost breakdown" in body
+
+
+def test_markdown_without_summary_or_marks() -> None:
+    session, segments, _, _ = fixed_session()
+    md = to_markdown(session, segments)
+    assert "## Summary" not in md and "## Marks" not in md and "## Transcript" in md
+
+
+def test_front_matter_parses_as_yaml_when_pyyaml_is_around() -> None:
+    yaml = pytest.importorskip("yaml")  # only a cross-check; storage never imports it
+    session, segments, marks, summary = fixed_session()
+    nasty = "yes: no\n# not a comment \\ \"quoted\" \t\u2028 'single' {a: [b]} \x07 \ud800"
+    session = SessionRecord(**{**session.__dict__, "title": nasty, "model": "- item"})
+    md = to_markdown(session, segments, marks, summary)
+    fm = yaml.safe_load(md.split("---\n")[1])
+    assert fm["model"] == "- item"
+    assert fm["status"] == "complete" and fm["tags"] == ["meeting"]
+    # Whitespace runs (newline, tab, U+2028) become one space; every other character survives.
+    assert fm["title"] == " ".join(nasty.split())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'say "hi"', "back\\slash", "new\nline", "tab\there", "bell\x07", "\u2028", "yes", "🎉"],
+)
+def test_yaml_str_round_trips_through_json(text: str) -> None:
+    assert json.loads(yaml_str(text)) == text
+
+
+def test_srt_and_vtt_timestamps_are_well_formed() -> None:
+    session, segments, marks, summary = fixed_session()
+    srt = FORMATS["srt"].render(session, segments, marks, summary)
+    vtt = FORMATS["vtt"].render(session, segments, marks, summary)
+    srt_cues = srt.strip().split("\n\n")
+    assert len(srt_cues) == len(segments)
+    for n, cue in enumerate(srt_cues, 1):
+        number, times, text = cue.split("\n")
+        assert number == str(n)
+        start, end = times.split(" --> ")
+        assert re.fullmatch(r"\d\d:[0-5]\d:[0-5]\d,\d{3}", start) and re.fullmatch(
+            r"\d\d:[0-5]\d:[0-5]\d,\d{3}", end
+        )
+        assert start <= end and text.strip()
+    assert vtt.startswith("WEBVTT\n\n")
+    vtt_cues = vtt.strip().split("\n\n")[1:]
+    assert len(vtt_cues) == len(segments)
+    for cue in vtt_cues:
+        times, text = cue.split("\n")
+        start, end = times.split(" --> ")
+        assert re.fullmatch(r"\d\d:[0-5]\d:[0-5]\d\.\d{3}", start) and re.fullmatch(
+            r"\d\d:[0-5]\d:[0-5]\d\.\d{3}", end
+        )
+        assert "-->" not in text and start <= end
+
+
+def test_time_formats_round_and_carry() -> None:
+    assert srt_time(3599.9996) == "01:00:00,000"
+    assert vtt_time(61.5) == "00:01:01.500"
+    assert clock(83.99) == "00:01:23"
+    assert clock(-2) == "00:00:00" and srt_time(float("nan")) == "00:00:00,000"
+    assert clock(100 * 3600 + 1) == "100:00:01"
+
+
+def test_txt_lines() -> None:
+    session, segments, marks, summary = fixed_session()
+    lines = FORMATS["txt"].render(session, segments, marks, summary).splitlines()
+    assert len(lines) == len(segments)
+    assert all(re.match(r"\[\d\d:\d\d:\d\d\] \S", line) for line in lines)
+    assert lines[-1] == "[01:00:05] Thank you all."
+
+
+def test_json_is_utf8_and_full() -> None:
+    session, segments, marks, summary = fixed_session()
+    text = to_json(session, segments, marks, summary)
+    assert "東京オフィス" in text and "\\u" not in text
+    data = json.loads(text)
+    assert [s["id"] for s in data["segments"]] == [s.id for s in segments]
+    assert data["summaries"][0]["citations"][1] == {
+        "bullet": "the launch moves to April.",
+        "segment_ids": [103],
+    }
+    assert data["segments"][3]["flags"] == ["repetition"]
+
+
+def test_render_picks_latest_summary_and_rejects_unknown_format() -> None:
+    from dataclasses import replace
+
+    from storage import StoreError
+
+    session, segments, marks, summary = fixed_session()
+    newer = replace(summary, id=4, markdown="- newer summary", created_at=summary.created_at.replace(hour=11))
+    md = render("md", session, segments, marks, [newer, summary])
+    assert "- newer summary" in md and "12% over budget" not in md
+    assert len(json.loads(render("json", session, segments, marks, [summary, newer]))["summaries"]) == 2
+    with pytest.raises(StoreError, match="unknown export format"):
+        render("docx", session, segments)
