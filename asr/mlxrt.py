@@ -42,6 +42,40 @@ class BlasStatus:
 
 _status: BlasStatus | None = None
 
+# Two OpenBLAS instances share the cores: numpy's bundled one (our CPU kernels) and the
+# system one under MLX. Measured on 2 cores, Whisper tiny:
+# - their workers busy-wait 2^28 cycles (~0.1 s) after each call, so the encoder's
+#   alternating calls fought over the cores (0.52 s per window; 0.30 s with 2^10);
+# - numpy's threaded gemv in a decoder step spiked from 0.3 to 3+ ms on thread hand-offs;
+#   single-threaded it is steady, and our kernels spread heads and blocks over threads
+#   themselves (attention 26 ms vs 30 ms with threaded BLAS).
+# Both libraries read these variables when they load, so numpy is imported with them set,
+# MLX's OpenBLAS gets every core explicitly, and the environment is put back.
+THREAD_TIMEOUT = "10"
+_mlx_blas_threads: int | None = None
+
+
+def configure_threads() -> None:
+    """Before numpy or MLX load: numpy's BLAS single-threaded, short spin-waits for both."""
+    global _mlx_blas_threads
+    if "numpy" in sys.modules:
+        return  # too late to change numpy's BLAS; keep whatever it has
+    saved = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT")}
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT)
+    if saved["OPENBLAS_NUM_THREADS"] is None:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        _mlx_blas_threads = os.cpu_count() or 1
+    try:
+        import numpy  # noqa: F401  (its OpenBLAS reads the variables now)
+
+        preload_blas()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
 
 def _find_openblas() -> str | None:
     override = os.environ.get("NOTETAKER_OPENBLAS")
@@ -73,7 +107,9 @@ def preload_blas() -> BlasStatus:
         _status = BlasStatus(True, False, None, "OpenBLAS not found; " + INSTALL_HINT)
         return _status
     try:
-        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        lib = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        if _mlx_blas_threads and hasattr(lib, "openblas_set_num_threads"):
+            lib.openblas_set_num_threads(_mlx_blas_threads)
     except OSError as e:
         _status = BlasStatus(True, False, path, f"OpenBLAS at {path} failed to load ({e}); " + INSTALL_HINT)
         return _status

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 
 import mlx.core as mx
 import numpy as np
+from mlx.utils import tree_flatten
 
 from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
 from asr.features import N_SAMPLES, SAMPLE_RATE, window_mel
+from asr.mlxrt import on_cpu
 from asr.whisper.model import Whisper
+from asr.whisper.npdecoder import NumpyDecoder
 from asr.whisper.tokenizer import WhisperTokenizer
 
 TIME_PRECISION = 0.02  # seconds per timestamp token
@@ -94,10 +97,24 @@ class _Row:
     looped: bool = False
 
 
+class _MlxSteps:
+    """One decoding pass on the MLX model: numpy tokens in, numpy float32 logits out."""
+
+    def __init__(self, model: Whisper, cross_kv) -> None:
+        self.model, self.cross_kv, self.caches = model, cross_kv, model.new_caches()
+
+    def __call__(self, tokens: np.ndarray) -> np.ndarray:
+        logits = self.model.decoder(mx.array(tokens), self.cross_kv, self.caches)
+        return np.array(logits, dtype=np.float32)
+
+
 class WhisperDecoder:
-    def __init__(self, model: Whisper, tokenizer: WhisperTokenizer):
+    def __init__(self, model: Whisper, tokenizer: WhisperTokenizer, numpy_steps: bool | None = None):
         self.model = model
         self.tok = tokenizer
+        if numpy_steps is None:
+            numpy_steps = on_cpu() and not _quantized(model)
+        self._np = NumpyDecoder(model.decoder) if numpy_steps else None
         self.n_text_ctx = model.dims.n_text_ctx
         v = model.dims.n_vocab
         self._suppress = np.zeros(v, dtype=bool)
@@ -105,6 +122,10 @@ class WhisperDecoder:
         self._blank = [tokenizer.encode(" ")[0], tokenizer.eot]
         self._text_mask = np.zeros(v, dtype=bool)
         self._text_mask[: tokenizer.eot] = True
+
+    def _steps(self, features: mx.array):
+        kv = self.model.decoder.cross_kv(features)
+        return self._np.start(kv) if self._np is not None else _MlxSteps(self.model, kv)
 
     # -- features -------------------------------------------------------------
     def encode(self, windows: list[np.ndarray]) -> mx.array:
@@ -119,9 +140,8 @@ class WhisperDecoder:
             return ["en"] * features.shape[0]
         codes = list(self.tok.language_ids)
         ids = np.array([self.tok.language_ids[c] for c in codes])
-        kv = self.model.decoder.cross_kv(features)
-        sot = mx.full((features.shape[0], 1), self.tok.sot, dtype=mx.int32)
-        logits = np.asarray(self.model.decoder(sot, kv, self.model.new_caches())[:, 0])
+        sot = np.full((features.shape[0], 1), self.tok.sot, dtype=np.int64)
+        logits = self._steps(features)(sot)[:, 0]
         return [codes[int(i)] for i in np.argmax(logits[:, ids], axis=-1)]
 
     # -- one decoding pass ------------------------------------------------------
@@ -173,11 +193,10 @@ class WhisperDecoder:
     def _run(self, features: mx.array, prompt: list[int], sot_index: int, opts: DecodingOptions,
              temperature: float, max_new: int) -> tuple[list[_Row], np.ndarray]:
         b = features.shape[0]
-        caches = self.model.new_caches()
-        kv = self.model.decoder.cross_kv(features)
-        logits = self.model.decoder(mx.array([prompt] * b), kv, caches)
-        no_speech = _softmax(np.array(logits[:, sot_index], dtype=np.float32))[:, self.tok.no_speech]
-        last = np.array(logits[:, -1], dtype=np.float32)
+        steps = self._steps(features)
+        logits = steps(np.array([prompt] * b))
+        no_speech = _softmax(logits[:, sot_index])[:, self.tok.no_speech]
+        last = np.array(logits[:, -1])
         rows = [_Row() for _ in range(b)]
         rng = np.random.default_rng(opts.seed)
         for _ in range(max_new):
@@ -201,8 +220,8 @@ class WhisperDecoder:
                     row.done = row.looped = True
             if all(r.done for r in rows):
                 break
-            step = mx.array([[r.tokens[-1] if r.tokens and not r.done else self.tok.eot] for r in rows])
-            last = np.array(self.model.decoder(step, kv, caches)[:, -1], dtype=np.float32)
+            step = np.array([[r.tokens[-1] if r.tokens and not r.done else self.tok.eot] for r in rows])
+            last = steps(step)[:, -1]
         return rows, no_speech
 
     def _cut_loop(self, row: _Row) -> bool:
@@ -307,6 +326,10 @@ class WhisperDecoder:
         if text:
             segs.append(Segment(start, max(start, duration), self.tok.decode(text), tuple(text)))
         return tuple(s for s in segs if s.text.strip())
+
+
+def _quantized(model: Whisper) -> bool:
+    return any(k.endswith(".scales") for k, _ in tree_flatten(model.decoder.parameters()))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:

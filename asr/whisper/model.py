@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from asr.kernels import attention, gelu
+from asr.kernels import Embedding, Linear, attention, gelu
 
 
 @dataclass(frozen=True)
@@ -50,24 +50,39 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, n_state: int, n_head: int):
         super().__init__()
         self.n_head = n_head
-        self.query = nn.Linear(n_state, n_state)
-        self.key = nn.Linear(n_state, n_state, bias=False)
-        self.value = nn.Linear(n_state, n_state)
-        self.out = nn.Linear(n_state, n_state)
+        self.query = Linear(n_state, n_state)
+        self.key = Linear(n_state, n_state, bias=False)
+        self.value = Linear(n_state, n_state)
+        self.out = Linear(n_state, n_state)
 
     def heads(self, x: mx.array) -> mx.array:
         b, t, _ = x.shape
         return x.reshape(b, t, self.n_head, -1).transpose(0, 2, 1, 3)
 
+    def qkv(self, x: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """Query, key and value of x, (batch, time, d) each: one matmul where weights allow."""
+        if "scales" in self.query:  # quantized layers keep their own kernels
+            return self.query(x), self.key(x), self.value(x)
+        w = mx.concatenate([self.query.weight, self.key.weight, self.value.weight])
+        b = mx.concatenate([self.query.bias, mx.zeros_like(self.query.bias), self.value.bias])
+        return mx.split(mx.addmm(b, x, w.T), 3, axis=-1)
+
     def kv(self, x: mx.array) -> tuple[mx.array, mx.array]:
+        """Keys and values in heads layout, (batch, heads, time, dh), for caches."""
         return self.heads(self.key(x)), self.heads(self.value(x))
 
     def attend(self, x: mx.array, k: mx.array, v: mx.array, mask=None) -> mx.array:
+        """x attends over cached keys and values in heads layout (decoder)."""
         q = self.heads(self.query(x))
-        scale = q.shape[-1] ** -0.5
-        o = attention(q, k, v, scale, mask)
+        o = mx.fast.scaled_dot_product_attention(q, k, v, scale=q.shape[-1] ** -0.5, mask=mask)
         b, _, t, _ = o.shape
         return self.out(o.transpose(0, 2, 1, 3).reshape(b, t, -1))
+
+    def self_attend(self, x: mx.array) -> mx.array:
+        """Unmasked self-attention over a whole sequence (encoder)."""
+        q, k, v = self.qkv(x)
+        scale = (q.shape[-1] // self.n_head) ** -0.5
+        return self.out(attention(q, k, v, self.n_head, scale))
 
 
 class KVCache:
@@ -105,17 +120,15 @@ class ResidualAttentionBlock(nn.Module):
         if cross_attention:
             self.cross_attn = MultiHeadAttention(n_state, n_head)
             self.cross_attn_ln = nn.LayerNorm(n_state)
-        self.mlp1 = nn.Linear(n_state, 4 * n_state)
-        self.mlp2 = nn.Linear(4 * n_state, n_state)
+        self.mlp1 = Linear(n_state, 4 * n_state)
+        self.mlp2 = Linear(4 * n_state, n_state)
         self.mlp_ln = nn.LayerNorm(n_state)
 
     def mlp(self, x: mx.array) -> mx.array:
         return self.mlp2(gelu(self.mlp1(self.mlp_ln(x))))
 
     def encode(self, x: mx.array) -> mx.array:
-        h = self.attn_ln(x)
-        k, v = self.attn.kv(h)
-        x = x + self.attn.attend(h, k, v)
+        x = x + self.attn.self_attend(self.attn_ln(x))
         return x + self.mlp(x)
 
     def decode(self, x, cross_kv, cache: KVCache, mask) -> mx.array:
@@ -151,7 +164,7 @@ class TextDecoder(nn.Module):
     def __init__(self, dims: WhisperDims):
         super().__init__()
         n = dims.n_text_state
-        self.token_embedding = nn.Embedding(dims.n_vocab, n)
+        self.token_embedding = Embedding(dims.n_vocab, n)
         self.positional_embedding = mx.zeros((dims.n_text_ctx, n))
         self.blocks = [
             ResidualAttentionBlock(n, dims.n_text_head, cross_attention=True)
