@@ -78,6 +78,20 @@ def _parallel(fn, items) -> None:
             pass
 
 
+def np_matmul_columns(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (rows, k) @ w (k, n) with the columns split over the cores: for a wide output such
+    as Whisper's 51864 logits (4 rows: 4.0 ms vs 6.7 ms on 2 cores)."""
+    out = np.empty((x.shape[0], w.shape[1]), np.float32)
+    workers = os.cpu_count() or 1
+    step = -(-w.shape[1] // workers)
+
+    def part(a: int) -> None:
+        np.matmul(x, w[:, a : a + step], out=out[:, a : a + step])
+
+    _parallel(part, range(0, w.shape[1], step))
+    return out
+
+
 def np_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_head: int, scale: float,
                  mask: np.ndarray | None = None, block: int = 256) -> np.ndarray:
     """The same in numpy: heads in parallel, 256 queries at a time so the scores stay in

@@ -20,6 +20,7 @@ from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
 from asr.vad import Endpointer, Utterance, VadConfig
 
 CONTEXT_CHARS = 240  # previous text given to the decoder as a prompt
+MAX_PAUSE_S = 0.8  # pause kept between packed utterances, beyond their own padding
 PREROLL_S = 2.0  # audio kept before the VAD's decision point while nobody speaks
 
 
@@ -48,10 +49,10 @@ class SegmentedSession(Session):
         self._vad = Endpointer(vad or VadConfig(max_utterance_s=max_utt))
         self._interval = int(decode_interval_s * SAMPLE_RATE)
         self._batch = max(1, batch_size)
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._buf_start = 0  # sample index of _buf[0]
+        self._buf = np.zeros(0, dtype=np.float32)  # audio kept, valid up to _len
+        self._len = 0
+        self._buf_start = 0  # stream sample index of _buf[0]
         self._closed: deque[Utterance] = deque()
-        self._retried: set[float] = set()
         self._agreement = LocalAgreement()
         self._last_decode = 0  # sample index the last partial decode reached
         self._done = 0.0
@@ -62,12 +63,17 @@ class SegmentedSession(Session):
     def _ingest(self) -> None:
         new = self._take_audio()
         if new.size:
-            self._buf = np.concatenate([self._buf, new])
+            if self._len + new.size > self._buf.size:  # grow by doubling: appends stay O(1)
+                grown = np.empty(max(2 * self._buf.size, self._len + new.size, SAMPLE_RATE), np.float32)
+                grown[: self._len] = self._buf[: self._len]
+                self._buf = grown
+            self._buf[self._len : self._len + new.size] = new
+            self._len += new.size
             self._closed.extend(self._vad.feed(new))
 
     def _audio(self, start_s: float, end_s: float) -> np.ndarray:
         a = max(0, int(round(start_s * SAMPLE_RATE)) - self._buf_start)
-        b = max(a, int(round(end_s * SAMPLE_RATE)) - self._buf_start)
+        b = min(self._len, max(a, int(round(end_s * SAMPLE_RATE)) - self._buf_start))
         return self._buf[a:b]
 
     def _trim(self) -> None:
@@ -76,8 +82,9 @@ class SegmentedSession(Session):
         open_start = self._vad.open_start
         keep_s = min([u.start for u in self._closed] + [idle_keep if open_start is None else open_start])
         drop = int(keep_s * SAMPLE_RATE) - self._buf_start
-        if drop > SAMPLE_RATE:  # trim in bulk, not every step
-            self._buf = self._buf[drop:].copy()
+        if drop > max(SAMPLE_RATE, self._len // 2):  # move the kept tail down in bulk
+            self._buf[: self._len - drop] = self._buf[drop : self._len]
+            self._len -= drop
             self._buf_start += drop
 
     @property
@@ -135,7 +142,7 @@ class SegmentedSession(Session):
         start = self._vad.open_start
         if start is None:
             return False
-        now = self._buf_start + len(self._buf)
+        now = self._buf_start + self._len
         return now - max(self._last_decode, int(start * SAMPLE_RATE)) >= self._interval
 
     def _partial(self) -> list[Event]:
@@ -157,18 +164,20 @@ class SegmentedSession(Session):
         self._agreement.reset()
         self._last_decode = int(utt.end * SAMPLE_RATE)
         self._advance(utt.end)
-        finals = self._finals(t, utt.start, utt.end)
+        finals = self._finals(t, [utt])
         return finals + [Partial("", round(utt.end, 3), round(utt.end, 3))]
 
-    def _finals(self, t: Transcript, start: float, end: float) -> list[Final]:
-        segs = t.segments or ((0.0, end - start, t.text),)
+    def _finals(self, t: Transcript, pieces: list[Utterance]) -> list[Final]:
+        """Finals from a transcript of the utterances in `pieces`, decoded back to back."""
+        duration = sum(u.end - u.start for u in pieces)
+        segs = t.segments or ((0.0, duration, t.text),)
         out = []
         for s0, s1, text in segs:
             text = text.strip()
             if not text:
                 continue
-            a = min(end, start + max(0.0, s0))
-            b = min(end, max(a, start + s1))
+            a = _to_stream_time(pieces, max(0.0, s0))
+            b = max(a, _to_stream_time(pieces, min(s1, duration), end=True))
             out.append(Final(text, round(a, 3), round(b, 3), flags=t.flags))
         if out and not t.flags:
             self._context = (self._context + " " + " ".join(f.text for f in out))[-CONTEXT_CHARS:]
@@ -178,35 +187,74 @@ class SegmentedSession(Session):
 
     # -- offline windows ---------------------------------------------------------------
     def _offline_ready(self) -> bool:
-        # Decode once the closed utterances span enough audio to fill a batch of windows.
-        if not self._closed:
-            return False
-        return self._closed[-1].end - self._closed[0].start >= self._batch * self.decoder.max_window_s
+        # Decode once the closed utterances hold enough speech to fill a batch of windows.
+        speech = sum(u.end - u.start for u in self._closed)
+        return speech >= self._batch * self.decoder.max_window_s
 
     def _pack(self) -> list[list[Utterance]]:
+        """Up to a batch of windows, each as many whole utterances as fit in 30 s of audio.
+
+        Utterances go in with the pause after each cut to at most MAX_PAUSE_S, so long
+        silences cost no encoder work while Whisper still hears where sentences end (joined
+        with no pause at all, a test meeting lost 1.4 WER points).
+        """
         windows: list[list[Utterance]] = []
         limit = self.decoder.max_window_s
         while self._closed and len(windows) < self._batch:
             win = [self._closed.popleft()]
-            while self._closed and self._closed[0].end - win[0].start <= limit:
+            while self._closed and _span(win + [self._closed[0]]) <= limit:
                 win.append(self._closed.popleft())
             windows.append(win)
         return windows
 
+    def _window_audio(self, pieces: list[Utterance]) -> np.ndarray:
+        return np.concatenate([self._audio(u.start, u.end) for u in _with_pauses(pieces)])
+
     def _decode_windows(self, windows: list[list[Utterance]]) -> list[Event]:
-        audios = [self._audio(w[0].start, w[-1].end) for w in windows]
-        results = self.decoder.decode_many(audios)
-        events: list[Event] = []
-        requeue: list[Utterance] = []
+        results = self.decoder.decode_many([self._window_audio(w) for w in windows])
+        finals: list[Final] = []
+        missed: list[Utterance] = []
         for win, t in zip(windows, results):
-            start, end = win[0].start, win[-1].end
-            finals = self._finals(t, start, end)
-            events += finals
-            # Whisper may stop before the window's end: decode what it left out again, once.
-            covered = finals[-1].end if finals else start
-            requeue += [u for u in win[1:] if u.start >= covered + 0.5 and u.start not in self._retried]
-            self._advance(end)
-        for u in requeue:
-            self._retried.add(u.start)
-        self._closed.extendleft(reversed(requeue))
-        return events
+            found = self._finals(t, _with_pauses(win))
+            finals += found
+            # Whisper may end a window early and skip its last utterances: an utterance that
+            # no final overlaps by half its length is decoded again, on its own.
+            if len(win) > 1:
+                missed += [u for u in win if not _covered(u, found)]
+        if missed:
+            again = self.decoder.decode_many([self._window_audio([u]) for u in missed])
+            for u, t in zip(missed, again):
+                finals += self._finals(t, [u])
+        finals.sort(key=lambda f: f.start)
+        self._advance(windows[-1][-1].end)
+        return list(finals)
+
+
+def _with_pauses(win: list[Utterance]) -> list[Utterance]:
+    """The window's pieces: each utterance extended into the pause after it, up to MAX_PAUSE_S."""
+    return [u if i == len(win) - 1 else Utterance(u.start, min(win[i + 1].start, u.end + MAX_PAUSE_S))
+            for i, u in enumerate(win)]
+
+
+def _span(win: list[Utterance]) -> float:
+    return sum(u.end - u.start for u in _with_pauses(win))
+
+
+def _to_stream_time(pieces: list[Utterance], t: float, end: bool = False) -> float:
+    """Map a time in utterances joined back to back onto the stream's timeline.
+
+    A time exactly at a joint belongs to the earlier utterance when it ends a segment.
+    """
+    for u in pieces:
+        d = u.end - u.start
+        if t < d or (end and t <= d):
+            return u.start + t
+        t -= d
+    return pieces[-1].end
+
+
+def _covered(u: Utterance, finals: list[Final]) -> bool:
+    """Does some final overlap at least half of the utterance? (Whisper's segment times are
+    loose: a neighbour's segment often reaches half a second into the next utterance.)"""
+    need = 0.5 * (u.end - u.start)
+    return any(min(u.end, f.end) - max(u.start, f.start) >= need for f in finals)

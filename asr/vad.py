@@ -56,6 +56,8 @@ class Endpointer:
         self._start_s = 0.0  # start of the open utterance, padding included
         self._last_speech_frame = 0
         self._bins = self._band_bins()
+        self._floor_value: float | None = None
+        self._floor_age = 0
         # The first second is held back so the floor is known before deciding on it.
         self._warmup: list[tuple[float, float]] | None = []
         self._warmup_frames = max(1, int(1.0 / c.frame_s))
@@ -101,9 +103,14 @@ class Endpointer:
             self._frame(e, f, out, seen=True)
 
     def _floor(self) -> float:
-        if not self._energies:
-            return self.cfg.silence_dbfs
-        return float(np.percentile(self._energies, self.cfg.floor_percentile))
+        # The floor moves slowly: a percentile every 10 frames (0.3 s) is plenty and a
+        # percentile per frame was the VAD's whole cost.
+        if self._floor_age <= 0 or self._floor_value is None:
+            self._floor_value = (float(np.percentile(self._energies, self.cfg.floor_percentile))
+                                 if self._energies else self.cfg.silence_dbfs)
+            self._floor_age = 10
+        self._floor_age -= 1
+        return self._floor_value
 
     def _frame(self, e: float, flat: float, out: list[Utterance], seen: bool = False) -> None:
         c = self.cfg

@@ -13,7 +13,7 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from asr.kernels import np_gelu
+from asr.kernels import np_gelu, np_matmul_columns
 from asr.whisper.model import TextDecoder
 
 
@@ -29,6 +29,15 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float = 1e-5) 
     xc = x - mu
     var = (xc * xc).mean(axis=-1, keepdims=True)
     return xc / np.sqrt(var + eps) * w + b
+
+
+def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """x @ w (+ b) as ONE 2-D matmul: numpy loops a 3-D @ 2-D product over the batch, which
+    reads the weights once per row (4 rows of tiny.en logits: 14.6 ms instead of ~4)."""
+    out = x.reshape(-1, x.shape[-1]) @ w
+    if b is not None:
+        out += b
+    return out.reshape(*x.shape[:-1], w.shape[1])
 
 
 def _heads(x: np.ndarray, n_head: int) -> np.ndarray:
@@ -99,18 +108,17 @@ class NumpySteps:
         if n > 1:
             mask = np.triu(np.full((n, self.offset + n), -np.inf, np.float32), k=self.offset + 1)
         for i, layer in enumerate(d.layers):
-            h = _layer_norm(x, *layer.ln[0])
-            qkv = h @ layer.qkv_w + layer.qkv_b
+            qkv = _linear(_layer_norm(x, *layer.ln[0]), layer.qkv_w, layer.qkv_b)
             q, k, v = (_heads(t, layer.n_head) for t in np.split(qkv, 3, axis=-1))
             k, v = self._append(i, k, v)
-            x = x + _attend(q, k, v, mask) @ layer.out_w + layer.out_b
-            h = _layer_norm(x, *layer.ln[1])
-            q = _heads(h @ layer.cq_w + layer.cq_b, layer.n_head)
-            x = x + _attend(q, *self.cross[i], None) @ layer.cout_w + layer.cout_b
-            h = _layer_norm(x, *layer.ln[2])
-            x = x + np_gelu(h @ layer.mlp1_w + layer.mlp1_b) @ layer.mlp2_w + layer.mlp2_b
+            x = x + _linear(_attend(q, k, v, mask), layer.out_w, layer.out_b)
+            q = _heads(_linear(_layer_norm(x, *layer.ln[1]), layer.cq_w, layer.cq_b), layer.n_head)
+            x = x + _linear(_attend(q, *self.cross[i], None), layer.cout_w, layer.cout_b)
+            h = _linear(_layer_norm(x, *layer.ln[2]), layer.mlp1_w, layer.mlp1_b)
+            x = x + _linear(np_gelu(h), layer.mlp2_w, layer.mlp2_b)
         self.offset += n
-        return _layer_norm(x, *d.ln) @ d.embedding.T
+        h = _layer_norm(x, *d.ln)
+        return np_matmul_columns(h.reshape(b * n, -1), d.embedding.T).reshape(b, n, -1)
 
     def _append(self, i: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Add this step's keys (kept transposed, (b, h, dh, T)) and values to layer i's cache."""

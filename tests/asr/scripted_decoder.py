@@ -67,7 +67,7 @@ class ScriptedDecoder:
             bursts = self._bursts(audio)
             segs, cur = [], []
             for b in bursts:  # a segment per run of bursts without a long gap
-                if cur and b[0] - cur[-1][1] > 0.5:
+                if cur and b[0] - cur[-1][1] > 0.3:  # words are 0.1 s apart, utterances >= 0.4 s
                     segs.append(cur)
                     cur = []
                 cur.append(b)

@@ -96,3 +96,24 @@ def test_silence_is_idle_and_cheap():
     s = SegmentedSession(dec, SessionOptions(partials=True))
     events, _ = drive(s, np.zeros(20 * SR, np.float32))
     assert events == [] and dec.calls == []
+
+
+class _StopsEarly(ScriptedDecoder):
+    """Like Whisper at times: a window of several utterances loses its last one."""
+
+    def decode_many(self, windows):
+        out = super().decode_many(windows)
+        from asr.segmented import Transcript
+
+        return [Transcript(" ".join(s[2] for s in t.segments[:-1]), t.segments[:-1]) if len(t.segments) > 1 else t
+                for t in out]
+
+
+def test_an_utterance_a_window_skipped_is_decoded_again():
+    audio, spans = meeting()
+    dec = _StopsEarly()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
+    assert [f.start for f in finals] == sorted(f.start for f in finals)
+    assert dec.batches[-1] == [pytest.approx(spans[-1][1] - spans[-1][0] + 0.4, abs=0.3)]
