@@ -13,7 +13,7 @@ from asr.mlxrt import on_cpu
 from asr.segmented import SegmentedSession, Transcript
 from asr.whisper.decoding import DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
-from asr.whisper.weights import build_model, default_tokenizer_file, load_checkpoint
+from asr.whisper.weights import build_model, default_tokenizer_file, dequantized, load_checkpoint
 
 DEFAULT_MODEL = "tiny.en"
 # Short names → the original repos (transformers layout: weights and tokenizer.json).
@@ -98,10 +98,12 @@ class WhisperEngine(Engine):
         # CPU matmuls reach BLAS only in float32; GPUs run float16.
         dtype = mx.float32 if on_cpu() else mx.float16
         ckpt = load_checkpoint(folder, dtype=dtype)
+        if on_cpu():
+            ckpt = dequantized(ckpt)
         self.dims = ckpt.dims
         self.layout = ckpt.layout
         net = build_model(ckpt)
-        if quantize_bits and not ckpt.quantization:
+        if quantize_bits and not ckpt.quantization and not on_cpu():  # CPU: float32 is the fast path
             if quantize_bits not in (4, 8):
                 raise ASRError("quantization must be 4 or 8 bits")
             nn.quantize(net, group_size=64, bits=quantize_bits,

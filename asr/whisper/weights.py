@@ -16,7 +16,7 @@ import json
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,24 @@ def build_model(checkpoint: Checkpoint) -> Whisper:
     model.load_weights(list(checkpoint.weights.items()), strict=True)
     mx.eval(model.parameters())
     return model
+
+
+def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
+    """The checkpoint with MLX-quantized layers expanded back to `dtype`.
+
+    On the CPU, MLX's quantized matmul is slow and everything computes in float32 anyway,
+    so quantized downloads are expanded once at load.
+    """
+    q = checkpoint.quantization
+    if not q:
+        return checkpoint
+    w = dict(checkpoint.weights)
+    for key in [k for k in w if k.endswith(".scales")]:
+        base = key[: -len(".scales")]
+        w[base + ".weight"] = mx.dequantize(w[base + ".weight"], w.pop(key), w.pop(base + ".biases"),
+                                            group_size=q["group_size"], bits=q["bits"]).astype(dtype)
+    mx.eval(w)
+    return replace(checkpoint, weights=w, quantization=None)
 
 
 def detect_layout(folder: Path) -> str:
