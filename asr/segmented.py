@@ -9,6 +9,7 @@ into windows of up to 30 s and decoded once each, several windows per batch.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,7 +48,8 @@ class SegmentedSession(Session):
         self.decoder = decoder
         max_utt = min(opts.max_utterance_s, decoder.max_window_s) - 0.5
         self._vad = Endpointer(vad or VadConfig(max_utterance_s=max_utt))
-        self._interval = int(decode_interval_s * SAMPLE_RATE)
+        self._base_interval = int(decode_interval_s * SAMPLE_RATE)
+        self._interval = self._base_interval
         self._batch = max(1, batch_size)
         self._buf = np.zeros(0, dtype=np.float32)  # audio kept, valid up to _len
         self._len = 0
@@ -150,7 +152,12 @@ class SegmentedSession(Session):
         end = self._vad.processed_s
         audio = self._audio(start, end)
         prefix = self._agreement.committed_text
+        t0 = time.perf_counter()
         hyp = self.decoder.decode(audio, prefix=prefix, context=self._context, timestamps=False)
+        # Re-decode no more often than twice what a decode costs, so partials never take
+        # more than half the machine and the transcript cannot fall ever further behind.
+        spent = int((time.perf_counter() - t0) * SAMPLE_RATE)
+        self._interval = max(self._base_interval, 2 * spent)
         self._last_decode = int(end * SAMPLE_RATE)
         _, tail = self._agreement.update(hyp.text)
         self._advance(end)

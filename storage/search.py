@@ -32,7 +32,7 @@ _SQLITE_INTERRUPT = 9
 # so snippet() runs only for the rows returned, not for every match. The rowid
 # range is the rank window (and, within a session, that session's stretch of
 # the doclists: 2 ms instead of 80 ms for a common word over 460k segments).
-_SEARCH_ALL = """
+_SEARCH = """
 SELECT segments_fts.rowid, segments_fts.rank,
        snippet(segments_fts, 0, :open, :close, :ellipsis, :tokens),
        segments.session_id, segments.seq, segments.start_s, segments.end_s, sessions.title
@@ -40,24 +40,12 @@ FROM segments_fts
 JOIN segments ON segments.id = segments_fts.rowid
 JOIN sessions ON sessions.id = segments.session_id
 WHERE segments_fts MATCH :query
-  AND segments_fts.rowid BETWEEN :lo AND :hi
+  AND segments_fts.rowid BETWEEN :lo AND :hi {session_filter}
 ORDER BY segments_fts.rank
 LIMIT :limit
 """
-
-_SEARCH_SESSION = """
-SELECT segments_fts.rowid, segments_fts.rank,
-       snippet(segments_fts, 0, :open, :close, :ellipsis, :tokens),
-       segments.session_id, segments.seq, segments.start_s, segments.end_s, sessions.title
-FROM segments_fts
-JOIN segments ON segments.id = segments_fts.rowid
-JOIN sessions ON sessions.id = segments.session_id
-WHERE segments_fts MATCH :query
-  AND segments_fts.rowid BETWEEN :lo AND :hi
-  AND segments.session_id = :session_id
-ORDER BY segments_fts.rank
-LIMIT :limit
-"""
+_SEARCH_ALL = _SEARCH.format(session_filter="")
+_SEARCH_SESSION = _SEARCH.format(session_filter="\n  AND segments.session_id = :session_id")
 
 
 def clean_query(query: str) -> str:

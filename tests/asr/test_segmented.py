@@ -117,3 +117,25 @@ def test_an_utterance_a_window_skipped_is_decoded_again():
     assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
     assert [f.start for f in finals] == sorted(f.start for f in finals)
     assert dec.batches[-1] == [pytest.approx(spans[-1][1] - spans[-1][0] + 0.4, abs=0.3)]
+
+
+class _Slow(ScriptedDecoder):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def decode(self, audio, prefix, context, timestamps):
+        import time
+
+        time.sleep(self.seconds)
+        return super().decode(audio, prefix, context, timestamps)
+
+
+def test_partials_back_off_when_decoding_is_slow():
+    """A decode that costs 0.9 s of compute spaces partials ~1.8 s of audio apart, not 1 s."""
+    audio = utterance_audio(list(range(300, 1500, 50)) * 2)  # ~17 s of continuous 'speech'
+    fast, slow = ScriptedDecoder(), _Slow(0.9)
+    for dec in (fast, slow):
+        drive(SegmentedSession(dec, SessionOptions(partials=True)), np.concatenate([audio, np.zeros(SR, np.float32)]))
+    partial_calls = lambda d: [c for c in d.calls if not c["timestamps"] or c["prefix"]]  # noqa: E731
+    assert len(partial_calls(slow)) < 0.7 * len(partial_calls(fast))

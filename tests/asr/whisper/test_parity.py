@@ -94,3 +94,28 @@ def test_other_layouts_give_the_same_logits(layout, ours, mel, ct2_tiny_dirs, ml
     b = np.array(other(mx.array(mel), mx.array([TOKENS])))
     # CT2 stores the encoder sinusoids bit for bit; mlx computes them (float32 rounding ~1e-4).
     np.testing.assert_allclose(a, b, atol=0 if layout == "ct2-float32" else 1e-3)
+
+
+def test_large_v3_shapes_128_mels_and_its_vocabulary(tmp_path):
+    """large-v3 and turbo: 128 mel bins, 51866 tokens, fewer decoder than encoder layers."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from asr.features import window_mel
+
+    torch.manual_seed(3)
+    config = WhisperConfig(vocab_size=51866, num_mel_bins=128, d_model=64, encoder_layers=2, decoder_layers=1,
+                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
+                           decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448)
+    hf = WhisperForConditionalGeneration(config).eval()
+    hf.save_pretrained(tmp_path)
+    ckpt = load_checkpoint(tmp_path)
+    assert (ckpt.dims.n_mels, ckpt.dims.n_vocab, ckpt.dims.n_text_layer) == (128, 51866, 1)
+    ours = build_model(ckpt)
+    mel = window_mel(espeak_clips()[1][1], 128)[None]
+    tokens = [50258, 50259, 50360, 50365, 400, 500]
+    with torch.no_grad():
+        feats = torch.from_numpy(mel.transpose(0, 2, 1).copy())
+        ref = hf(input_features=feats, decoder_input_ids=torch.tensor([tokens])).logits.numpy()
+        ref_enc = hf.model.encoder(feats).last_hidden_state.numpy()
+    np.testing.assert_allclose(np.array(ours.encoder(mx.array(mel))), ref_enc, atol=1e-4)
+    np.testing.assert_allclose(np.array(ours(mx.array(mel), mx.array([tokens]))), ref, atol=1e-4)
