@@ -104,8 +104,8 @@ def test_large_v3_shapes_128_mels_and_its_vocabulary(tmp_path):
 
     torch.manual_seed(3)
     config = WhisperConfig(vocab_size=51866, num_mel_bins=128, d_model=64, encoder_layers=2, decoder_layers=1,
-                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
-                           decoder_ffn_dim=128, max_source_positions=1500, max_target_positions=448)
+                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=256,
+                           decoder_ffn_dim=256, max_source_positions=1500, max_target_positions=448)
     hf = WhisperForConditionalGeneration(config).eval()
     hf.save_pretrained(tmp_path)
     ckpt = load_checkpoint(tmp_path)
