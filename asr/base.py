@@ -20,7 +20,6 @@ SAMPLE_RATE = 16_000
 FLAG_REPETITION = "repetition"  # a repetition loop was detected (and cut)
 FLAG_NO_SPEECH = "no_speech"  # the model thinks the window held no speech
 FLAG_LOW_CONFIDENCE = "low_confidence"  # decoding failed the log-prob / compression guards
-FLAG_TRUNCATED = "truncated"  # the utterance hit the maximum length and was cut there
 
 
 class ASRError(Exception):

@@ -132,8 +132,8 @@ def main() -> None:
         results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
 
     print(f"machine: {os.cpu_count()} cores, {os.uname().machine}; repeat {args.repeat}, best time")
-    print(f"model load: " + ", ".join(f"{e} {r['load_s']:.2f} s" for e, r in results.items()))
-    print(f"peak RSS:   " + ", ".join(f"{e} {r['peak_rss_mb']:.0f} MB" for e, r in results.items())
+    print("model load: " + ", ".join(f"{e} {r['load_s']:.2f} s" for e, r in results.items()))
+    print("peak RSS:   " + ", ".join(f"{e} {r['peak_rss_mb']:.0f} MB" for e, r in results.items())
           + f" (ours MLX peak {results['ours']['mlx_peak_mb']:.0f} MB)")
     head = f"{'input':10} {'audio':>7} " + " ".join(f"{e + ' s':>12} {'RTF':>6} {'WER':>6}" for e in ENGINES)
     print(head)

@@ -13,7 +13,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
-from asr.features import N_SAMPLES, SAMPLE_RATE, window_mel
+from asr.features import window_mel
 from asr.mlxrt import on_cpu
 from asr.whisper.model import Whisper
 from asr.whisper.npdecoder import NumpyDecoder
@@ -56,10 +56,6 @@ class DecodingResult:
     temperature: float
     compression_ratio: float
     flags: tuple[str, ...] = ()
-
-    @property
-    def is_silence(self) -> bool:
-        return FLAG_NO_SPEECH in self.flags and not self.text.strip()
 
 
 def compression_ratio(text: str) -> float:
@@ -340,7 +336,3 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=-1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
-
-
-def window_duration(audio: np.ndarray) -> float:
-    return min(len(audio), N_SAMPLES) / SAMPLE_RATE

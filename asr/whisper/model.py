@@ -33,10 +33,6 @@ class WhisperDims:
     def is_multilingual(self) -> bool:
         return self.n_vocab >= 51865
 
-    @property
-    def num_languages(self) -> int:
-        return self.n_vocab - 51765 - int(self.is_multilingual)
-
 
 def sinusoids(length: int, channels: int, max_timescale: float = 10000.0) -> mx.array:
     """The encoder's fixed positional embedding ([sin, cos] halves)."""
@@ -107,9 +103,6 @@ class KVCache:
         self.values[:, :, self.offset : self.offset + n] = v
         self.offset += n
         return self.keys[:, :, : self.offset], self.values[:, :, : self.offset]
-
-    def trim(self, n: int) -> None:
-        self.offset = max(0, self.offset - n)
 
 
 class ResidualAttentionBlock(nn.Module):

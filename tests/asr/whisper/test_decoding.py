@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 
 from asr.base import FLAG_NO_SPEECH, FLAG_REPETITION
