@@ -1,0 +1,1 @@
+"""Voxtral Mini 4B Realtime: natively streaming ASR in MLX (model, weights, tokenizer, session)."""
