@@ -9,6 +9,7 @@ from asr.base import ASRError, Engine
 
 ENGINES: dict[str, str] = {
     "whisper": "asr.whisper.engine:WhisperEngine",
+    "voxtral": "asr.voxtral.engine:VoxtralEngine",
 }
 DEFAULT_ENGINE = "whisper"
 

@@ -77,6 +77,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", help="speech engine (default: whisper)")
     p.add_argument("--model", help="model name, local folder or hub repo id (default: bundled Whisper tiny.en)")
     p.add_argument("--language", help="language code, e.g. en (default: the model's or detected)")
+    p.add_argument("--delay", type=int, dest="delay_ms", metavar="MS",
+                   help="streaming engines: how far the text may trail the speech, 80-2400 ms in 80 ms steps")
 
 
 def _positive_int(text: str) -> int:
@@ -108,7 +110,7 @@ def _session_id(text: str) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     flags = {"home": args.home}
-    for name in ("engine", "model", "language"):
+    for name in ("engine", "model", "language", "delay_ms"):
         flags[name] = getattr(args, name, None)
     return load_settings(flags)
 

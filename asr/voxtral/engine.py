@@ -1,0 +1,103 @@
+"""The Voxtral Mini 4B Realtime engine: natively streaming, delay 80-2400 ms."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlx.core as mx
+
+from asr.base import ASRError, Capabilities, Engine, MemoryEstimate, ModelNotFoundError, SessionOptions
+from asr.mlxrt import on_cpu
+from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
+from asr.voxtral.tokenizer import TekkenTokenizer
+from asr.voxtral.weights import build_model, dequantized, load_checkpoint
+
+ORIGINAL_REPO = "mistralai/Voxtral-Mini-4B-Realtime-2602"
+NAMES = {
+    "voxtral-mini-4b-realtime": ORIGINAL_REPO,
+    "voxtral-mini-4b-realtime-4bit": "mlx-community/Voxtral-Mini-4B-Realtime-2602-4bit",
+    "voxtral-mini-4b-realtime-fp16": "mlx-community/Voxtral-Mini-4B-Realtime-2602-fp16",
+}
+DEFAULT_MODEL = "voxtral-mini-4b-realtime-4bit"
+# Languages Mistral lists for Voxtral Mini Realtime.
+LANGUAGES = ("en", "zh", "hi", "es", "ar", "fr", "pt", "ru", "de", "ja", "ko", "it", "nl")
+
+
+def resolve_voxtral(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
+    name = model or DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    repo = NAMES.get(name.lower(), name)
+    if "/" not in repo:
+        raise ModelNotFoundError(f"unknown Voxtral model {name!r}; known: {', '.join(sorted(NAMES))}; "
+                                 "or a local folder or hub repo id")
+    from asr.hub import resolve_model
+
+    return resolve_model(repo, cache_dir, allow_download)
+
+
+def _float32_bytes(ckpt) -> int:
+    """Size of the weights once any quantized layers are expanded to float32."""
+    bits = (ckpt.quantization or {}).get("bits", 32)
+    return sum(v.size * (32 // bits if k.endswith(".weight") and v.dtype == mx.uint32 else 1) * 4
+               for k, v in ckpt.weights.items() if not k.endswith((".scales", ".biases")))
+
+
+def _expand_limit() -> int:
+    """Quantized weights are expanded to float32 on CPU (its fast path) only if that fits
+    easily: the real 4B model would need 17.6 GB."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 16 * 2**30
+    return min(8 * 2**30, int(0.4 * physical))
+
+
+class VoxtralEngine(Engine):
+    name = "voxtral"
+
+    def __init__(self, model: str | None = None, *, cache_dir: Path | None = None, allow_download: bool = True,
+                 quantize_bits: int | None = None):
+        self.model = model or DEFAULT_MODEL
+        folder = resolve_voxtral(model, cache_dir, allow_download)
+        # CPU matmuls reach BLAS only in float32 (and MLX's quantized CPU kernels are slow);
+        # GPUs run the stored precision.
+        ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
+        if on_cpu() and quantize_bits is None and _float32_bytes(ckpt) <= _expand_limit():
+            ckpt = dequantized(ckpt)
+        if ckpt.tokenizer_file is None:
+            raise ModelNotFoundError(f"{folder} has no tekken.json tokenizer")
+        self.tokenizer = TekkenTokenizer.from_file(ckpt.tokenizer_file)
+        self.net = build_model(ckpt, quantize_bits=quantize_bits)
+        self.config = ckpt.config
+        self.layout = ckpt.layout
+        self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+        audio = self.tokenizer.audio or {}
+        self.left_pad_tokens = int(audio.get("streaming_n_left_pad_tokens", 32))
+        self.default_delay_ms = int(audio.get("transcription_delay_ms", DEFAULT_DELAY_MS))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(native_streaming=True, delay_control=True, word_timestamps=False,
+                            rewrite_experimental=True, languages=LANGUAGES)
+
+    def memory_estimate(self) -> MemoryEstimate:
+        """Weights plus both KV caches at their sliding-window bounds (they never grow past)."""
+        d, e = self.config.decoder, self.config.encoder
+        item = 4 if on_cpu() else 2
+        kv_dec = 2 * d.n_layers * d.sliding_window * d.n_kv_heads * d.head_dim * item
+        kv_enc = 2 * e.n_layers * e.sliding_window * e.n_kv_heads * e.head_dim * item
+        return MemoryEstimate(self._weight_bytes, kv_dec + kv_enc)
+
+    def start_session(self, options: SessionOptions | None = None) -> VoxtralSession:
+        options = options or SessionOptions()
+        if options.delay_ms is None:
+            options = SessionOptions(language=options.language, delay_ms=self.default_delay_ms,
+                                     context=options.context, partials=options.partials,
+                                     max_utterance_s=options.max_utterance_s)
+        delay_tokens(options.delay_ms)  # validates before anything starts
+        if options.language and options.language not in LANGUAGES:
+            raise ASRError(f"Voxtral does not support language {options.language!r}; it knows {', '.join(LANGUAGES)}")
+        return VoxtralSession(self.net, self.tokenizer, options, left_pad_tokens=self.left_pad_tokens)
