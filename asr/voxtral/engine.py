@@ -9,6 +9,7 @@ import mlx.core as mx
 
 from asr.base import ASRError, Capabilities, Engine, MemoryEstimate, ModelNotFoundError, SessionOptions
 from asr.mlxrt import on_cpu
+from asr.voxtral.model import VoxtralRealtime
 from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
 from asr.voxtral.tokenizer import TekkenTokenizer
 from asr.voxtral.weights import build_model, dequantized, load_checkpoint
@@ -90,6 +91,12 @@ class VoxtralEngine(Engine):
         kv_dec = 2 * d.n_layers * d.sliding_window * d.n_kv_heads * d.head_dim * item
         kv_enc = 2 * e.n_layers * e.sliding_window * e.n_kv_heads * e.head_dim * item
         return MemoryEstimate(self._weight_bytes, kv_dec + kv_enc)
+
+    def text_decoder(self) -> tuple[VoxtralRealtime, TekkenTokenizer]:
+        """The loaded decoder and tokenizer, shared (not copied) with the experimental
+        text-only rewrite mode: it embeds text with `model.embed`, adds a zero audio frame,
+        and steps `model.decode` / `model.logits` on caches of its own."""
+        return self.net, self.tokenizer
 
     def start_session(self, options: SessionOptions | None = None) -> VoxtralSession:
         options = options or SessionOptions()

@@ -69,8 +69,11 @@ class SlidingCache:
 
     step = 256
 
-    def __init__(self, window: int, rebase_at: int | None = None):
+    def __init__(self, window: int, rebase_at: int | None = None, reserve: bool = False):
         self.window = window
+        # reserve: take the whole window at the first write, so a live session's memory is its
+        # bound from the first minute (what the memory budget plans for) and never grows later.
+        self.reserve = reserve
         self.keys: mx.array | None = None
         self.values: mx.array | None = None
         self.offset = 0  # tokens seen
@@ -127,7 +130,7 @@ class SlidingCache:
 
     def _write_one(self, key: mx.array, value: mx.array) -> None:
         if self.keys is None or (self.offset >= self.keys.shape[2] and self.keys.shape[2] < self.window):
-            grow = min(self.step, self.window - self.offset)
+            grow = self.window - self.offset if self.reserve else min(self.step, self.window - self.offset)
             b, h, _, _ = key.shape
             new_k = mx.zeros((b, h, grow, key.shape[3]), key.dtype)
             new_v = mx.zeros((b, h, grow, value.shape[3]), value.dtype)
@@ -390,9 +393,9 @@ class VoxtralRealtime(nn.Module):
 
     # decoder
 
-    def make_caches(self, rebase_at: int | None = None) -> list[SlidingCache]:
+    def make_caches(self, rebase_at: int | None = None, reserve: bool = False) -> list[SlidingCache]:
         window = self.config.decoder.sliding_window
-        return [SlidingCache(window, rebase_at) for _ in self.layers]
+        return [SlidingCache(window, rebase_at, reserve) for _ in self.layers]
 
     def ada_scales(self, delay_tokens: float) -> list[mx.array]:
         """Each layer's FFN-norm multiplier for a delay in tokens (480 ms -> 6.0); compute once."""

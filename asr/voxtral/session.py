@@ -53,7 +53,7 @@ class VoxtralSession(Session):
         self.frame_s = self.frame_samples / SAMPLE_RATE
         self._mel = VoxtralMelStream(cfg.audio.num_mel_bins, cfg.audio.global_log_mel_max)
         self._audio = model.new_audio_state(rebase_at=rebase_at)
-        self._caches = model.make_caches(rebase_at=rebase_at)
+        self._caches = model.make_caches(rebase_at=rebase_at, reserve=True)
         self._scales = model.ada_scales(float(self.n_delay))
         self._frames: list[mx.array] = []  # adapter frames (dim,) waiting for their decoder step
         self._pos = 0  # decoder positions consumed (the prompt counts)

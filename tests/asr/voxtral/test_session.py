@@ -77,17 +77,23 @@ def test_long_stream_keeps_state_bounded_and_positions_rebased(voxtral_dirs):
                 session.step()
         sizes.append(sum(c.nbytes for c in session._caches) + sum(c.nbytes for c in session._audio.caches))
         positions.append(max(c.position for c in session._caches))
-    assert sizes[-1] == sizes[0]  # caches full at their windows after minute 1, and no bigger
+    assert sizes[-1] == sizes[0]  # reserved at their windows from the start, and never bigger
+    assert all(c.keys.shape[2] == c.window for c in session._caches)
     assert max(positions) < 400 + 64  # re-based: positions never run away
     assert session._pos > 2000  # ~3 minutes of 80 ms steps really happened
     assert len(session._frames) == 0
 
 
-def test_engine_capabilities_and_memory(engine):
+def test_engine_capabilities_memory_and_shared_decoder(engine):
     caps = engine.capabilities
     assert caps.native_streaming and caps.delay_control and caps.rewrite_experimental
     est = engine.memory_estimate()
-    assert est.weights_bytes > 0 and est.runtime_bytes > 0
+    cfg = engine.config.decoder
+    assert est.runtime_bytes >= 2 * cfg.n_layers * cfg.sliding_window * cfg.n_kv_heads * cfg.head_dim * 2
+    assert est.weights_bytes == sum(v.nbytes for _, v in __import__("mlx.utils").utils.tree_flatten(
+        engine.net.parameters()))
+    model, tok = engine.text_decoder()
+    assert model is engine.net and tok is engine.tokenizer  # shared, not a second copy
 
 
 # -- the endpoint policy, on a scripted model ------------------------------------------------
@@ -119,7 +125,7 @@ class _ScriptedModel:
         n, state["pending"] = divmod(state["pending"], 8)
         return mx.zeros((1, n, 4))
 
-    def make_caches(self, rebase_at=None):
+    def make_caches(self, rebase_at=None, reserve=False):
         return []
 
     def ada_scales(self, delay):
