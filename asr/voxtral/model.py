@@ -245,8 +245,10 @@ class CausalConv1d(nn.Module):
         return self.conv(buf[:, : (n - 1) * s + k]), buf[:, n * s :]
 
 
-class EncoderLayer(nn.Module):
-    def __init__(self, args: EncoderArgs):
+class TransformerLayer(nn.Module):
+    """Pre-RMSNorm attention and SwiGLU blocks: an encoder layer, and the base of a decoder one."""
+
+    def __init__(self, args: EncoderArgs | DecoderArgs):
         super().__init__()
         self.attention_norm = nn.RMSNorm(args.dim, eps=args.norm_eps)
         self.attention = Attention(args.dim, args.n_heads, args.n_kv_heads, args.head_dim,
@@ -262,7 +264,7 @@ class EncoderLayer(nn.Module):
 class EncoderTransformer(nn.Module):
     def __init__(self, args: EncoderArgs):
         super().__init__()
-        self.layers = [EncoderLayer(args) for _ in range(args.n_layers)]
+        self.layers = [TransformerLayer(args) for _ in range(args.n_layers)]
         self.norm = nn.RMSNorm(args.dim, eps=args.norm_eps)
 
     def __call__(self, frames: mx.array, caches: list[SlidingCache]) -> mx.array:
@@ -312,14 +314,11 @@ class AudioState:
 # --- decoder ------------------------------------------------------------------------------
 
 
-class DecoderLayer(nn.Module):
+class DecoderLayer(TransformerLayer):
+    """A transformer layer whose FFN norm is scaled by the delay (AdaRMSNorm)."""
+
     def __init__(self, args: DecoderArgs):
-        super().__init__()
-        self.attention_norm = nn.RMSNorm(args.dim, eps=args.norm_eps)
-        self.attention = Attention(args.dim, args.n_heads, args.n_kv_heads, args.head_dim,
-                                   args.rope_theta, bias=args.use_biases)
-        self.ffn_norm = nn.RMSNorm(args.dim, eps=args.norm_eps)
-        self.feed_forward = FeedForward(args.dim, args.hidden_dim, bias=args.use_biases)
+        super().__init__(args)
         t = args.ada_rms_norm_t_cond_dim
         self.ada_rms_norm_t_cond = [Linear(args.dim, t, bias=False), nn.GELU(),
                                     Linear(t, args.dim, bias=False)]

@@ -17,11 +17,10 @@ quantizes on load (token embeddings included) when asked.
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
@@ -29,6 +28,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
+from asr.checkpoint import cast_floats, mx_load, read_json, shard_files
 from asr.voxtral.config import VoxtralConfig
 from asr.voxtral.model import VoxtralRealtime
 
@@ -74,7 +74,7 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
     _check_shapes(folder, config, weights, quantization)
     for name in list(weights):
         # One tensor at a time, so a stored copy is freed as soon as its cast exists.
-        weights[name] = _cast(weights[name], dtype)
+        weights[name] = cast_floats(weights[name], dtype)
         mx.eval(weights[name])
     tekken = folder / "tekken.json"
     return Checkpoint(config, weights, layout, folder, quantization,
@@ -131,7 +131,7 @@ def detect_layout(folder: Path) -> str:
             f"{folder} holds no Voxtral Realtime model: no params.json + consolidated.safetensors "
             "(original) or config.json (transformers, mlx)"
         )
-    config = _read_json(folder / "config.json")
+    config = read_json(folder / "config.json")
     model_type = config.get("model_type")
     if model_type not in (None, "voxtral_realtime"):
         raise ModelNotFoundError(f"{folder} holds a {model_type} model, not Voxtral Realtime")
@@ -150,7 +150,7 @@ def detect_layout(folder: Path) -> str:
 
 def _load_original(folder: Path):
     config = _config(folder / "params.json", VoxtralConfig.from_params)
-    raw = _mx_load(folder / "consolidated.safetensors")
+    raw = mx_load(folder / "consolidated.safetensors")
     weights = {}
     for key, value in raw.items():
         name = key.removeprefix(ORIGINAL_PREFIX)
@@ -188,7 +188,7 @@ _HF_RULES = [
 
 def _load_transformers(folder: Path):
     preprocessor = folder / "preprocessor_config.json"
-    pre = _read_json(preprocessor) if preprocessor.is_file() else None
+    pre = read_json(preprocessor) if preprocessor.is_file() else None
     config = _config(folder / "config.json",
                      lambda d, source: VoxtralConfig.from_transformers(d, pre, source))
     raw = _safetensors(folder, "model")
@@ -259,7 +259,7 @@ def _load_mlx(folder: Path):
     weights = {_apply_rules(k, _MLX_RULES): v for k, v in raw.items()}
     for name in [k for k in weights if k.endswith(".weight")]:
         weights[name] = _conv_to_mlx(name, weights[name], torch_layout=None)
-    settings = _read_json(config_path)
+    settings = read_json(config_path)
     q = settings.get("quantization") or settings.get("quantization_config")
     quantization = None
     if any(k.endswith(".scales") for k in weights):
@@ -297,50 +297,20 @@ def _check_tied(folder: Path, head: mx.array | None, embedding: mx.array | None)
 
 
 def _config(path: Path, parse: Callable[[dict, str], VoxtralConfig]) -> VoxtralConfig:
-    return parse(_read_json(path), str(path))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ASRError(f"{path} is not valid JSON: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ASRError(f"{path} is not a JSON object")
-    return data
+    return parse(read_json(path), str(path))
 
 
 def _safetensors(folder: Path, stem: str) -> dict[str, mx.array]:
     """`{stem}.safetensors`, or the shards named by `{stem}.safetensors.index.json`."""
     single, index = folder / f"{stem}.safetensors", folder / f"{stem}.safetensors.index.json"
     if single.is_file():
-        return _mx_load(single)
+        return mx_load(single)
     if index.is_file():
-        names = sorted(set(_read_json(index).get("weight_map", {}).values()))
-        if not names:
-            raise ASRError(f"{index} lists no weight files")
-        missing = [n for n in names if not (folder / n).is_file()]
-        if missing:
-            raise ModelNotFoundError(f"{folder} is incomplete: {', '.join(missing)} missing")
         state: dict[str, mx.array] = {}
-        for name in names:
-            state.update(_mx_load(folder / name))
+        for shard in shard_files(folder, index.name):
+            state.update(mx_load(shard))
         return state
     raise ModelNotFoundError(f"{folder} has no weights ({single.name} or sharded with {index.name})")
-
-
-def _mx_load(path: Path) -> dict[str, mx.array]:
-    try:
-        return dict(mx.load(str(path)))
-    except Exception as e:  # MLX raises RuntimeError/ValueError with multi-line text
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ASRError(f"cannot read {path}: {why}") from None
-
-
-def _cast(a: mx.array, dtype: mx.Dtype | None) -> mx.array:
-    if dtype is None or not mx.issubdtype(a.dtype, mx.floating):
-        return a
-    return a.astype(dtype)
 
 
 def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:

@@ -12,7 +12,6 @@ Every layout yields complete weights in our naming (see `model.py`), cast to one
 from __future__ import annotations
 
 import collections
-import json
 import pickle
 import re
 import zipfile
@@ -26,6 +25,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
+from asr.checkpoint import cast_floats, mx_load, read_json, shard_files
 from asr.whisper.ct2 import CT2Model, read_model
 from asr.whisper.model import Whisper, WhisperDims, sinusoids
 
@@ -89,7 +89,7 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
     _check_shapes(folder, dims, weights, quantization)
     for name in list(weights):
         # One tensor at a time, so a stored copy is freed as soon as its cast exists.
-        weights[name] = _cast(weights[name], dtype)
+        weights[name] = cast_floats(weights[name], dtype)
         mx.eval(weights[name])
     tokenizer = folder / "tokenizer.json"
     return Checkpoint(
@@ -362,7 +362,7 @@ def _load_mlx(folder: Path):
     path = next((folder / n for n in _MLX_WEIGHT_FILES if (folder / n).is_file()), None)
     if path is None:
         raise ModelNotFoundError(f"{folder} has no weights ({' or '.join(_MLX_WEIGHT_FILES)})")
-    weights = _mx_load(path)
+    weights = mx_load(path)
     generation = {}
     heads = weights.pop("alignment_heads", None)  # mlx_whisper saves it among the parameters
     if heads is not None:
@@ -451,7 +451,7 @@ def _hf_state_dict(folder: Path) -> dict[str, mx.array]:
             return _load_weight_file(folder / single)
         if (folder / index).is_file():
             state: dict[str, mx.array] = {}
-            for shard in _shards(folder, index):
+            for shard in shard_files(folder, index):
                 state.update(_load_weight_file(shard))
             return state
     raise ModelNotFoundError(
@@ -459,21 +459,10 @@ def _hf_state_dict(folder: Path) -> dict[str, mx.array]:
     )
 
 
-def _shards(folder: Path, index_name: str) -> list[Path]:
-    index = _read_json(folder, index_name, required=True)
-    names = sorted(set(index.get("weight_map", {}).values()))
-    if not names:
-        raise ASRError(f"{folder}/{index_name} lists no weight files")
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise ModelNotFoundError(f"{folder} is incomplete: {', '.join(missing)} missing")
-    return [folder / n for n in names]
-
-
 def _load_weight_file(path: Path) -> dict[str, mx.array]:
     if path.suffix == ".bin":
         return {k: mx.array(v) for k, v in read_torch_zip(path).items()}
-    return _mx_load(path)
+    return mx_load(path)
 
 
 def _hf_generation(folder: Path, config: dict) -> dict[str, Any]:
@@ -569,27 +558,7 @@ def _read_json(folder: Path, name: str, required: bool) -> dict:
         if required:
             raise ModelNotFoundError(f"{folder} has no {name}")
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ASRError(f"{path} is not valid JSON: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise ASRError(f"{path} is not a JSON object")
-    return data
-
-
-def _mx_load(path: Path) -> dict[str, mx.array]:
-    try:
-        return dict(mx.load(str(path)))
-    except Exception as e:  # MLX raises RuntimeError/ValueError with multi-line text
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ASRError(f"cannot read {path}: {why}") from None
-
-
-def _cast(a: mx.array, dtype: mx.Dtype | None) -> mx.array:
-    if dtype is None or not mx.issubdtype(a.dtype, mx.floating):
-        return a
-    return a.astype(dtype)
+    return read_json(path)
 
 
 def _skeleton(dims: WhisperDims, quantization: dict | None, weights: dict) -> Whisper:

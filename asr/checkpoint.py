@@ -1,0 +1,48 @@
+"""Reading checkpoint files, shared by every engine's loader: JSON configs, safetensors and
+their shard indexes, float casts. Every failure is a one-line ASRError or ModelNotFoundError."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlx.core as mx
+
+from asr.base import ASRError, ModelNotFoundError
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ASRError(f"{path} is not valid JSON: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ASRError(f"{path} is not a JSON object")
+    return data
+
+
+def mx_load(path: Path) -> dict[str, mx.array]:
+    try:
+        return dict(mx.load(str(path)))
+    except Exception as e:  # MLX raises RuntimeError/ValueError with multi-line text
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ASRError(f"cannot read {path}: {why}") from None
+
+
+def cast_floats(a: mx.array, dtype: mx.Dtype | None) -> mx.array:
+    """`a` in `dtype` if it is a float array (quantized ints and None dtype pass through)."""
+    if dtype is None or not mx.issubdtype(a.dtype, mx.floating):
+        return a
+    return a.astype(dtype)
+
+
+def shard_files(folder: Path, index_name: str) -> list[Path]:
+    """The weight files a `*.index.json` names, all present, or a one-line error."""
+    index = folder / index_name
+    names = sorted(set(read_json(index).get("weight_map", {}).values()))
+    if not names:
+        raise ASRError(f"{index} lists no weight files")
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise ModelNotFoundError(f"{folder} is incomplete: {', '.join(missing)} missing")
+    return [folder / n for n in names]
