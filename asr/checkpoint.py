@@ -46,3 +46,18 @@ def shard_files(folder: Path, index_name: str) -> list[Path]:
     if missing:
         raise ModelNotFoundError(f"{folder} is incomplete: {', '.join(missing)} missing")
     return [folder / n for n in names]
+
+
+def check_weights(folder: Path, expected: dict[str, tuple[int, ...]], weights: dict, model: str) -> None:
+    """The weights are exactly the parameters a model needs, in the right shapes."""
+    missing = sorted(expected.keys() - weights.keys())
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ModelNotFoundError(f"{folder} is incomplete: no weight for {missing[0]}{more}")
+    extra = sorted(weights.keys() - expected.keys())
+    if extra:
+        raise ASRError(f"{folder} has weights {model} does not use, e.g. {extra[0]}")
+    for name, shape in expected.items():
+        if tuple(weights[name].shape) != tuple(shape):
+            got = tuple(weights[name].shape)
+            raise ASRError(f"{folder}: {name} has shape {got}, the config implies {tuple(shape)}")

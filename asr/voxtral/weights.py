@@ -28,7 +28,7 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import cast_floats, mx_load, read_json, shard_files
+from asr.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
 from asr.voxtral.config import VoxtralConfig
 from asr.voxtral.model import VoxtralRealtime
 
@@ -355,14 +355,4 @@ def _check_shapes(folder: Path, config: VoxtralConfig, weights: dict, quantizati
     except (ValueError, ZeroDivisionError, KeyError) as e:
         raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
     expected = {k: v.shape for k, v in tree_flatten(skeleton.parameters())}
-    missing = sorted(expected.keys() - weights.keys())
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise ModelNotFoundError(f"{folder} is incomplete: no weight for {missing[0]}{more}")
-    extra = sorted(weights.keys() - expected.keys())
-    if extra:
-        raise ASRError(f"{folder} has weights Voxtral Realtime does not use, e.g. {extra[0]}")
-    for name, shape in expected.items():
-        if tuple(weights[name].shape) != tuple(shape):
-            got = tuple(weights[name].shape)
-            raise ASRError(f"{folder}: {name} has shape {got}, the config implies {tuple(shape)}")
+    check_weights(folder, expected, weights, "Voxtral Realtime")

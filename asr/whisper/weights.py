@@ -25,7 +25,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import cast_floats, mx_load, read_json, shard_files
+from asr.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
 from asr.whisper.ct2 import CT2Model, read_model
 from asr.whisper.model import Whisper, WhisperDims, sinusoids
 
@@ -571,14 +571,4 @@ def _skeleton(dims: WhisperDims, quantization: dict | None, weights: dict) -> Wh
 
 def _check_shapes(folder: Path, dims: WhisperDims, weights: dict, quantization: dict | None) -> None:
     expected = {k: v.shape for k, v in tree_flatten(_skeleton(dims, quantization, weights).parameters())}
-    missing = sorted(expected.keys() - weights.keys())
-    if missing:
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise ModelNotFoundError(f"{folder} is incomplete: no weight for {missing[0]}{more}")
-    extra = sorted(weights.keys() - expected.keys())
-    if extra:
-        raise ASRError(f"{folder} has weights Whisper does not use, e.g. {extra[0]}")
-    for name, shape in expected.items():
-        if tuple(weights[name].shape) != tuple(shape):
-            got = tuple(weights[name].shape)
-            raise ASRError(f"{folder}: {name} has shape {got}, the config implies {tuple(shape)}")
+    check_weights(folder, expected, weights, "Whisper")
