@@ -115,6 +115,11 @@ class Session(ABC):
             return np.zeros(0, dtype=np.float32)
         return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
+    def _has_pending_audio(self) -> bool:
+        """Audio fed but not yet taken by the compute thread."""
+        with self._lock:
+            return bool(self._chunks)
+
     @property
     def fed_s(self) -> float:
         """Seconds of audio fed so far."""

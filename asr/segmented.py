@@ -99,15 +99,11 @@ class SegmentedSession(Session):
 
     @property
     def idle(self) -> bool:
-        if self._pending_audio():
+        if self._has_pending_audio():
             return False
         if self.options.partials:
             return not self._closed and not self._partial_due()
         return not self._offline_ready()
-
-    def _pending_audio(self) -> bool:
-        with self._lock:
-            return bool(self._chunks)
 
     # -- the work -----------------------------------------------------------------------
     def step(self) -> list[Event]:
@@ -215,14 +211,15 @@ class SegmentedSession(Session):
         return windows
 
     def _window_audio(self, pieces: list[Utterance]) -> np.ndarray:
-        return np.concatenate([self._audio(u.start, u.end) for u in _with_pauses(pieces)])
+        return np.concatenate([self._audio(u.start, u.end) for u in pieces])
 
     def _decode_windows(self, windows: list[list[Utterance]]) -> list[Event]:
-        results = self.decoder.decode_many([self._window_audio(w) for w in windows])
+        pieces = [_with_pauses(w) for w in windows]
+        results = self.decoder.decode_many([self._window_audio(p) for p in pieces])
         finals: list[Final] = []
         missed: list[Utterance] = []
-        for win, t in zip(windows, results):
-            found = self._finals(t, _with_pauses(win))
+        for win, piece, t in zip(windows, pieces, results):
+            found = self._finals(t, piece)
             finals += found
             # Whisper may end a window early and skip its last utterances: an utterance that
             # no final overlaps by half its length is decoded again, on its own.
@@ -234,7 +231,7 @@ class SegmentedSession(Session):
                 finals += self._finals(t, [u])
         finals.sort(key=lambda f: f.start)
         self._advance(windows[-1][-1].end)
-        return list(finals)
+        return finals
 
 
 def _with_pauses(win: list[Utterance]) -> list[Utterance]:

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from asr.base import SAMPLE_RATE, ASRError, Event, Final, Partial, Session, SessionOptions
+from asr.base import (
+    SAMPLE_RATE,
+    ASRError,
+    Event,
+    Final,
+    Partial,
+    Session,
+    SessionOptions,
+)
 from asr.features import VoxtralMelStream, voxtral_log_mel
 from asr.voxtral.model import VoxtralRealtime
 from asr.voxtral.tokenizer import StreamDecoder, TekkenTokenizer
@@ -66,7 +74,6 @@ class VoxtralSession(Session):
         self._pads = 0
         self._started = False
         self._finished = False
-        self._samples_in = 0  # audio samples taken in (without padding)
         self.on_token = None  # optional callback(token id) per decoder step, for tests and tools
 
     # -- time ------------------------------------------------------------------------------
@@ -80,10 +87,7 @@ class VoxtralSession(Session):
 
     @property
     def idle(self) -> bool:
-        with self._lock:
-            if self._chunks:
-                return False
-        return not self._can_decode()
+        return not self._has_pending_audio() and not self._can_decode()
 
     def _can_decode(self) -> bool:
         if self._pos == 0:
@@ -109,7 +113,6 @@ class VoxtralSession(Session):
             return []
         audio = self._take_audio()
         if audio.size:
-            self._samples_in += audio.size
             self._ingest(audio)
         events: list[Event] = []
         for _ in range(STEPS_PER_CALL):
@@ -173,9 +176,8 @@ class VoxtralSession(Session):
         """Flush: pad to a whole frame plus the delay and the model's right padding, decode it."""
         if self._finished:
             return []
-        audio = self._take_audio()
-        self._samples_in += audio.size
-        total = self.n_left * self.frame_samples + self._samples_in  # what the mel stream sees
+        audio = self._take_audio()  # after this, everything fed (self._fed samples) is in
+        total = self.n_left * self.frame_samples + self._fed  # what the mel stream sees
         pad = np.zeros((-total) % self.frame_samples + (self.n_delay + 1 + 10) * self.frame_samples, np.float32)
         self._ingest(np.concatenate([audio, pad]), final=True)
         events: list[Event] = []
