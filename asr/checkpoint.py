@@ -4,6 +4,7 @@ their shard indexes, float casts. Every failure is a one-line ASRError or ModelN
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import mlx.core as mx
@@ -61,3 +62,21 @@ def check_weights(folder: Path, expected: dict[str, tuple[int, ...]], weights: d
         if tuple(weights[name].shape) != tuple(shape):
             got = tuple(weights[name].shape)
             raise ASRError(f"{folder}: {name} has shape {got}, the config implies {tuple(shape)}")
+
+
+def float32_bytes(weights: dict[str, mx.array], quantization: dict | None) -> int:
+    """Size of the weights once any MLX-quantized layers are expanded to float32."""
+    bits = (quantization or {}).get("bits", 32)
+    return sum(v.size * (32 // bits if k.endswith(".weight") and v.dtype == mx.uint32 else 1) * 4
+               for k, v in weights.items() if not k.endswith((".scales", ".biases")))
+
+
+def expand_on_cpu(weights: dict[str, mx.array], quantization: dict | None) -> bool:
+    """Whether quantized weights should be expanded to float32 on the CPU (its fast path:
+    MLX's quantized CPU kernels are 3-6x slower): only where that fits easily — the real
+    Voxtral 4B would need 17.6 GB."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 16 * 2**30
+    return float32_bytes(weights, quantization) <= min(8 * 2**30, int(0.4 * physical))

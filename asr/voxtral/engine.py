@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlx.core as mx
 
-from asr.base import ASRError, Capabilities, Engine, MemoryEstimate, ModelNotFoundError, SessionOptions
+from asr.base import (
+    ASRError,
+    Capabilities,
+    Engine,
+    MemoryEstimate,
+    ModelNotFoundError,
+    SessionOptions,
+)
+from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu
 from asr.voxtral.model import VoxtralRealtime
 from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
@@ -39,23 +46,6 @@ def resolve_voxtral(model: str | None, cache_dir: Path | None = None, allow_down
     return resolve_model(repo, cache_dir, allow_download)
 
 
-def _float32_bytes(ckpt) -> int:
-    """Size of the weights once any quantized layers are expanded to float32."""
-    bits = (ckpt.quantization or {}).get("bits", 32)
-    return sum(v.size * (32 // bits if k.endswith(".weight") and v.dtype == mx.uint32 else 1) * 4
-               for k, v in ckpt.weights.items() if not k.endswith((".scales", ".biases")))
-
-
-def _expand_limit() -> int:
-    """Quantized weights are expanded to float32 on CPU (its fast path) only if that fits
-    easily: the real 4B model would need 17.6 GB."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        physical = 16 * 2**30
-    return min(8 * 2**30, int(0.4 * physical))
-
-
 class VoxtralEngine(Engine):
     name = "voxtral"
 
@@ -66,7 +56,7 @@ class VoxtralEngine(Engine):
         # CPU matmuls reach BLAS only in float32 (and MLX's quantized CPU kernels are slow);
         # GPUs run the stored precision.
         ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
-        if on_cpu() and quantize_bits is None and _float32_bytes(ckpt) <= _expand_limit():
+        if on_cpu() and quantize_bits is None and expand_on_cpu(ckpt.weights, ckpt.quantization):
             ckpt = dequantized(ckpt)
         if ckpt.tokenizer_file is None:
             raise ModelNotFoundError(f"{folder} has no tekken.json tokenizer")

@@ -8,12 +8,26 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from asr.base import SAMPLE_RATE, ASRError, Capabilities, Engine, MemoryEstimate, ModelNotFoundError, SessionOptions
+from asr.base import (
+    SAMPLE_RATE,
+    ASRError,
+    Capabilities,
+    Engine,
+    MemoryEstimate,
+    ModelNotFoundError,
+    SessionOptions,
+)
+from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu
 from asr.segmented import SegmentedSession, Transcript
 from asr.whisper.decoding import DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
-from asr.whisper.weights import build_model, default_tokenizer_file, dequantized, load_checkpoint
+from asr.whisper.weights import (
+    build_model,
+    default_tokenizer_file,
+    dequantized,
+    load_checkpoint,
+)
 
 DEFAULT_MODEL = "tiny.en"
 # Short names → the original repos (transformers layout: weights and tokenizer.json).
@@ -98,7 +112,7 @@ class WhisperEngine(Engine):
         # CPU matmuls reach BLAS only in float32; GPUs run float16.
         dtype = mx.float32 if on_cpu() else mx.float16
         ckpt = load_checkpoint(folder, dtype=dtype)
-        if on_cpu():
+        if on_cpu() and expand_on_cpu(ckpt.weights, ckpt.quantization):
             ckpt = dequantized(ckpt)
         self.dims = ckpt.dims
         self.layout = ckpt.layout
