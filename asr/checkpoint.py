@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
 
@@ -80,3 +82,78 @@ def expand_on_cpu(weights: dict[str, mx.array], quantization: dict | None) -> bo
     except (ValueError, OSError, AttributeError):
         physical = 16 * 2**30
     return float32_bytes(weights, quantization) <= min(8 * 2**30, int(0.4 * physical))
+
+
+def load_safetensors(folder: Path, stem: str = "model") -> dict[str, mx.array]:
+    """`{stem}.safetensors`, or the shards named by `{stem}.safetensors.index.json`."""
+    single, index = folder / f"{stem}.safetensors", folder / f"{stem}.safetensors.index.json"
+    if single.is_file():
+        return mx_load(single)
+    if index.is_file():
+        state: dict[str, mx.array] = {}
+        for shard in shard_files(folder, index.name):
+            state.update(mx_load(shard))
+        return state
+    raise ModelNotFoundError(f"{folder} has no weights ({single.name} or sharded with {index.name})")
+
+
+def read_quantization(settings: dict, weights: dict, where: Path) -> dict | None:
+    """{"group_size", "bits", "mode"} of an MLX-quantized checkpoint (None if it stores no
+    `.scales`). mlx-lm writes `quantization`; some converters `quantization_config`."""
+    if not any(k.endswith(".scales") for k in weights):
+        return None
+    q = settings.get("quantization") or settings.get("quantization_config")
+    if not isinstance(q, dict):
+        raise ASRError(f"{where} has quantized weights but no quantization settings")
+    return {"group_size": int(q.get("group_size", 64)), "bits": int(q.get("bits", 4)),
+            "mode": q.get("mode", "affine")}  # fmt: skip
+
+
+def float_in_dims(model: nn.Module) -> dict[str, int]:
+    """Input width of every layer with a weight, by module path (of a float model)."""
+    return {k[: -len(".weight")]: v.shape[-1] for k, v in tree_flatten(model.parameters()) if k.endswith(".weight")}
+
+
+def stored_quantization(weights: dict, base: str, in_dim: int) -> tuple[int, int]:
+    """(group_size, bits) of one stored quantized layer, from its shapes: the packed weight
+    holds in_dim * bits / 32 words per row, the scales one entry per group."""
+    packed, scales = weights[base + ".weight"], weights[base + ".scales"]
+    return in_dim // scales.shape[-1], packed.shape[-1] * 32 // in_dim
+
+
+def quantize_as_stored(model: nn.Module, weights: dict, quantization: dict | None) -> nn.Module:
+    """Make the layers the checkpoint stores quantized (those with `.scales`) quantized, each
+    with its own bits and group size; others stay float. Returns the model."""
+    if quantization:
+        in_dims = float_in_dims(model)
+        mode = quantization.get("mode", "affine")
+
+        def stored(path: str, module: nn.Module):
+            if f"{path}.scales" not in weights or not hasattr(module, "to_quantized"):
+                return False
+            group_size, bits = stored_quantization(weights, path, in_dims[path])
+            return {"group_size": group_size, "bits": bits, "mode": mode}
+
+        nn.quantize(model, class_predicate=stored)
+    return model
+
+
+def dequantize_weights(weights: dict[str, mx.array], quantization: dict, in_dims: dict[str, int],
+                       dtype: mx.Dtype = mx.float32) -> dict[str, mx.array]:
+    """The weights with every stored quantized layer expanded back to `dtype`."""
+    w = dict(weights)
+    mode = quantization.get("mode", "affine")
+    for key in [k for k in w if k.endswith(".scales")]:
+        base = key[: -len(".scales")]
+        group_size, bits = stored_quantization(w, base, in_dims[base])
+        w[base + ".weight"] = mx.dequantize(
+            w[base + ".weight"], w.pop(key), w.pop(base + ".biases", None),
+            group_size=group_size, bits=bits, mode=mode,
+        ).astype(dtype)
+        mx.eval(w[base + ".weight"])
+    return w
+
+
+def check_against(folder: Path, skeleton: nn.Module, weights: dict, model: str) -> None:
+    """`check_weights` against a (lazy, possibly quantized) model skeleton's parameters."""
+    check_weights(folder, {k: v.shape for k, v in tree_flatten(skeleton.parameters())}, weights, model)

@@ -25,10 +25,19 @@ from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
+from asr.checkpoint import (
+    cast_floats,
+    check_against,
+    dequantize_weights,
+    float_in_dims,
+    load_safetensors,
+    mx_load,
+    quantize_as_stored,
+    read_json,
+    read_quantization,
+)
 from asr.voxtral.config import VoxtralConfig
 from asr.voxtral.model import VoxtralRealtime
 
@@ -106,17 +115,8 @@ def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpo
     matmul is slow on CPU, where everything computes in float32 anyway)."""
     if not checkpoint.quantization:
         return checkpoint
-    w = dict(checkpoint.weights)
-    mode = checkpoint.quantization.get("mode", "affine")
-    in_dims = _float_in_dims(checkpoint.config)
-    for key in [k for k in w if k.endswith(".scales")]:
-        base = key[: -len(".scales")]
-        group_size, bits = _stored_quantization(w, base, in_dims[base])
-        w[base + ".weight"] = mx.dequantize(
-            w[base + ".weight"], w.pop(key), w.pop(base + ".biases", None),
-            group_size=group_size, bits=bits, mode=mode,
-        ).astype(dtype)
-    mx.eval(w)
+    w = dequantize_weights(checkpoint.weights, checkpoint.quantization,
+                           float_in_dims(VoxtralRealtime(checkpoint.config)), dtype)
     return replace(checkpoint, weights=w, quantization=None)
 
 
@@ -191,7 +191,7 @@ def _load_transformers(folder: Path):
     pre = read_json(preprocessor) if preprocessor.is_file() else None
     config = _config(folder / "config.json",
                      lambda d, source: VoxtralConfig.from_transformers(d, pre, source))
-    raw = _safetensors(folder, "model")
+    raw = load_safetensors(folder, "model")
     weights, head = {}, None
     for key, value in raw.items():
         name = _hf_normalize(key)
@@ -255,18 +255,11 @@ _MLX_RULES = [
 def _load_mlx(folder: Path):
     config_path = folder / "config.json"
     config = _config(config_path, VoxtralConfig.from_mlx_audio)
-    raw = _safetensors(folder, "model")
+    raw = load_safetensors(folder, "model")
     weights = {_apply_rules(k, _MLX_RULES): v for k, v in raw.items()}
     for name in [k for k in weights if k.endswith(".weight")]:
         weights[name] = _conv_to_mlx(name, weights[name], torch_layout=None)
-    settings = read_json(config_path)
-    q = settings.get("quantization") or settings.get("quantization_config")
-    quantization = None
-    if any(k.endswith(".scales") for k in weights):
-        if not isinstance(q, dict):
-            raise ASRError(f"{config_path} has quantized weights but no quantization settings")
-        quantization = {"group_size": int(q.get("group_size", 64)), "bits": int(q.get("bits", 4)),
-                        "mode": q.get("mode", "affine")}  # fmt: skip
+    quantization = read_quantization(read_json(config_path), weights, config_path)
     return config, weights, quantization
 
 
@@ -300,53 +293,15 @@ def _config(path: Path, parse: Callable[[dict, str], VoxtralConfig]) -> VoxtralC
     return parse(read_json(path), str(path))
 
 
-def _safetensors(folder: Path, stem: str) -> dict[str, mx.array]:
-    """`{stem}.safetensors`, or the shards named by `{stem}.safetensors.index.json`."""
-    single, index = folder / f"{stem}.safetensors", folder / f"{stem}.safetensors.index.json"
-    if single.is_file():
-        return mx_load(single)
-    if index.is_file():
-        state: dict[str, mx.array] = {}
-        for shard in shard_files(folder, index.name):
-            state.update(mx_load(shard))
-        return state
-    raise ModelNotFoundError(f"{folder} has no weights ({single.name} or sharded with {index.name})")
-
-
 def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:
     if not isinstance(module, (nn.Linear, nn.Embedding)) or "ada_rms_norm_t_cond" in path:
         return False
     return module.weight.shape[-1] % group_size == 0
 
 
-def _float_in_dims(config: VoxtralConfig) -> dict[str, int]:
-    """Input width of every float layer with a weight, by module path."""
-    params = tree_flatten(VoxtralRealtime(config).parameters())
-    return {k[: -len(".weight")]: v.shape[-1] for k, v in params if k.endswith(".weight")}
-
-
-def _stored_quantization(weights: dict, base: str, in_dim: int) -> tuple[int, int]:
-    """(group_size, bits) of one stored quantized layer, from its shapes: the packed weight
-    holds in_dim * bits / 32 words per row, the scales one entry per group."""
-    packed, scales = weights[base + ".weight"], weights[base + ".scales"]
-    return in_dim // scales.shape[-1], packed.shape[-1] * 32 // in_dim
-
-
 def _skeleton(config: VoxtralConfig, quantization: dict | None, weights: dict) -> VoxtralRealtime:
     # Parameters start lazy: nothing is computed for a skeleton whose weights are replaced.
-    model = VoxtralRealtime(config)
-    if quantization:
-        in_dims = _float_in_dims(config)
-        mode = quantization.get("mode", "affine")
-
-        def stored(path: str, module: nn.Module):
-            if f"{path}.scales" not in weights or not hasattr(module, "to_quantized"):
-                return False
-            group_size, bits = _stored_quantization(weights, path, in_dims[path])
-            return {"group_size": group_size, "bits": bits, "mode": mode}
-
-        nn.quantize(model, class_predicate=stored)
-    return model
+    return quantize_as_stored(VoxtralRealtime(config), weights, quantization)
 
 
 def _check_shapes(folder: Path, config: VoxtralConfig, weights: dict, quantization: dict | None) -> None:
@@ -354,5 +309,4 @@ def _check_shapes(folder: Path, config: VoxtralConfig, weights: dict, quantizati
         skeleton = _skeleton(config, quantization, weights)
     except (ValueError, ZeroDivisionError, KeyError) as e:
         raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
-    expected = {k: v.shape for k, v in tree_flatten(skeleton.parameters())}
-    check_weights(folder, expected, weights, "Voxtral Realtime")
+    check_against(folder, skeleton, weights, "Voxtral Realtime")

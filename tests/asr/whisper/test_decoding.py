@@ -3,7 +3,8 @@ import json
 import pytest
 
 from asr.base import FLAG_NO_SPEECH, FLAG_REPETITION
-from asr.whisper.decoding import DecodingOptions, WhisperDecoder, compression_ratio, find_loop
+from asr.repetition import find_loop
+from asr.whisper.decoding import DecodingOptions, WhisperDecoder, compression_ratio
 from asr.whisper.engine import bundled_model_dir
 from asr.whisper.tokenizer import WhisperTokenizer
 from asr.whisper.weights import build_model, load_checkpoint
