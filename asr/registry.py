@@ -10,6 +10,7 @@ from asr.base import ASRError, Engine
 ENGINES: dict[str, str] = {
     "whisper": "asr.whisper.engine:WhisperEngine",
     "voxtral": "asr.voxtral.engine:VoxtralEngine",
+    "qwen3": "asr.qwen3.engine:Qwen3Engine",
 }
 DEFAULT_ENGINE = "whisper"
 

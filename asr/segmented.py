@@ -34,6 +34,7 @@ class Transcript:
 
 class UtteranceDecoder(Protocol):
     max_window_s: float
+    packs_utterances: bool  # offline: several utterances per window (needs timestamps)
 
     def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript: ...
 
@@ -203,9 +204,10 @@ class SegmentedSession(Session):
         """
         windows: list[list[Utterance]] = []
         limit = self.decoder.max_window_s
+        packs = self.decoder.packs_utterances
         while self._closed and len(windows) < self._batch:
             win = [self._closed.popleft()]
-            while self._closed and _span(win + [self._closed[0]]) <= limit:
+            while packs and self._closed and _span(win + [self._closed[0]]) <= limit:
                 win.append(self._closed.popleft())
             windows.append(win)
         return windows

@@ -75,6 +75,7 @@ class WhisperUtterances:
     """Adapts the decoder to the segmented session: one utterance or a batch of windows."""
 
     max_window_s = 30.0
+    packs_utterances = True
 
     def __init__(self, decoder: WhisperDecoder, options: SessionOptions):
         self.decoder = decoder

@@ -28,6 +28,7 @@ def word(pitch: int) -> str:
 
 class ScriptedDecoder:
     max_window_s = 30.0
+    packs_utterances = True
 
     def __init__(self):
         self.calls: list[dict] = []

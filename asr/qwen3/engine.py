@@ -1,0 +1,129 @@
+"""The Qwen3-ASR engine: compact (0.6B), segment-style, with context biasing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from asr.base import (
+    SAMPLE_RATE,
+    ASRError,
+    Capabilities,
+    Engine,
+    MemoryEstimate,
+    ModelNotFoundError,
+    SessionOptions,
+)
+from asr.checkpoint import expand_on_cpu
+from asr.mlxrt import on_cpu
+from asr.qwen3.config import LANGUAGE_NAMES
+from asr.qwen3.decoding import Qwen3Decoder
+from asr.qwen3.tokenizer import QwenTokenizer
+from asr.qwen3.weights import build_model, dequantized, load_checkpoint
+from asr.segmented import SegmentedSession, Transcript
+
+NAMES = {
+    "qwen3-asr-0.6b": "Qwen/Qwen3-ASR-0.6B",
+    "qwen3-asr-1.7b": "Qwen/Qwen3-ASR-1.7B",
+    "qwen3-asr-0.6b-8bit": "mlx-community/Qwen3-ASR-0.6B-8bit",
+    "qwen3-asr-0.6b-4bit": "mlx-community/Qwen3-ASR-0.6B-4bit",
+    "qwen3-asr-1.7b-8bit": "mlx-community/Qwen3-ASR-1.7B-8bit",
+    "qwen3-asr-1.7b-4bit": "mlx-community/Qwen3-ASR-1.7B-4bit",
+}
+DEFAULT_MODEL = "qwen3-asr-0.6b-8bit"
+PROMPT_TOKENS = 1024  # KV-cache bound: 30 s of audio (390 tokens), context and answer
+
+
+def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
+    name = model or DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    repo = NAMES.get(name.lower(), name)
+    if "/" not in repo:
+        raise ModelNotFoundError(f"unknown Qwen3-ASR model {name!r}; known: {', '.join(sorted(NAMES))}; "
+                                 "or a local folder or hub repo id")
+    from asr.hub import resolve_model
+
+    return resolve_model(repo, cache_dir, allow_download)
+
+
+class Qwen3Utterances:
+    """Adapts the decoder to the segmented session. Utterances are decoded one by one (the
+    model gives no timestamps, so each final keeps its utterance's own times)."""
+
+    max_window_s = 30.0
+    packs_utterances = False
+
+    def __init__(self, decoder: Qwen3Decoder, options: SessionOptions):
+        self.decoder = decoder
+        self.language = options.language
+        self.context = options.context
+
+    def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript:
+        # `context` (the session's previous text) is not used: the system turn carries the
+        # user's biasing context, and the model was not trained to continue a transcript.
+        if audio.size < SAMPLE_RATE // 10:
+            return Transcript("")
+        r = self.decoder.transcribe(audio, context=self.context, language=self.language, prefix=prefix)
+        return Transcript(r.text, (), r.flags)
+
+    def decode_many(self, windows: list[np.ndarray]) -> list[Transcript]:
+        return [self.decode(w, "", "", False) for w in windows]
+
+
+class Qwen3Engine(Engine):
+    name = "qwen3"
+
+    def __init__(self, model: str | None = None, *, cache_dir: Path | None = None, allow_download: bool = True,
+                 quantize_bits: int | None = None):
+        self.model = model or DEFAULT_MODEL
+        folder = resolve_qwen3(model, cache_dir, allow_download)
+        # CPU matmuls reach BLAS only in float32 (MLX's quantized CPU kernels are slow), so
+        # quantized downloads are expanded where that fits; GPUs run the stored precision.
+        ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
+        if on_cpu() and quantize_bits is None and expand_on_cpu(ckpt.weights, ckpt.quantization):
+            ckpt = dequantized(ckpt)
+        self.tokenizer = QwenTokenizer.from_folder(folder)
+        _check_tokenizer(folder, self.tokenizer, ckpt.config)
+        self.net = build_model(ckpt, quantize_bits=quantize_bits)
+        self.config = ckpt.config
+        self.layout = ckpt.layout
+        self.folder = folder
+        self.decoder = Qwen3Decoder(self.net, self.tokenizer)
+        self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(native_streaming=False, delay_control=False, word_timestamps=False,
+                            rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES))
+
+    def memory_estimate(self) -> MemoryEstimate:
+        t, a = self.config.text, self.config.audio
+        item = 4 if on_cpu() else 2
+        kv = 2 * t.num_hidden_layers * t.num_key_value_heads * t.head_dim * PROMPT_TOKENS * item
+        # Encoder activations of a 30 s utterance: conv maps of 30 chunks and the FFN width.
+        conv = 30 * a.downsample_hidden_size * (a.num_mel_bins // 2) * (a.chunk_frames // 2) * item
+        ffn = 30 * a.tokens_per_chunk * a.encoder_ffn_dim * item
+        return MemoryEstimate(self._weight_bytes, kv + conv + ffn + t.vocab_size * 4)
+
+    def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
+        options = options or SessionOptions()
+        if options.language and options.language not in LANGUAGE_NAMES:
+            raise ASRError(f"Qwen3-ASR does not support language {options.language!r}; "
+                           f"it knows {', '.join(LANGUAGE_NAMES)}")
+        return SegmentedSession(Qwen3Utterances(self.decoder, options), options)
+
+
+def _check_tokenizer(folder: Path, tok: QwenTokenizer, config) -> None:
+    needed = {"<|im_start|>": None, "<|im_end|>": None, "<asr_text>": None,
+              "<|audio_start|>": config.audio_start_token_id, "<|audio_end|>": config.audio_end_token_id,
+              "<|audio_pad|>": config.audio_token_id}  # fmt: skip
+    for content, expected in needed.items():
+        got = tok.token_id(content)
+        if got is None or (expected is not None and got != expected):
+            raise ASRError(f"{folder}: the tokenizer's {content} does not match the model config")
+    if tok.vocab_size > config.text.vocab_size:
+        raise ASRError(f"{folder}: the tokenizer has more tokens than the model's embedding")

@@ -1,0 +1,137 @@
+"""Qwen3-ASR checkpoints in the layouts users have, mapped onto our names.
+
+- original (Qwen/Qwen3-ASR-0.6B, -1.7B): `config.json` (`thinker_config`) + `model.safetensors`
+  or shards with `model.safetensors.index.json`; keys `thinker.audio_tower.*`,
+  `thinker.model.*` and (when untied) `thinker.lm_head.weight`; convs stored torch-style
+  (out, in, h, w); tokenizer from `vocab.json` + `merges.txt`.
+- mlx (mlx-audio's conversions, mlx-community/Qwen3-ASR-0.6B-8bit, -4bit, -bf16): the same
+  keys without `thinker.`, convs as MLX's (out, h, w, in), the decoder's layers (and
+  embeddings) MLX-quantized (`.scales`/`.biases`), settings under `quantization`.
+
+Ours: `audio_tower.*` as stored, the decoder under `lm.` (mlx-lm's Qwen3 names below it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from asr.base import ASRError, ModelNotFoundError
+from asr.checkpoint import (
+    cast_floats,
+    check_against,
+    dequantize_weights,
+    float_in_dims,
+    load_safetensors,
+    quantize_as_stored,
+    read_json,
+    read_quantization,
+)
+from asr.qwen3.config import Qwen3ASRConfig
+from asr.qwen3.model import Qwen3ASR
+
+LAYOUT_ORIGINAL = "original"
+LAYOUT_MLX = "mlx"
+QUANTIZE_BITS = (2, 3, 4, 5, 6, 8)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    config: Qwen3ASRConfig
+    weights: dict[str, mx.array]
+    layout: str
+    folder: Path
+    quantization: dict[str, Any] | None = None
+
+
+def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> Checkpoint:
+    """Load a Qwen3-ASR folder in either layout; float weights cast to `dtype` (None: as
+    stored). One-line ModelNotFoundError / ASRError for anything missing or wrong."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"no model folder at {folder}")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelNotFoundError(f"{folder} has no config.json")
+    settings = read_json(config_path)
+    model_type = settings.get("model_type")
+    if model_type not in (None, "qwen3_asr"):
+        raise ModelNotFoundError(f"{folder} holds a {model_type} model, not Qwen3-ASR")
+    config = Qwen3ASRConfig.from_dict(settings, str(config_path))
+    raw = load_safetensors(folder)
+    layout = LAYOUT_ORIGINAL if any(k.startswith("thinker.") for k in raw) else LAYOUT_MLX
+    weights: dict[str, mx.array] = {}
+    for key in list(raw):
+        name = to_ours(key, config)
+        value = raw.pop(key)
+        if name is not None:
+            weights[name] = _conv_to_mlx(name, value, layout)
+    quantization = read_quantization(settings, weights, config_path)
+    _check_shapes(folder, config, weights, quantization)
+    for name in list(weights):
+        weights[name] = cast_floats(weights[name], dtype)
+        mx.eval(weights[name])
+    return Checkpoint(config, weights, layout, folder, quantization)
+
+
+def to_ours(key: str, config: Qwen3ASRConfig) -> str | None:
+    """Our parameter name for a stored key (either layout); None for what we do not keep."""
+    key = key.removeprefix("thinker.")
+    if key.startswith("audio_tower."):
+        return key
+    if key.startswith("model."):
+        return "lm." + key
+    if key.startswith("lm_head."):
+        return None if config.text.tie_word_embeddings else "lm." + key
+    return key  # unknown: reported by the shape check
+
+
+def _conv_to_mlx(name: str, value: mx.array, layout: str) -> mx.array:
+    """Conv weights to MLX's (out, h, w, in). The mlx layout should already be, but a
+    conversion that kept torch's (out, in, 3, 3) is recognised by its shape."""
+    if not (name.startswith("audio_tower.conv2d") and name.endswith(".weight")) or value.ndim != 4:
+        return value
+    torch_style = layout == LAYOUT_ORIGINAL or (value.shape[-1] == 3 and value.shape[1] != 3)
+    return value.transpose(0, 2, 3, 1) if torch_style else value
+
+
+def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None, group_size: int = 64) -> Qwen3ASR:
+    """A `Qwen3ASR` holding the checkpoint's weights. `quantize_bits` quantizes the float
+    decoder (its Linear layers and token embeddings) on load; the audio tower stays float,
+    as in mlx-audio's conversions."""
+    if quantize_bits is not None and quantize_bits not in QUANTIZE_BITS:
+        raise ASRError(f"cannot quantize to {quantize_bits} bits; use 4 or 8")
+    model = quantize_as_stored(Qwen3ASR(checkpoint.config), checkpoint.weights, checkpoint.quantization)
+    model.load_weights(list(checkpoint.weights.items()), strict=True)
+    if quantize_bits is not None:
+        nn.quantize(model, group_size=group_size, bits=quantize_bits,
+                    class_predicate=lambda path, m: _quantizable(path, m, group_size))
+    mx.eval(model.parameters())
+    return model
+
+
+def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
+    """The checkpoint with MLX-quantized layers expanded to `dtype` (CPU's fast path)."""
+    if not checkpoint.quantization:
+        return checkpoint
+    in_dims = float_in_dims(Qwen3ASR(checkpoint.config))
+    return replace(checkpoint, weights=dequantize_weights(checkpoint.weights, checkpoint.quantization,
+                                                          in_dims, dtype), quantization=None)
+
+
+def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:
+    if not path.startswith("lm.") or not isinstance(module, (nn.Linear, nn.Embedding)):
+        return False
+    return module.weight.shape[-1] % group_size == 0
+
+
+def _check_shapes(folder: Path, config: Qwen3ASRConfig, weights: dict, quantization: dict | None) -> None:
+    try:
+        skeleton = quantize_as_stored(Qwen3ASR(config), weights, quantization)
+    except (ValueError, ZeroDivisionError, KeyError) as e:
+        raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
+    check_against(folder, skeleton, weights, "Qwen3-ASR")
