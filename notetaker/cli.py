@@ -79,6 +79,8 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", help="language code, e.g. en (default: the model's or detected)")
     p.add_argument("--delay", type=int, dest="delay_ms", metavar="MS",
                    help="streaming engines: how far the text may trail the speech, 80-2400 ms in 80 ms steps")
+    p.add_argument("--context", metavar="TEXT",
+                   help='names, jargon or agenda that bias recognition (qwen3), e.g. "Anya, Kubernetes, Q3 OKRs"')
 
 
 def _positive_int(text: str) -> int:
@@ -110,7 +112,7 @@ def _session_id(text: str) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     flags = {"home": args.home}
-    for name in ("engine", "model", "language", "delay_ms"):
+    for name in ("engine", "model", "language", "delay_ms", "context"):
         flags[name] = getattr(args, name, None)
     return load_settings(flags)
 
