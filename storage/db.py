@@ -117,6 +117,13 @@ _SCHEMA_0001: tuple[str, ...] = (
     END""",
 )
 
+@_migration("0002_clean_text")
+def _m0002_clean_text(db: Database) -> None:
+    # Cleaned text (punctuation, casing, fillers removed) beside the raw text, which is
+    # never overwritten by rewriting; NULL until a rewrite backend has cleaned the segment.
+    db.execute("ALTER TABLE segments ADD COLUMN clean_text TEXT")
+
+
 # Unindexed segments are indexed once this many wait: one FTS5 segment per batch.
 FTS_BATCH = 1024
 

@@ -152,7 +152,7 @@ def to_markdown(
     for seg in segments:
         label = _label(seg)
         who = f"**{md_escape(label)}:** " if label else ""
-        parts += [f"**[{clock(seg.start_s)}]** {who}{md_escape(seg.text)}", ""]
+        parts += [f"**[{clock(seg.start_s)}]** {who}{md_escape(seg.display_text)}", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -241,6 +241,7 @@ def session_dict(
                 "start_s": s.start_s,
                 "end_s": s.end_s,
                 "text": s.text,
+                "clean_text": s.clean_text,
                 "channel": s.channel,
                 "speaker": s.speaker,
                 "flags": list(s.flags),
@@ -341,6 +342,7 @@ def _segment(raw: Any, n: int) -> SegmentRecord:
         channel=_opt_str(x, "channel", where),
         speaker=_opt_str(x, "speaker", where),
         flags=tuple(flags),
+        clean_text=_opt_str(x, "clean_text", where),
     )
 
 

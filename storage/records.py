@@ -35,6 +35,11 @@ class SegmentRecord:
     channel: str | None = None
     speaker: str | None = None
     flags: tuple[str, ...] = ()
+    clean_text: str | None = None  # the rewrite backend's cleanup; `text` stays the raw final
+
+    @property
+    def display_text(self) -> str:
+        return self.clean_text if self.clean_text else self.text
 
 
 @dataclass(frozen=True)

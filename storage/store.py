@@ -53,7 +53,7 @@ __all__ = [
 _SESSION_COLS = (
     "id, title, started_at, ended_at, status, engine, model, language, delay_ms, audio_path, duration_s"
 )
-_SEGMENT_COLS = "id, session_id, seq, start_s, end_s, text, channel, speaker, flags"
+_SEGMENT_COLS = "id, session_id, seq, start_s, end_s, text, channel, speaker, flags, clean_text"
 _SUMMARY_COLS = "id, session_id, backend, model, created_at, markdown, citations"
 
 # One statement: the next seq is read and the row written under the same write lock.
@@ -279,6 +279,25 @@ class SessionStore:
             raise SegmentNotFound(segment_id)
         return _segment(rows[0])
 
+    def set_clean_text(self, cleaned: Mapping[int, str]) -> None:
+        """Store cleaned text beside the raw text of segments (one transaction); the raw text
+        is never changed. Unknown ids raise SegmentNotFound and nothing is written."""
+        if not cleaned:
+            return
+        with self._write() as conn:
+            for segment_id, text in cleaned.items():
+                cur = conn.execute("UPDATE segments SET clean_text = ? WHERE id = ?", (text, segment_id))
+                if cur.rowcount == 0:
+                    raise SegmentNotFound(segment_id)
+
+    def uncleaned_segments(self, session_id: int, limit: int | None = None) -> list[SegmentRecord]:
+        """Segments of a session with no cleaned text yet, oldest first."""
+        sql = f"SELECT {_SEGMENT_COLS} FROM segments WHERE session_id = ? AND clean_text IS NULL ORDER BY seq"
+        rows = self._read(sql + (" LIMIT ?" if limit else ""), (session_id, limit) if limit else (session_id,))
+        if not rows:
+            self._require_session(session_id)
+        return [_segment(r) for r in rows]
+
     def update_segment_text(self, segment_id: int, text: str) -> SegmentRecord:
         with self._write() as conn:
             cur = conn.execute("UPDATE segments SET text = ? WHERE id = ?", (text, segment_id))
@@ -450,8 +469,8 @@ class SessionStore:
             id_map: dict[int, int] = {}
             for seg in parsed.segments:
                 cur = conn.execute(
-                    "INSERT INTO segments (session_id, seq, start_s, end_s, text, channel, speaker, flags)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO segments (session_id, seq, start_s, end_s, text, channel, speaker, flags,"
+                    " clean_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         new_id,
                         seg.seq,
@@ -461,6 +480,7 @@ class SessionStore:
                         seg.channel,
                         seg.speaker,
                         json.dumps(seg.flags) if seg.flags else None,
+                        seg.clean_text,
                     ),
                 )
                 id_map[seg.id] = _rowid(cur)
@@ -544,7 +564,7 @@ def _session(r: tuple) -> SessionRecord:
 
 def _segment(r: tuple) -> SegmentRecord:
     flags = tuple(json.loads(r[8])) if r[8] else ()
-    return SegmentRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], flags)
+    return SegmentRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], flags, r[9])
 
 
 def _summary(r: tuple) -> SummaryRecord:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -60,6 +62,8 @@ def fixed_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord
         SegmentRecord(100 + i, 7, i + 1, start, end, text, ch, sp, flags)
         for i, (start, end, text, ch, sp, flags) in enumerate(texts)
     ]
+    # One segment cleaned by a rewrite backend: Markdown shows the cleaned text, JSON keeps both.
+    segments[0] = replace(segments[0], clean_text="OK, let's start with the Q3 budget.")
     marks = [
         MarkRecord(1, 7, 5.0, "action", "Priya to send the cloud cost breakdown"),
         MarkRecord(2, 7, 3600.4, "decision", "Launch moves to April"),

@@ -188,6 +188,27 @@ def test_update_and_delete_segment(store: SessionStore) -> None:
     assert [s.seq for s in store.segments(sid)] == [2, 3]
 
 
+def test_cleaned_text_is_stored_beside_the_raw_text(store: SessionStore) -> None:
+    sid = _meeting(store)
+    first, second, third = store.segments(sid)
+    assert [s.id for s in store.uncleaned_segments(sid)] == [first.id, second.id, third.id]
+    store.set_clean_text({first.id: "Good morning, everyone.", third.id: "Café crème for everyone! 🎉"})
+    got = store.segments(sid)
+    assert [s.text for s in got] == [first.text, second.text, third.text]  # raw text untouched
+    assert [s.clean_text for s in got] == ["Good morning, everyone.", None, "Café crème for everyone! 🎉"]
+    assert [s.display_text for s in got] == ["Good morning, everyone.", second.text, "Café crème for everyone! 🎉"]
+    assert [s.id for s in store.uncleaned_segments(sid)] == [second.id]
+    assert [s.id for s in store.uncleaned_segments(sid, limit=1)] == [second.id]
+    # An unknown id writes nothing at all.
+    with pytest.raises(SegmentNotFound):
+        store.set_clean_text({second.id: "The budget review is on Thursday.", 99999: "x"})
+    assert store.get_segment(second.id).clean_text is None
+    # Search still finds the raw words.
+    assert store.search("morning")[0].segment_id == first.id
+    with pytest.raises(SessionNotFound):
+        store.uncleaned_segments(424242)
+
+
 # ------------------------------------------------------------ recovery
 
 
@@ -265,6 +286,7 @@ def test_json_round_trip(store: SessionStore) -> None:
     store.add_segment(sid, "after the gap", 10, 11)
     store.add_mark(sid, 2.0, "action", "book room")
     ids = [s.id for s in store.segments(sid)]
+    store.set_clean_text({ids[0]: "Good morning, everyone."})
     store.add_summary(sid, "mlx", "q", "- one", citations=[Citation("one", (ids[0], ids[2]))])
     store.add_summary(sid, "openai", "gpt", "- two")
     store.finish_session(sid, duration_s=11.0)
@@ -277,6 +299,7 @@ def test_json_round_trip(store: SessionStore) -> None:
     assert {s["id"] for s in again["segments"]}.isdisjoint({s["id"] for s in exported["segments"]})
     assert _strip_ids(again) == _strip_ids(exported)
     assert [s["seq"] for s in again["segments"]] == [1, 3, 4]
+    assert again["segments"][0]["clean_text"] == "Good morning, everyone."
     # The copy is searchable like the original.
     assert {h.session_id for h in store.search("gap")} == {sid, new_id}
 
