@@ -1,0 +1,349 @@
+"""Summaries of meetings of any length, every decision and action item grounded in segments.
+
+The transcript goes to the model as `[#id mm:ss] text` lines. When it fits the model's
+real context with the template and the reply budget, one pass writes the summary. When it
+does not, it is cut on segment boundaries into chunks that fit (by the backend's own token
+count), each chunk becomes notes with citations (map), notes that together still do not
+fit are condensed in rounds (merge), and the notes become the summary (reduce). Only the
+final pass is streamed. Citations to segments that do not exist are removed and counted;
+whatever had to be cut (a segment too long for any request, a reply that hit its limit)
+is said in a note at the end of the summary.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from rewrite.base import Message, RewriteBackend, RewriteError, Segment
+from rewrite.prompts import (
+    FIELDS,
+    Template,
+    clock,
+    default_template,
+    field_text,
+    map_messages,
+    merge_messages,
+    prompt_tokens,
+    reduce_messages,
+    summary_messages,
+    transcript_line,
+)
+
+MIN_REPLY = 64  # tokens: below this a context is too small to summarize in
+LINE_SLACK = 16  # tokens kept free in a chunk for the per-line estimate's error
+NOTES_HEADER = 24  # tokens allowed for a notes block's "Parts 3-7 (12:00-58:30):" line
+
+
+class Citation(NamedTuple):
+    bullet: str
+    segment_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    markdown: str  # citations checked, notes on anything cut at the end
+    citations: list[Citation]  # every bullet (or paragraph) that cites, in order
+    removed_citations: int  # citations to segments not in the transcript, removed
+    chunks: int  # map chunks (1: the transcript fit in one pass)
+    truncated_segments: int  # segments too long for one request: split, and noted
+    merge_rounds: int = 0  # rounds of condensing notes before the reduce
+    cut_replies: int = 0  # replies (notes or the summary) that hit their token limit
+
+
+# -- citations -------------------------------------------------------------------------
+
+_RANGE = r"(?:\s*[-\u2013\u2014]\s*#?(\d+))?"  # "-#14", "–14"
+_GROUP = re.compile(r"[ \t]*\[\s*#\d+" + _RANGE + r"(?:\s*[,;]\s*#?\d+" + _RANGE + r")*\s*\]")
+_ITEM_RE = re.compile(r"#?(\d+)" + _RANGE)
+_BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_HEADING = re.compile(r"^\s*#{1,6}\s")
+
+
+def check_citations(markdown: str, valid_ids: Iterable[int]) -> tuple[str, list[Citation], int]:
+    """Remove citations to ids not in `valid_ids` and read the rest.
+
+    Handles `[#12]`, `[#12, #15]`, `[#12-#14]` (the valid ids in the range; removed when an
+    end is not valid). Returns the markdown with bad citations removed (a group left empty
+    goes entirely), one Citation per bullet or paragraph that still cites (its text without
+    the citations; ids in order of first mention), and how many citations were removed."""
+    valid = sorted(set(valid_ids))
+    valid_set = set(valid)
+    removed = 0
+
+    def fix(m: re.Match[str], ids: list[int]) -> str:
+        nonlocal removed
+        group = m.group(0)
+        items = list(_ITEM_RE.finditer(group))
+        kept: list[str] = []
+        for item in items:
+            a, b = int(item.group(1)), item.group(2)
+            lo, hi = sorted((a, a if b is None else int(b)))
+            if lo in valid_set and hi in valid_set:
+                kept.append(f"#{lo}" if lo == hi else f"#{lo}-#{hi}")
+                ids.extend(valid[bisect.bisect_left(valid, lo) : bisect.bisect_right(valid, hi)])
+            else:
+                removed += 1
+        if len(kept) == len(items):
+            return group
+        lead = group[: len(group) - len(group.lstrip(" \t"))]
+        return f"{lead}[{', '.join(kept)}]" if kept else ""
+
+    out_lines: list[str] = []
+    blocks: list[tuple[list[str], list[int]]] = []  # (text lines, cited ids) per bullet or paragraph
+    block: tuple[list[str], list[int]] | None = None
+    for line in markdown.splitlines():
+        heading = bool(_HEADING.match(line))
+        if not line.strip() or heading or _BULLET.match(line):
+            block = None  # a bullet, a heading or a blank line ends what came before
+        ids: list[int] = []
+        fixed = _GROUP.sub(functools.partial(fix, ids=ids), line)
+        out_lines.append(fixed)
+        if line.strip():
+            if block is None:
+                block = ([], [])
+                blocks.append(block)
+            block[0].append(_GROUP.sub("", fixed))
+            block[1].extend(ids)
+            if heading:
+                block = None
+    citations = []
+    for text_lines, cited in blocks:
+        if cited:
+            text = _BULLET.sub("", " ".join(" ".join(text_lines).split()))
+            citations.append(Citation(text.strip(), tuple(dict.fromkeys(cited))))
+    return "\n".join(out_lines), citations, removed
+
+
+# -- the summarizer --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Notes:
+    first: int  # part numbers, 1-based
+    last: int
+    start: float
+    end: float
+    text: str
+
+    def block(self) -> str:
+        parts = f"Part {self.first}" if self.first == self.last else f"Parts {self.first}-{self.last}"
+        return f"{parts} ({clock(self.start)}-{clock(self.end)}):\n{self.text}"
+
+
+class Summarizer:
+    """`stream(segments)` yields the summary as it is written; `result` then holds the
+    checked summary. `template`: a Template, its Markdown text, or None for the default;
+    `meeting`: any of title, date, duration, language."""
+
+    def __init__(self, backend: RewriteBackend, template: str | Template | None = None,
+                 meeting: dict[str, object] | None = None, max_output_tokens: int = 1024,
+                 on_progress: Callable[[int, int], None] | None = None):
+        self.backend = backend
+        if template is None:
+            template = default_template()
+        self.template = template if isinstance(template, Template) else Template.from_text(template)
+        self.meeting = {k: v for k, v in (meeting or {}).items() if k in FIELDS}
+        self.max_output_tokens = max_output_tokens
+        self.on_progress = on_progress
+        self._result: SummaryResult | None = None
+
+    @property
+    def result(self) -> SummaryResult:
+        if self._result is None:
+            raise RuntimeError("the summary is not finished: consume stream() first")
+        return self._result
+
+    # -- budgets ---------------------------------------------------------------------
+    def _setup(self, segments: Sequence[Segment]) -> list[Segment]:
+        segs = [s for s in segments if s.text.strip()]
+        if not segs:
+            raise RewriteError("the meeting has no transcript to summarize")
+        fields = {k: field_text(k, v) for k, v in self.meeting.items() if v is not None and v != ""}
+        fields.setdefault("duration", clock(max(s.end for s in segs)))
+        self._fields = fields
+        self._template_text = self.template.render(**fields)
+        c = self.context = self.backend.capabilities.context_tokens
+        self.reply = min(self.max_output_tokens, c // 4)
+        count = self._count
+        notes_budget = c - self.reply - count(reduce_messages([], self._template_text, self._fields))
+        merge_budget = c - count(merge_messages([])) - 2 * NOTES_HEADER
+        # Notes from one request always fit a reduce on their own, and two of them fit one
+        # merge request with its reply: every round of condensing makes progress.
+        self.note_reply = min(self.reply, (notes_budget - NOTES_HEADER) // 2, merge_budget // 3)
+        self.line_budget = c - self.note_reply - count(map_messages([])) - LINE_SLACK
+        if min(self.reply, self.note_reply, self.line_budget) < MIN_REPLY:
+            raise RewriteError(f"the model's context ({c} tokens) is too small to summarize with this template "
+                               f"({c - self.reply - notes_budget} tokens of instructions and template, "
+                               f"and {self.reply} for the summary)")
+        return segs
+
+    def _count(self, messages: Sequence[Message]) -> int:
+        return prompt_tokens(self.backend, messages)
+
+    def _fits(self, messages: Sequence[Message], reply: int) -> bool:
+        return self._count(messages) + reply <= self.context
+
+    # -- planning --------------------------------------------------------------------
+    def _lines(self, segs: Sequence[Segment]) -> tuple[list[tuple[Segment, str]], int]:
+        """Transcript lines, a segment too long for a chunk on its own split at word
+        boundaries (each piece keeps its id); and how many segments were split."""
+        lines: list[tuple[Segment, str]] = []
+        split = 0
+        for seg in segs:
+            line = transcript_line(seg)
+            if self.backend.count_tokens(line) + 1 <= self.line_budget:
+                lines.append((seg, line))
+                continue
+            split += 1
+            lines += [(seg, transcript_line(seg, piece)) for piece in self._pieces(seg)]
+        return lines, split
+
+    def _pieces(self, seg: Segment) -> list[str]:
+        def fits(text: str) -> bool:
+            return self.backend.count_tokens(transcript_line(seg, text)) + 1 <= self.line_budget
+
+        pieces: list[str] = []
+        cur: list[str] = []
+        for word in seg.text.split():
+            while not fits(word):  # a "word" longer than a chunk (no spaces): cut it by characters
+                k = max(1, len(word) // 2)
+                while k > 1 and not fits(word[:k]):
+                    k //= 2
+                if cur:
+                    pieces.append(" ".join(cur))
+                    cur = []
+                pieces.append(word[:k])
+                word = word[k:]
+            if cur and not fits(" ".join(cur + [word])):
+                pieces.append(" ".join(cur))
+                cur = []
+            cur.append(word)
+        if cur:
+            pieces.append(" ".join(cur))
+        return pieces
+
+    def _chunks(self, lines: list[tuple[Segment, str]]) -> list[list[tuple[Segment, str]]]:
+        """Consecutive chunks, greedy by per-line counts, each checked on its whole prompt."""
+        counts = [self.backend.count_tokens(text) + 1 for _, text in lines]
+        chunks = []
+        i = 0
+        while i < len(lines):
+            j, used = i + 1, counts[i]
+            while j < len(lines) and used + counts[j] <= self.line_budget:
+                used += counts[j]
+                j += 1
+            while j - i > 1 and not self._fits(map_messages(t for _, t in lines[i:j]), self.note_reply):
+                j -= 1
+            chunks.append(lines[i:j])
+            i = j
+        return chunks
+
+    def plan(self, segments: Sequence[Segment]) -> list[list[str]]:
+        """The transcript lines of each request's chunk (one chunk when it fits in one
+        pass), without calling the model."""
+        segs = self._setup(segments)
+        lines, _ = self._lines(segs)
+        if self._fits(summary_messages((t for _, t in lines), self._template_text, self._fields), self.reply):
+            return [[t for _, t in lines]]
+        return [[t for _, t in chunk] for chunk in self._chunks(lines)]
+
+    # -- running ---------------------------------------------------------------------
+    def stream(self, segments: Sequence[Segment]) -> Iterator[str]:
+        """Checks the transcript and budgets now (RewriteError); the text comes as iterated."""
+        segs = self._setup(segments)
+        self._result = None
+        return self._run(segs)
+
+    def _run(self, segs: list[Segment]) -> Iterator[str]:
+        valid = {s.id for s in segs}
+        lines, split = self._lines(segs)
+        whole = summary_messages((t for _, t in lines), self._template_text, self._fields)
+        removed = cut = rounds = 0
+        if self._fits(whole, self.reply):
+            final, chunks = whole, 1
+        else:
+            parts = self._chunks(lines)
+            chunks = len(parts)
+            notes: list[_Notes] = []
+            for k, part in enumerate(parts, 1):
+                text, r, c = self._ask(map_messages(t for _, t in part), self.note_reply, valid)
+                removed, cut = removed + r, cut + c
+                notes.append(_Notes(k, k, part[0][0].start, part[-1][0].end, text))
+                if self.on_progress is not None:
+                    self.on_progress(k, chunks)
+            while not self._fits(reduce_messages([n.block() for n in notes], self._template_text, self._fields),
+                                 self.reply):
+                notes, r, c = self._merge_round(notes, valid)
+                removed, cut, rounds = removed + r, cut + c, rounds + 1
+            final = reduce_messages([n.block() for n in notes], self._template_text, self._fields)
+
+        pieces = []
+        for piece in self.backend.complete(final, self.reply):
+            pieces.append(piece)
+            yield piece
+        text = "".join(pieces)
+        final_cut = self._is_cut(text, self.reply)
+        markdown, citations, r = check_citations(_unfence(text).strip(), valid)
+        tail = self._notes_on_cuts(split, cut, final_cut)
+        if tail:
+            yield ("\n\n" if text.strip() else "") + tail
+            markdown = f"{markdown}\n\n{tail}" if markdown else tail
+        self._result = SummaryResult(markdown, citations, removed + r, chunks, split, rounds, cut + final_cut)
+
+    def _ask(self, messages: list[Message], limit: int, valid: set[int]) -> tuple[str, int, int]:
+        """Notes from one request: text with bad citations removed, how many, and whether cut."""
+        text = "".join(self.backend.complete(messages, limit))
+        checked, _, removed = check_citations(_unfence(text).strip(), valid)
+        return checked or "(nothing noted)", removed, int(self._is_cut(text, limit))
+
+    def _merge_round(self, notes: list[_Notes], valid: set[int]) -> tuple[list[_Notes], int, int]:
+        """Neighbouring notes condensed in groups that fit one merge request."""
+        groups: list[list[_Notes]] = []
+        i = 0
+        while i < len(notes):
+            j = i + 1
+            while j < len(notes) and self._fits(merge_messages(n.block() for n in notes[i : j + 1]), self.note_reply):
+                j += 1
+            groups.append(notes[i:j])
+            i = j
+        if all(len(g) == 1 for g in groups):
+            raise RewriteError(f"the notes on this meeting do not fit the model's context ({self.context} tokens) "
+                               "even after condensing")
+        out: list[_Notes] = []
+        removed = cut = 0
+        for g in groups:
+            if len(g) == 1:
+                out.append(g[0])
+                continue
+            text, r, c = self._ask(merge_messages(n.block() for n in g), self.note_reply, valid)
+            removed, cut = removed + r, cut + c
+            out.append(_Notes(g[0].first, g[-1].last, g[0].start, g[-1].end, text))
+        return out, removed, cut
+
+    def _is_cut(self, text: str, limit: int) -> bool:
+        return self.backend.count_tokens(text) >= limit - max(2, limit // 50)
+
+    def _notes_on_cuts(self, split: int, cut_notes: int, final_cut: bool) -> str:
+        notes = []
+        if split:
+            notes.append(f"{split} transcript segment{'s were' if split > 1 else ' was'} too long for the model's "
+                         f"context ({self.context} tokens) and {'were' if split > 1 else 'was'} read in pieces.")
+        if cut_notes:
+            notes.append(f"{cut_notes} of the model's notes on parts of this long meeting hit the "
+                         f"{self.note_reply}-token limit and were cut short; points from those parts may be missing.")
+        if final_cut:
+            notes.append(f"the summary hit the {self.reply}-token limit and was cut short.")
+        return "\n>\n".join(f"> Note: {n[0].upper()}{n[1:]}" for n in notes)
+
+
+def _unfence(text: str) -> str:
+    """The reply without a ``` fence wrapped around all of it."""
+    s = text.strip()
+    if s.startswith("```") and s.endswith("```") and s.count("\n") >= 1:
+        return s[s.index("\n") + 1 : -3]
+    return text
