@@ -52,7 +52,7 @@ class VoxtralEngine(Engine):
     def __init__(self, model: str | None = None, *, cache_dir: Path | None = None, allow_download: bool = True,
                  quantize_bits: int | None = None):
         self.model = model or DEFAULT_MODEL
-        folder = resolve_voxtral(model, cache_dir, allow_download)
+        self.folder = folder = resolve_voxtral(model, cache_dir, allow_download)
         # CPU matmuls reach BLAS only in float32 (and MLX's quantized CPU kernels are slow);
         # GPUs run the stored precision.
         ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
