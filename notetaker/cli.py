@@ -38,7 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--speed", type=_positive_float, default=1.0, help="with --realtime: clock speed-up (2 = twice as fast)")
     t.add_argument("--title", help="session title (default: the file name)")
     t.add_argument("--json", action="store_true", help="print JSON Lines: session, partial, final and progress events")
+    t.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
+                   help="clean up finals with a local LLM as they come (default: the config's, else none)")
     t.set_defaults(func="transcribe")
+
+    r = sub.add_parser("record", help="open the terminal UI straight into a live meeting")
+    r.add_argument("--input", metavar="DEVICE_OR_FILE",
+                   help="what to record; for now an audio file played as if live (microphones: not yet)")
+    _engine_args(r)
+    r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
+                   help="play a file at wall-clock speed, like a live meeting (default: on)")
+    r.add_argument("--speed", type=_positive_float, default=1.0,
+                   help="with --realtime: clock speed-up (2 = twice as fast)")
+    r.add_argument("--title", help="meeting title (default: the file name)")
+    r.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
+                   help="clean up finals with a local LLM as they come (default: the config's, else none)")
+    r.set_defaults(func="record")
 
     s = sub.add_parser("sessions", help="list meetings")
     s.add_argument("--limit", type=_positive_int, default=None)
@@ -66,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("import", help="import a meeting exported as JSON")
     i.add_argument("file")
     i.set_defaults(func="import")
+
+    sm = sub.add_parser("summarize", help="write (and store) a summary of a meeting with a local LLM")
+    sm.add_argument("id", type=_session_id)
+    sm.add_argument("--backend", dest="rewrite_backend", choices=["mlx", "voxtral", "openai"],
+                    help="rewrite backend (default: the config's rewrite_backend, else mlx)")
+    sm.add_argument("--model", dest="rewrite_model", help="LLM name, local folder or hub repo id (or server model)")
+    sm.add_argument("--template", help="a template name in the data home's templates/ or a file path")
+    sm.add_argument("--clean", action="store_true", help="first clean up segments that have no cleaned text")
+    sm.add_argument("--json", action="store_true", help="print the stored summary and its citations as JSON")
+    sm.set_defaults(func="summarize")
 
     d = sub.add_parser("doctor", help="check the platform, BLAS, models, audio and data home")
     d.add_argument("--json", action="store_true")
@@ -112,7 +137,7 @@ def _session_id(text: str) -> int:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     flags = {"home": args.home}
-    for name in ("engine", "model", "language", "delay_ms", "context"):
+    for name in ("engine", "model", "language", "delay_ms", "context", "rewrite_backend", "rewrite_model"):
         flags[name] = getattr(args, name, None)
     return load_settings(flags)
 
@@ -121,17 +146,21 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from asr.base import ASRError
     from storage import StoreError
 
+    from rewrite.base import RewriteError
+
     from notetaker.audio import AudioError
 
-    return (UsageError, ConfigError, AudioError, ASRError, StoreError)
+    return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_OK
+        if not in_terminal():  # piped: help, as before
+            parser.print_help()
+            return EXIT_OK
+        args.func = "tui"
     try:
         from notetaker import commands
 
@@ -151,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"notetaker: internal error: {type(e).__name__}: {_one_line(e)} "
               "(run again with NOTETAKER_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def in_terminal() -> bool:
+    """Keys come from stdin and Textual draws on stderr; piped output gets plain text."""
+    return all(f is not None and f.isatty() for f in (sys.stdin, sys.stdout, sys.stderr))
 
 
 def _one_line(e: BaseException) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -64,6 +63,15 @@ class _Printer(RecorderListener):
         flags = f"  ({', '.join(final.flags)})" if final.flags else ""
         print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {final.text}{flags}", flush=True)
 
+    def on_cleaned(self, segments) -> None:
+        if self.as_json:
+            for seg in segments:
+                write_json({"type": "cleaned", "id": seg.id, "seq": seg.seq, "text": seg.clean_text})
+
+    def on_rewrite_error(self, message: str) -> None:
+        self._clear_status()
+        print(f"notetaker: cleanup stopped: {message}; the transcript is saved as heard", file=sys.stderr)
+
     def on_progress(self, p) -> None:
         if self.as_json and self.realtime:
             write_json({"type": "progress", "audio_s": round(p.audio_s, 2), "lag_s": round(p.lag_s, 2),
@@ -112,6 +120,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     with source:
         engine = load_engine(settings.engine, settings.model, cache_dir=settings.models_dir,
                              allow_download=settings.allow_download)
+        rewrite = load_rewrite(settings, voxtral_engine=engine if engine.name == "voxtral" else None)
         store = open_store(settings)
         printer = _Printer(args.json, args.realtime)
         options = SessionOptions(language=settings.language, partials=args.realtime,
@@ -119,12 +128,29 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                                  context=settings.context)
         title = args.title or (("Sample: " if args.sample else "") + path.stem)
         recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
-                            listeners=[printer], audio_path=path.resolve())
+                            listeners=[printer], audio_path=path.resolve(), rewrite=rewrite)
         try:
             result = recorder.run()
         finally:
             store.close()
+            if rewrite is not None:
+                rewrite.close()
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+# -- the terminal UI --------------------------------------------------------------------------
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.tui.launch import cmd_record
+
+    return cmd_record(args, settings)
+
+
+def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.tui.launch import cmd_tui
+
+    return cmd_tui(args, settings)
 
 
 # -- browsing ---------------------------------------------------------------------------------
@@ -192,13 +218,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _slug(title: str) -> str:
-    slug = re.sub(r"[^\w\-]+", "-", title, flags=re.UNICODE).strip("-")
-    return slug[:80] or "meeting"
-
-
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import FORMATS, render
+    from storage import render
+
+    from notetaker.summary import export_name, os_error_text, write_text_atomic
 
     with open_store(settings) as store:
         s = store.get_session(args.id)
@@ -209,13 +232,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.output).expanduser()
     # "-o notes/" names a folder even before it exists (Path would drop the slash and write a file "notes")
     if out.is_dir() or args.output.endswith(("/", os.sep)):
-        out = out / f"{s.id}-{_slug(s.title)}.{FORMATS[args.format].extension}"
+        out = out / export_name(s, args.format)
     try:
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        write_text_atomic(out, text)
     except OSError as e:
-        raise UsageError(f"cannot write {out}: {e.strerror or e}") from None
+        raise UsageError(f"cannot write {out}: {os_error_text(e)}") from None
     print(f"wrote {out}", file=sys.stderr)
     return EXIT_OK
 
@@ -231,6 +252,70 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings) as store:
         sid = store.import_json(data)
     print(f"imported as session {sid}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- summaries ----------------------------------------------------------------------------
+
+
+def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=None):
+    """The configured (or named) rewrite backend; None for `none`. Says on stderr when the
+    Voxtral text mode fails its probe and mlx is used instead."""
+    from rewrite.registry import load_backend
+
+    return load_backend(name or settings.rewrite_backend, settings.rewrite_model, cache_dir=settings.models_dir,
+                        allow_download=settings.allow_download, openai_base_url=settings.openai_base_url,
+                        voxtral_engine=voxtral_engine,
+                        voxtral_model=settings.model if settings.engine == "voxtral" else None,
+                        probe_path=settings.home / "probes.json",
+                        report=lambda line: print(f"notetaker: {line}", file=sys.stderr))
+
+
+def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    from rewrite.prompts import load_template, write_default_templates
+
+    from notetaker.summary import check_transcript, removed_citations_note, rewrite_segments, summarize_session
+
+    # Everything a user can get wrong is checked before a model loads.
+    with open_store(settings) as store:
+        check_transcript(store, args.id)
+    try:  # an example for users to copy; a read-only home must not stop a summary
+        write_default_templates(settings.home / "templates")
+    except OSError:
+        pass
+    template = load_template(args.template, settings.home / "templates")
+    backend = load_rewrite(settings, settings.rewrite_backend if settings.rewrite_backend != "none" else "mlx")
+    printed = 0
+
+    def show(text: str) -> None:
+        nonlocal printed
+        if not args.json:
+            sys.stdout.write(text[printed:])
+            sys.stdout.flush()
+        printed = len(text)
+
+    try:
+        with open_store(settings) as store:
+            if args.clean:
+                todo = [seg for seg in store.uncleaned_segments(args.id) if seg.text.strip()]
+                if todo:
+                    cleaned = backend.cleanup(rewrite_segments(todo))
+                    store.set_clean_text({seg.id: text for seg, text in zip(todo, cleaned)})
+            stored = summarize_session(store, args.id, backend, template, on_text=show)
+    finally:
+        backend.close()
+    r, rec = stored.result, stored.record
+    if args.json:
+        write_json({"summary_id": rec.id, "session_id": args.id, "backend": rec.backend, "model": rec.model,
+                    "markdown": r.markdown, "citations": [{"bullet": b, "segment_ids": list(ids)}
+                                                          for b, ids in r.citations],
+                    "removed_citations": r.removed_citations, "chunks": r.chunks})
+    else:
+        print()
+    if r.removed_citations:
+        print(f"notetaker: {removed_citations_note(r.removed_citations)}", file=sys.stderr)
+    print(f"summary stored for meeting {args.id} ({rec.backend}/{rec.model}"
+          f"{f', {r.chunks} chunks' if r.chunks > 1 else ''})", file=sys.stderr)
     return EXIT_OK
 
 

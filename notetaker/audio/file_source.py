@@ -47,6 +47,8 @@ class FileSource:
         self._sleep = sleep
         self._owns_audio = owns_audio
         self._delivered = 0
+        self._paused_at: float | None = None
+        self._paused_total = 0.0  # wall time spent paused: due times move by it
 
     @classmethod
     def open(
@@ -70,13 +72,24 @@ class FileSource:
     def duration_s(self) -> float:
         return self.audio.duration_s
 
+    def pause(self) -> None:
+        """Stop the clock: while paused no block becomes due (a paused microphone hears nothing)."""
+        if self._paused_at is None:
+            self._paused_at = self._clock()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._paused_total += self._clock() - self._paused_at
+            self._paused_at = None
+
     def __iter__(self) -> Iterator[np.ndarray]:
         """Blocks from the start of the file; each iteration starts again (and its clock too)."""
         self._delivered = 0
+        self._paused_total = 0.0
         start = self._clock()
         for block in self.audio.blocks(self.block_s):
             if self.realtime:
-                due = start + (self._delivered + len(block)) / (SAMPLE_RATE * self.speed)
+                due = start + self._paused_total + (self._delivered + len(block)) / (SAMPLE_RATE * self.speed)
                 delay = due - self._clock()
                 if delay > 0:
                     self._sleep(delay)

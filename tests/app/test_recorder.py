@@ -351,3 +351,31 @@ def test_source_failure_keeps_earlier_finals_and_interrupts(store, realtime):
     assert s.status == "interrupted"
     assert segment_texts(store, s.id) == ["Before."]
     assert no_source_threads()
+
+
+def test_submitted_jobs_run_on_the_compute_thread(store, wav):
+    ran: list[str] = []
+    engine = ScriptedEngine(SCRIPT)
+
+    class SubmitOnFirstFinal(RecorderListener):
+        def on_final(self, f, segment) -> None:
+            if not ran:
+                threading.Thread(target=lambda: rec.submit(lambda: ran.append(threading.current_thread().name))).start()
+
+    with FileSource.open(wav, realtime=True, speed=4.0) as source:
+        rec = Recorder(store, engine, source, title="t", realtime=True, listeners=[SubmitOnFirstFinal()])
+        rec.run()
+    assert len(ran) == 1 and ran[0] in engine.sessions[-1].step_threads
+    assert rec.finished
+
+
+def test_pause_takes_no_audio_until_resumed(store, tmp_path):
+    wav = write_wav(tmp_path / "long.wav", 2.0)
+    with FileSource.open(wav, realtime=True, speed=2.0) as source:
+        rec = Recorder(store, ScriptedEngine(SCRIPT), source, title="t", realtime=True)
+        rec.pause()
+        threading.Timer(0.6, rec.resume).start()
+        t0 = time.monotonic()
+        result = rec.run()
+    assert time.monotonic() - t0 >= 0.6 + 0.9  # 1 s of audio at speed 2 after the pause
+    assert result.status == "complete" and result.duration_s == pytest.approx(2.0, abs=0.01)

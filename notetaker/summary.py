@@ -1,0 +1,129 @@
+"""Summaries and Markdown exports of stored meetings, shared by the CLI and the TUI.
+
+No Textual and no printing here: callers say what happened in their own way. Model work
+(`summarize_session`) blocks; the TUI runs it off the UI thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewrite.base import RewriteBackend, RewriteError, Segment
+from rewrite.prompts import Template
+from rewrite.summarize import Summarizer, SummaryResult
+from storage import Citation, SegmentRecord, SessionRecord, SessionStore, SummaryRecord, render
+from storage.export import FORMATS
+
+
+def duration_text(seconds: float | None) -> str:
+    """`1:02:03`, `12:34`, or `-` when unknown."""
+    if seconds is None:
+        return "-"
+    seconds = round(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def slug(title: str) -> str:
+    slugged = re.sub(r"[^\w\-]+", "-", title, flags=re.UNICODE).strip("-")
+    return slugged[:80] or "meeting"
+
+
+def export_name(session: SessionRecord, fmt: str = "md") -> str:
+    """`12-Weekly-planning.md`: what `notetaker export ID -o DIR/` writes too."""
+    return f"{session.id}-{slug(session.title)}.{FORMATS[fmt].extension}"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a `.part` file, so a crash never leaves half an export under the real name."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def export_session(store: SessionStore, session_id: int, folder: Path, fmt: str = "md") -> Path:
+    """Write one meeting into `folder` (created if needed); the file's path. OSError when it cannot."""
+    session = store.get_session(session_id)
+    text = render(fmt, session, store.segments(session_id), store.marks(session_id),
+                  store.summaries(session_id))
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / export_name(session, fmt)
+    write_text_atomic(path, text)
+    return path
+
+
+def os_error_text(e: OSError) -> str:
+    return e.strerror or str(e) or type(e).__name__
+
+
+# -- summaries --------------------------------------------------------------------------
+
+
+def rewrite_segments(segments: Sequence[SegmentRecord]) -> list[Segment]:
+    """What the summarizer sees: cleaned text where there is some, empty finals left out."""
+    return [Segment(s.id, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
+
+
+def meeting_fields(session: SessionRecord) -> dict[str, object]:
+    return {"title": session.title, "date": session.started_at.astimezone().strftime("%Y-%m-%d"),
+            "duration": duration_text(session.duration_s), "language": session.language or ""}
+
+
+def check_transcript(store: SessionStore, session_id: int) -> list[SegmentRecord]:
+    """The meeting's segments; RewriteError when there is nothing to summarize."""
+    segments = store.segments(session_id)
+    if not any(seg.text.strip() for seg in segments):
+        raise RewriteError(f"meeting {session_id} has no transcript to summarize")
+    return segments
+
+
+@dataclass(frozen=True)
+class StoredSummary:
+    record: SummaryRecord
+    result: SummaryResult
+
+
+def summarize_session(store: SessionStore, session_id: int, backend: RewriteBackend,
+                      template: str | Template | None = None,
+                      on_text: Callable[[str], None] = lambda text: None) -> StoredSummary:
+    """Write a summary of a stored meeting and store it. `on_text` gets the text so far after
+    each streamed piece. Raises RewriteError (empty transcript, backend failure) and
+    StoreError; nothing is stored unless the whole summary was written."""
+    session = store.get_session(session_id)
+    segments = check_transcript(store, session_id)
+    summarizer = Summarizer(backend, template, meeting=meeting_fields(session))
+    text = ""
+    for piece in summarizer.stream(rewrite_segments(segments)):
+        if piece:
+            text += piece
+            on_text(text)
+    result = summarizer.result
+    caps = backend.capabilities
+    record = store.add_summary(session_id, caps.backend, caps.model, result.markdown,
+                               citations=[Citation(b, tuple(ids)) for b, ids in result.citations])
+    return StoredSummary(record, result)
+
+
+def removed_citations_note(count: int) -> str:
+    return f"removed {count} citation(s) to segments that do not exist" if count else ""
+
+
+__all__ = [
+    "StoredSummary",
+    "check_transcript",
+    "duration_text",
+    "export_name",
+    "export_session",
+    "meeting_fields",
+    "os_error_text",
+    "removed_citations_note",
+    "rewrite_segments",
+    "slug",
+    "summarize_session",
+    "write_text_atomic",
+]
