@@ -1,0 +1,231 @@
+"""TUI responsiveness: event-loop lag of the real app while Whisper tiny.en transcribes a
+real-time paced recording, vs the same app idle, side by side. Goal: p99 <= 50 ms while
+transcribing.
+
+    python bench/tui_latency.py [--speech FILE] [--interval-ms 20] [--size 120x40]
+
+Each side runs in its own process on a pseudo-terminal (so Textual really renders and
+writes every frame, which headless mode skips), with a private data home:
+  * transcribing: `notetaker record` in-process: the live screen, the bundled Whisper
+    tiny.en on the compute thread, the file played at 1x speed (default: the twelve espeak
+    test sentences joined with 0.6 s pauses, about 52 s); measured from the first second
+    of recording until the file has been played;
+  * idle: the app on the meetings screen (no meeting), for the same length of time.
+A probe task on Textual's event loop sleeps `interval` and records how late it wakes
+(actual - expected): the time a keypress or a partial would wait before the UI sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+import asr  # noqa: E402,F401  (BLAS set-up before numpy loads, as the product does)
+
+GOAL_P99_MS = 50.0
+SIDES = ("idle", "transcribing")
+
+
+def default_speech(folder: Path) -> Path:
+    """The espeak test sentences joined with pauses, as one 16 kHz file."""
+    import numpy as np
+    import soundfile as sf
+
+    parts = []
+    for clip in sorted((ROOT / "tests" / "fixtures" / "speech").glob("*.flac")):
+        audio, rate = sf.read(clip, dtype="float32")
+        assert rate == 16_000, clip
+        parts += [audio, np.zeros(int(0.6 * rate), np.float32)]
+    path = folder / "meeting.wav"
+    sf.write(path, np.concatenate(parts), 16_000)
+    return path
+
+
+# -- one side, inside the pseudo-terminal --------------------------------------------------
+
+
+def run_side(side: str, speech: Path, seconds: float, interval: float, out: Path) -> None:
+    import asyncio
+
+    from notetaker.audio import FileSource
+    from notetaker.config import load_settings
+    from notetaker.tui.app import make_app
+    from notetaker.tui.launch import build_deps, preflight_engine
+    from notetaker.tui.screens.live import LiveScreen
+    from storage import SessionStore
+
+    settings = load_settings()
+    live = side == "transcribing"
+    label = preflight_engine(settings)
+    store = SessionStore.open(settings.db_path)
+    deps = build_deps(settings, store, title="bench", realtime=True, engine_label=label,
+                      source_factory=lambda: FileSource.open(speech, realtime=True, speed=1.0))
+    app = make_app(deps, live=live)
+    lags: list[float] = []
+
+    async def probe() -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(interval)
+            lags.append(time.perf_counter() - t - interval)
+
+    async def until(condition, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > end:
+                raise TimeoutError("the app did not get there in time")
+            await asyncio.sleep(0.05)
+
+    def screen() -> LiveScreen | None:
+        return next((s for s in app.screen_stack if isinstance(s, LiveScreen)), None)
+
+    async def main() -> dict:
+        runner = asyncio.create_task(app.run_async())
+        await until(lambda: app.is_running and app.screen_stack, 60)
+        info: dict = {}
+        if live:
+            await until(lambda: screen() is not None and screen().state == "recording", 120)
+            await asyncio.sleep(1.0)  # the engine's first window: not the steady state
+        task = asyncio.create_task(probe())
+        t0 = time.perf_counter()
+        if live:
+            await until(lambda: screen().state in ("finished", "failed"), seconds + 600)
+            info["finals"] = len(screen().query(".final"))
+            p = screen().progress
+            info["rtf"] = p.rtf if p else None
+            info["lag_at_end_s"] = p.lag_s if p else None
+            info["state"] = screen().state
+        else:
+            await asyncio.sleep(seconds)
+        task.cancel()
+        info["measured_s"] = time.perf_counter() - t0
+        app.exit()
+        await runner
+        return info
+
+    info = asyncio.run(main())
+    store.close()
+    out.write_text(json.dumps({"side": side, "lags": lags, **info}))
+
+
+# -- the parent: one pseudo-terminal per side -----------------------------------------------
+
+
+def in_pty(args: list[str], env: dict, cols: int, rows: int, timeout: float) -> int:
+    import fcntl
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            close_fds=True)
+    os.close(slave)
+    tail = bytearray()
+
+    def drain() -> None:  # a terminal that reads everything at once, like a fast emulator
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            tail.extend(data)
+            del tail[:-4096]
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    reader.join(timeout=5)
+    os.close(master)
+    if rc != 0:
+        sys.stderr.write(tail.decode("utf-8", "replace")[-2000:] + "\n")
+    return rc
+
+
+def side(name: str, speech: Path, seconds: float, args, tmp: Path) -> dict:
+    out = tmp / f"{name}.json"
+    home = tmp / f"home-{name}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTETAKER_", "HF_"))}
+    env.update(NOTETAKER_HOME=str(home), HF_HUB_OFFLINE="1", HF_HOME=str(tmp / "hf"), TERM="xterm-256color",
+               COLORTERM="truecolor", PYTHONPATH=str(ROOT))
+    cols, rows = (int(v) for v in args.size.lower().split("x"))
+    cmd = [sys.executable, __file__, "--side", name, "--speech", str(speech), "--seconds", str(seconds),
+           "--interval-ms", str(args.interval_ms), "--out", str(out)]
+    rc = in_pty(cmd, env, cols, rows, timeout=seconds + 900)
+    if rc != 0 or not out.exists():
+        raise SystemExit(f"the {name} side failed (exit {rc})")
+    return json.loads(out.read_text())
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--speech", type=Path, help="audio file to transcribe (default: the espeak sentences, ~52 s)")
+    p.add_argument("--interval-ms", type=float, default=20.0, help="probe timer period")
+    p.add_argument("--size", default="120x40", help="terminal COLSxROWS")
+    p.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # inside the pseudo-terminal
+    p.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.side:
+        run_side(args.side, args.speech, args.seconds, args.interval_ms / 1000, args.out)
+        return
+
+    from notetaker.audio import open_audio
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        speech = args.speech or default_speech(tmp)
+        with open_audio(speech) as audio:
+            audio_s = audio.duration_s
+        print(f"{speech.name}: {audio_s:.1f} s of speech at 1x; terminal {args.size} (pty); "
+              f"probe every {args.interval_ms:g} ms; {os.cpu_count()} CPUs", flush=True)
+        load = [os.getloadavg()[0]]
+        busy = side("transcribing", speech, audio_s, args, tmp)
+        load.append(os.getloadavg()[0])
+        idle = side("idle", speech, busy["measured_s"], args, tmp)
+        load.append(os.getloadavg()[0])
+
+    rows = {"idle": idle, "transcribing": busy}
+    ms = {k: [1000 * v for v in r["lags"]] for k, r in rows.items()}
+    print(f"\n{'event-loop lag':<16} {'idle':>10} {'transcribing':>13} {'ratio':>7}")
+    print(f"{'samples':<16} {len(ms['idle']):>10} {len(ms['transcribing']):>13}")
+    for label, f in (("p50 ms", lambda v: pct(v, 50)), ("p90 ms", lambda v: pct(v, 90)),
+                     ("p99 ms", lambda v: pct(v, 99)), ("max ms", max), ("mean ms", statistics.fmean)):
+        a, b = f(ms["idle"]), f(ms["transcribing"])
+        print(f"{label:<16} {a:>10.1f} {b:>13.1f} {b / a if a > 0 else float('inf'):>6.1f}x")
+    over = sum(v > GOAL_P99_MS for v in ms["transcribing"])
+    print(f"\ntranscribing: {busy['finals']} finals shown, RTF {busy['rtf']:.2f}, {busy['lag_at_end_s']:.1f} s behind "
+          f"at the end, {busy['measured_s']:.0f} s measured; {over} wake-ups over {GOAL_P99_MS:g} ms")
+    print(f"load average (1 min) before / after transcribing / after idle: {' / '.join(f'{v:.2f}' for v in load)}"
+          " (other processes on this machine show up as lag on both sides)")
+    p99 = pct(ms["transcribing"], 99)
+    print(f"goal p99 <= {GOAL_P99_MS:g} ms while transcribing: {'met' if p99 <= GOAL_P99_MS else 'NOT met'} "
+          f"({p99:.1f} ms)")
+    print(json.dumps({k: {"p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2), "max_ms": round(max(v), 2),
+                          "samples": len(v)} for k, v in ms.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""What the TUI is built from: injected, so tests pass a scripted engine, a store in a
+temporary folder and a fake clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.base import Engine, SessionOptions
+from rewrite.base import RewriteBackend
+from storage import SessionStore
+
+from notetaker.audio import AudioSource
+
+REWRITE_CYCLE = ("none", "mlx", "voxtral", "openai")
+
+
+@dataclass
+class AppDeps:
+    store: SessionStore
+    engine_factory: Callable[[], Engine]  # loads the ASR engine (called on the compute thread)
+    source_factory: Callable[[], AudioSource] | None = None  # the live input; None: no meeting to record
+    rewrite_factory: Callable[[str], RewriteBackend | None] = lambda name: None  # a backend by name
+    options: SessionOptions = field(default_factory=SessionOptions)
+    title: str = ""
+    realtime: bool = True
+    export_dir: Path = Path(".")
+    templates_dir: Path | None = None
+    rewrite_backend: str = "none"  # the backend in use at start (cycled with `r`)
+    engine_label: str = ""  # "whisper/tiny.en" for the status bar before the engine loads
+    clock: Callable[[], float] = time.monotonic
+    memory_budget_bytes: int | None = None  # from the memory budgeter, when there is a plan
+    audio_path: Path | None = None  # the input file, stored with the meeting
+    memory_probe: Callable[[], int] | None = None  # bytes in use (default: this process's RSS)

@@ -1,0 +1,390 @@
+"""The live meeting: finals appended with their times, the partial in place (dim, never
+stored), a status bar, and the meeting's keys.
+
+The recorder runs on its own compute thread (all model work); a listener turns its events
+into messages. Fast ones collapse: only the newest partial and the newest progress wait to
+be shown, so a slow frame never queues up stale text.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from rich.text import Text
+from textual import on, work
+from textual.worker import get_current_worker
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
+from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
+from notetaker.tui.screens.help import KeyCommands
+
+
+def clock(t: float) -> str:
+    t = max(0.0, t)
+    h, rem = divmod(int(t), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+class Started(Message):
+    def __init__(self, session_id: int, engine_label: str) -> None:
+        super().__init__()
+        self.session_id, self.engine_label = session_id, engine_label
+
+
+class FinalAdded(Message):
+    def __init__(self, segment) -> None:
+        super().__init__()
+        self.segment = segment
+
+
+class PartialChanged(Message):
+    """The newest partial is waiting in the bridge; the message carries no text."""
+
+
+class ProgressChanged(Message):
+    """The newest progress is waiting in the bridge."""
+
+
+class Cleaned(Message):
+    def __init__(self, segments) -> None:
+        super().__init__()
+        self.segments = segments
+
+
+class Notice(Message):
+    def __init__(self, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.text, self.severity = text, severity
+
+
+class Finished(Message):
+    def __init__(self, result: RecordingResult | None, error: str | None = None) -> None:
+        super().__init__()
+        self.result, self.error = result, error
+
+
+class Bridge(RecorderListener):
+    """Recorder events (compute thread) → screen messages (UI thread), fast ones collapsed."""
+
+    def __init__(self, screen: LiveScreen) -> None:
+        self.screen = screen
+        self._lock = threading.Lock()
+        self._partial: str | None = None
+        self._partial_posted = False
+        self._progress: Progress | None = None
+        self._progress_posted = False
+
+    def on_started(self, session) -> None:
+        engine = self.screen.recorder.engine
+        self.screen.post_message(Started(session.id, f"{engine.name}/{engine.model}"))
+
+    def on_partial(self, partial) -> None:
+        with self._lock:
+            self._partial = partial.text
+            if self._partial_posted:
+                return
+            self._partial_posted = True
+        self.screen.post_message(PartialChanged())
+
+    def take_partial(self) -> str | None:
+        with self._lock:
+            self._partial_posted = False
+            return self._partial
+
+    def on_final(self, final, segment) -> None:
+        self.screen.post_message(FinalAdded(segment))
+
+    def on_progress(self, progress: Progress) -> None:
+        with self._lock:
+            self._progress = progress
+            if self._progress_posted:
+                return
+            self._progress_posted = True
+        self.screen.post_message(ProgressChanged())
+
+    def take_progress(self) -> Progress | None:
+        with self._lock:
+            self._progress_posted = False
+            return self._progress
+
+    def on_cleaned(self, segments) -> None:
+        self.screen.post_message(Cleaned(list(segments)))
+
+    def on_rewrite_error(self, message: str) -> None:
+        self.screen.post_message(Notice(f"cleanup stopped: {message}", "warning"))
+
+    def on_finished(self, result: RecordingResult) -> None:
+        self.screen.post_message(Finished(result))
+
+
+class LiveScreen(Screen):
+    COMMANDS = {KeyCommands}
+    BINDINGS = [
+        Binding("space", "pause", "Pause/resume"),
+        Binding("m", "mark", "Mark"),
+        Binding("r", "cycle_rewrite", "Rewrite backend"),
+        Binding("s", "summarize", "Summarize"),
+        Binding("e", "export", "Export"),
+        Binding("t", "rename", "Rename"),
+        Binding("q", "finish", "Finish"),
+    ]
+
+    def __init__(self, deps: AppDeps) -> None:
+        super().__init__()
+        self.deps = deps
+        self.recorder: Recorder | None = None
+        self.session_id: int | None = None
+        self.bridge = Bridge(self)
+        self.rewrite_name = deps.rewrite_backend
+        self.engine_label = deps.engine_label or "loading…"
+        self.progress: Progress | None = None
+        self.state = "starting"  # starting, recording, paused, finishing, finished, failed
+        self._widgets: dict[int, Static] = {}
+        self._exit_when_done = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        with VerticalScroll(id="transcript"):
+            yield Static("", id="partial", classes="dim")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#transcript", VerticalScroll).anchor()
+        self._render_status()
+        self._record()
+
+    # -- the compute thread ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="compute", name="compute")
+    def _record(self) -> None:
+        from asr.base import ASRError
+        from rewrite.base import RewriteError
+
+        from notetaker.audio import AudioError
+
+        try:
+            engine = self.deps.engine_factory()
+            source = self.deps.source_factory()
+        except (ASRError, AudioError) as e:
+            self.post_message(Finished(None, str(e)))
+            return
+        rewrite = None
+        if self.rewrite_name != "none":
+            try:  # a rewrite model that will not load must not stop the meeting
+                rewrite = self.deps.rewrite_factory(self.rewrite_name)
+            except RewriteError as e:
+                self.post_message(Notice(f"rewrite {self.rewrite_name}: {e}; recording without cleanup", "warning"))
+                self.rewrite_name = "none"
+        self.recorder = Recorder(self.deps.store, engine, source, title=self.deps.title, options=self.deps.options,
+                                 realtime=self.deps.realtime, listeners=[self.bridge], rewrite=rewrite,
+                                 clock=self.deps.clock, audio_path=self.deps.audio_path)
+        self.app.recorder = self.recorder
+        if get_current_worker().is_cancelled:  # the app closed while the engine loaded
+            source.close()
+            return
+        try:
+            self.recorder.run()
+        except Exception as e:  # the store already holds every final; say what stopped it
+            self.post_message(Finished(None, f"{type(e).__name__}: {e}"))
+        finally:
+            source.close()
+
+    # -- messages --------------------------------------------------------------------------
+    @on(Started)
+    def _started(self, m: Started) -> None:
+        self.session_id, self.engine_label, self.state = m.session_id, m.engine_label, "recording"
+        self._render_status()
+
+    @on(FinalAdded)
+    def _final(self, m: FinalAdded) -> None:
+        seg = m.segment
+        widget = Static(self._final_text(seg), classes="final flagged" if seg.flags else "final")
+        widget.segment_id = seg.id
+        self._widgets[seg.id] = widget
+        self.query_one("#transcript").mount(widget, before="#partial")
+
+    @staticmethod
+    def _final_text(seg) -> Text:
+        text = Text(f"[{clock(seg.start_s)}] ", style="bold")
+        text.append(seg.display_text)
+        if seg.flags:
+            text.append(f"  ({', '.join(seg.flags)})", style="italic")
+        return text
+
+    @on(PartialChanged)
+    def _partial(self) -> None:
+        text = self.bridge.take_partial()
+        self.query_one("#partial", Static).update(Text(text or "", style="dim italic"))
+
+    @on(ProgressChanged)
+    def _progress(self) -> None:
+        self.progress = self.bridge.take_progress()
+        self._render_status()
+
+    @on(Cleaned)
+    def _cleaned(self, m: Cleaned) -> None:
+        for seg in m.segments:
+            widget = self._widgets.get(seg.id)
+            if widget is not None:
+                widget.update(self._final_text(seg))
+
+    @on(Notice)
+    def _notice(self, m: Notice) -> None:
+        self.notify(m.text, severity=m.severity)
+
+    @on(Finished)
+    def _finished(self, m: Finished) -> None:
+        self.app.recorder = None
+        if m.error:
+            self.state = "failed"
+            self.notify(m.error, severity="error", timeout=10)
+        else:
+            self.state = "finished"
+            if m.result is not None:
+                self.progress = m.result.progress
+        self.query_one("#partial", Static).update("")
+        self._render_status()
+        if self._exit_when_done:
+            self.app.exit(m.result)
+
+    # -- status ----------------------------------------------------------------------------
+    def status_text(self) -> str:
+        p = self.progress
+        parts = [self.engine_label]
+        if self.deps.options.delay_ms:
+            parts.append(f"delay {self.deps.options.delay_ms} ms")
+        if p is not None:
+            parts += [clock(p.audio_s), f"behind {p.lag_s:.1f} s", f"RTF {p.rtf:.2f}",
+                      f"dropped {p.dropped_frames}", f"{p.level_db:.0f} dB"]
+        parts += [f"rewrite {self.rewrite_name}", self._memory()]
+        state = {"recording": "● REC", "paused": "❚❚ PAUSED", "finishing": "saving…", "finished": "■ done",
+                 "failed": "✖ stopped", "starting": "starting…"}[self.state]
+        return f"{state} " + " · ".join(parts)
+
+    def _memory(self) -> str:
+        rss = (self.deps.memory_probe or _rss_bytes)()
+        budget = self.deps.memory_budget_bytes
+        return f"mem {rss / 2**30:.1f}/{budget / 2**30:.0f} GB" if budget else f"mem {rss / 2**30:.1f} GB"
+
+    def _render_status(self) -> None:
+        self.query_one("#status", Static).update(self.status_text())
+
+    # -- keys --------------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        if self.recorder is None or self.state not in ("recording", "paused"):
+            return
+        if self.recorder.paused:
+            self.recorder.resume()
+            self.state = "recording"
+        else:
+            self.recorder.pause()
+            self.state = "paused"
+        self._render_status()
+
+    def action_mark(self) -> None:
+        from notetaker.tui.screens.dialogs import MarkDialog
+
+        if self.session_id is None:
+            return
+        at = self.progress.audio_s if self.progress else 0.0
+
+        def done(choice) -> None:
+            if choice:
+                kind, text = choice
+                self.deps.store.add_mark(self.session_id, at, kind, text or "")
+                self.notify(f"marked {kind} at {clock(at)}")
+
+        self.app.push_screen(MarkDialog(), done)
+
+    def action_cycle_rewrite(self) -> None:
+        i = REWRITE_CYCLE.index(self.rewrite_name) if self.rewrite_name in REWRITE_CYCLE else 0
+        name = REWRITE_CYCLE[(i + 1) % len(REWRITE_CYCLE)]
+        self.rewrite_name = name
+        self._render_status()
+
+        def load() -> None:
+            from rewrite.base import RewriteError
+
+            try:
+                backend = self.deps.rewrite_factory(name) if name != "none" else None
+            except RewriteError as e:
+                self.post_message(Notice(f"rewrite {name}: {e}", "error"))
+                return
+            if self.recorder is not None:
+                old, self.recorder.rewrite = self.recorder.rewrite, backend
+                if old is not None:
+                    old.close()
+            self.post_message(Notice(f"rewrite backend: {name}"))
+
+        self.app.run_job(load, name="rewrite-load")
+
+    def action_summarize(self) -> None:
+        from notetaker.tui.screens.summary import SummaryScreen
+
+        if self.session_id is not None:
+            self.app.push_screen(SummaryScreen(self.deps, self.session_id, self.rewrite_name
+                                               if self.rewrite_name != "none" else None))
+
+    def action_export(self) -> None:
+        if self.session_id is None:
+            return
+        from notetaker.summary import export_session, os_error_text
+
+        try:
+            path = export_session(self.deps.store, self.session_id, self.deps.export_dir)
+        except OSError as e:
+            self.notify(f"cannot export: {os_error_text(e)}", severity="error")
+            return
+        self.notify(f"exported {path}")
+
+    def action_rename(self) -> None:
+        from notetaker.tui.screens.dialogs import TextPrompt
+
+        if self.session_id is None:
+            return
+        current = self.deps.store.get_session(self.session_id).title
+
+        def done(title) -> None:
+            if title:
+                self.deps.store.rename_session(self.session_id, title)
+                self.notify(f"renamed to {title}")
+
+        self.app.push_screen(TextPrompt("Rename meeting", current), done)
+
+    def action_finish(self) -> None:
+        """Finish safely: stop the recorder, let it save everything, then leave."""
+        if self.state in ("finished", "failed") or self.recorder is None:
+            self.app.exit()
+            return
+        self._exit_when_done = True
+        self.state = "finishing"
+        self._render_status()
+        self.recorder.stop()
+
+    def scroll_to_segment(self, segment_id: int) -> bool:
+        """Bring a final into view (a citation in a summary of this meeting points at it)."""
+        widget = self._widgets.get(segment_id)
+        if widget is None:
+            return False
+        self.query_one("#transcript", VerticalScroll).scroll_to_widget(widget)
+        return True
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024

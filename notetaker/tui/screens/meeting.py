@@ -1,0 +1,167 @@
+"""One stored meeting: what it was, its marks, its transcript and its latest summary; opened
+from the meetings list, a search hit (scrolled to the hit) or a summary's citation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from notetaker.summary import duration_text
+from notetaker.tui.deps import AppDeps
+from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.screens.sessions import SessionActions, engine_text, local_time, session_length, status_text
+from notetaker.tui.screens.summary import clock, linkify_citations, segment_from_href
+from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
+
+
+def segment_line(seg: SegmentRecord) -> Text:
+    """`[hh:mm:ss] text`, the cleaned text where there is some; suspected hallucinations flagged."""
+    line = Text(f"[{clock(seg.start_s)}] ", style="bold")
+    if seg.speaker or seg.channel:
+        line.append(f"{seg.speaker or seg.channel}: ", style="italic")
+    line.append(seg.display_text)
+    if seg.flags:
+        line.append(f"  ({', '.join(seg.flags)})", style="italic yellow")
+    return line
+
+
+def mark_line(mark: MarkRecord) -> Text:
+    line = Text("▸ ", style="bold")
+    line.append(f"[{clock(mark.t_s)}] ", style="bold")
+    line.append(mark.kind.capitalize(), style="bold magenta")
+    if mark.text.strip():
+        line.append(f": {mark.text}")
+    return line
+
+
+def info_line(session: SessionRecord) -> Text:
+    line = Text(session.title or "Untitled", style="bold")
+    line.append(f"  ·  {local_time(session)}  ·  {duration_text(session_length(session))}  ·  ")
+    line.append_text(status_text(session.status))
+    line.append(f"  ·  {engine_text(session)}  ·  meeting {session.id}", style="dim")
+    return line
+
+
+class MeetingScreen(SessionActions, Screen):
+    COMMANDS: ClassVar[set] = {KeyCommands}
+    CSS = """
+    MeetingScreen #meeting-info { height: auto; padding: 0 1; background: $boost; }
+    MeetingScreen #marks { height: auto; max-height: 6; padding: 0 1; }
+    MeetingScreen #transcript { height: 1fr; border: none; }
+    MeetingScreen #summary-pane { height: auto; max-height: 45%; padding: 0 1;
+                                  border-top: solid $primary-darken-2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "summarize", "Summarize"),
+        Binding("e", "export", "Export"),
+        Binding("t", "rename", "Rename"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, deps: AppDeps, session_id: int, focus_segment_id: int | None = None) -> None:
+        super().__init__()
+        self.deps = deps
+        self.session_id = session_id
+        self.focus_segment_id = focus_segment_id
+        self.session: SessionRecord | None = None
+        self.segments: list[SegmentRecord] = []
+        self.summary: SummaryRecord | None = None
+        self._index: dict[int, int] = {}  # segment id → option index
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="meeting-info")
+        yield Static(id="marks")
+        yield OptionList(id="transcript")
+        with VerticalScroll(id="summary-pane"):
+            yield Markdown(id="meeting-summary", open_links=False)
+        yield Footer()
+
+    async def on_screen_resume(self) -> None:
+        first = self.session is None
+        await self.load()  # first shown, or back from elsewhere: renamed or summarized meanwhile
+        if first:
+            self.query_one("#transcript", OptionList).focus()
+            if self.focus_segment_id is not None:
+                # After the first layout, when the list knows its height and can scroll.
+                self.call_after_refresh(self.scroll_to_segment, self.focus_segment_id)
+
+    async def load(self) -> None:
+        store = self.deps.store
+        try:
+            self.session = store.get_session(self.session_id)
+            self.segments = store.segments(self.session_id)
+            marks = store.marks(self.session_id)
+            self.summary = store.latest_summary(self.session_id)
+        except StoreError as e:
+            self.notify(str(e), severity="error")
+            self.query_one("#meeting-info", Static).update(Text(str(e), style="bold red"))
+            return
+        self.sub_title = self.session.title or "Untitled"
+        self.query_one("#meeting-info", Static).update(info_line(self.session))
+        marks_widget = self.query_one("#marks", Static)
+        marks_widget.update(Text("\n").join(mark_line(m) for m in marks))
+        marks_widget.display = bool(marks)
+
+        transcript = self.query_one("#transcript", OptionList)
+        keep = transcript.highlighted
+        transcript.clear_options()
+        self._index = {seg.id: i for i, seg in enumerate(self.segments)}
+        transcript.add_options(Option(segment_line(seg), id=str(seg.id)) for seg in self.segments)
+        if not self.segments:
+            transcript.add_option(Option(Text("(no transcript)", style="dim italic"), disabled=True))
+        elif keep is not None:
+            transcript.highlighted = min(keep, len(self.segments) - 1)
+
+        pane = self.query_one("#summary-pane")
+        pane.display = self.summary is not None
+        if self.summary is not None:
+            s = self.summary
+            head = f"## Summary\n\n*{s.backend or '-'}/{s.model or '-'}, " \
+                   f"{s.created_at.astimezone():%Y-%m-%d %H:%M}*\n\n"
+            await self.query_one("#meeting-summary", Markdown).update(head + linkify_citations(s.markdown))
+
+    # -- segments ---------------------------------------------------------------------------
+    def scroll_to_segment(self, segment_id: int) -> bool:
+        """Highlight a segment and bring it into view; False when it is not in this meeting."""
+        index = self._index.get(segment_id)
+        if index is None:
+            self.notify(f"segment {segment_id} is not in this meeting", severity="warning")
+            return False
+        transcript = self.query_one("#transcript", OptionList)
+        transcript.highlighted = index
+        transcript.scroll_to_highlight(top=False)
+        transcript.focus()
+        return True
+
+    @property
+    def highlighted_segment_id(self) -> int | None:
+        transcript = self.query_one("#transcript", OptionList)
+        if transcript.highlighted is None or not self.segments:
+            return None
+        return self.segments[transcript.highlighted].id
+
+    @on(Markdown.LinkClicked, "#meeting-summary")
+    def _link(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        segment_id = segment_from_href(event.href)
+        if segment_id is not None:
+            self.scroll_to_segment(segment_id)
+
+    # -- keys -----------------------------------------------------------------------------------
+    def selected_session_id(self) -> int | None:
+        return self.session_id if self.session is not None else None
+
+    def session_changed(self, session_id: int) -> None:
+        self.call_later(self.load)
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,191 @@
+"""Full-text search across every meeting as you type; a hit opens its meeting at that segment.
+
+Queries run on a worker thread (a broad prefix* can take a moment on a large store) after a
+short pause in typing; only the answer to the newest query is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from notetaker.tui.deps import AppDeps
+from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.screens.summary import clock
+from storage import SearchHit, StoreError
+
+DEBOUNCE_S = 0.15
+LIMIT = 50
+# Private-use characters mark the matched words: they never occur in speech, and unlike
+# markup they need no escaping of the transcript text around them.
+OPEN, CLOSE = "\ue000", "\ue001"
+HINT = 'Type to search every meeting: words, "a phrase", prefix*, AND / OR / NOT.'
+
+
+def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
+    """The store's snippet with its marked words highlighted."""
+    text = Text()
+    rest = snippet
+    while OPEN in rest:
+        before, _, after = rest.partition(OPEN)
+        word, _, rest = after.partition(CLOSE)
+        text.append(before)
+        text.append(word, style=style)
+    text.append(rest)
+    return text
+
+
+@dataclass(frozen=True)
+class Result:
+    hit: SearchHit
+    started: str  # the meeting's local start time
+
+
+def hit_text(result: Result) -> Text:
+    hit = result.hit
+    line = Text(hit.session_title or "Untitled", style="bold")
+    line.append(f"  {result.started}  [{clock(hit.start_s)}]  #{hit.segment_id}\n", style="dim")
+    line.append_text(snippet_text(" ".join(hit.snippet.split())))
+    return line
+
+
+class SearchScreen(Screen):
+    COMMANDS: ClassVar[set] = {KeyCommands}
+    CSS = """
+    SearchScreen #query { margin: 0 0; }
+    SearchScreen #search-status { height: 1; padding: 0 1; color: $text-muted; }
+    SearchScreen #search-status.error { color: $error; text-style: bold; }
+    SearchScreen #hits { height: 1fr; border: none; }
+    SearchScreen #hits > .option-list--option { padding: 0 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", "Open hit", priority=True),
+        Binding("down", "results", "Results", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    class Answered(Message):
+        def __init__(self, query: str, results: list[Result], error: str | None) -> None:
+            super().__init__()
+            self.query, self.results, self.error = query, results, error
+
+    def __init__(self, deps: AppDeps, query: str = "") -> None:
+        super().__init__()
+        self.deps = deps
+        self.initial_query = query
+        self.sub_title = "Search"
+        self.query_text = ""  # the query the shown results answer
+        self.results: list[Result] = []
+        self.error: str | None = None
+        self._timer: Timer | None = None
+        self._asked = ""  # the newest query sent to the worker
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(self.initial_query, placeholder="search all meetings", id="query")
+        yield Static(HINT, id="search-status")
+        yield OptionList(id="hits")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#query", Input).focus()
+        if self.initial_query:
+            self._ask(self.initial_query)
+
+    # -- typing ------------------------------------------------------------------------------
+    @on(Input.Changed, "#query")
+    def _changed(self, event: Input.Changed) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        value = event.value
+        self._timer = self.set_timer(DEBOUNCE_S, lambda: self._ask(value))
+
+    @on(Input.Submitted, "#query")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_open()
+
+    def _ask(self, query: str) -> None:
+        self._timer = None
+        self._asked = query
+        if not query.strip():
+            self._show(self.Answered(query, [], None))
+            return
+        self._search(query)
+
+    @work(thread=True, exclusive=True, group="search")
+    def _search(self, query: str) -> None:
+        store = self.deps.store
+        try:
+            hits = store.search(query, limit=LIMIT, highlight=(OPEN, CLOSE))
+            started: dict[int, str] = {}
+            for h in hits:
+                if h.session_id not in started:
+                    started[h.session_id] = store.get_session(h.session_id).started_at.astimezone() \
+                        .strftime("%Y-%m-%d %H:%M")
+            results = [Result(h, started[h.session_id]) for h in hits]
+            self.post_message(self.Answered(query, results, None))
+        except StoreError as e:  # a query FTS5 cannot take: one line, never a traceback
+            self.post_message(self.Answered(query, [], str(e)))
+
+    @on(Answered)
+    def _answered(self, m: Answered) -> None:
+        if m.query == self._asked:  # an answer to an older query is stale
+            self._show(m)
+
+    def _show(self, m: Answered) -> None:
+        self.query_text, self.results, self.error = m.query, m.results, m.error
+        hits = self.query_one("#hits", OptionList)
+        hits.clear_options()
+        hits.add_options(Option(hit_text(r), id=str(i)) for i, r in enumerate(m.results))
+        if m.results:
+            hits.highlighted = 0
+        status = self.query_one("#search-status", Static)
+        status.set_class(m.error is not None, "error")
+        if m.error is not None:
+            status.update(Text(m.error))
+        elif not m.query.strip():
+            status.update(HINT)
+        elif not m.results:
+            status.update("no matches")
+        else:
+            meetings = len({r.hit.session_id for r in m.results})
+            more = "+" if len(m.results) >= LIMIT else ""
+            status.update(f"{len(m.results)}{more} match{'es' if len(m.results) != 1 else ''} "
+                          f"in {meetings} meeting{'s' if meetings != 1 else ''}")
+
+    # -- keys ----------------------------------------------------------------------------------
+    @on(OptionList.OptionSelected, "#hits")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.open_result(event.option_index)
+
+    def action_open(self) -> None:
+        hits = self.query_one("#hits", OptionList)
+        if self.results:
+            self.open_result(hits.highlighted or 0)
+
+    def open_result(self, index: int) -> None:
+        from notetaker.tui.screens.meeting import MeetingScreen
+
+        if 0 <= index < len(self.results):
+            hit = self.results[index].hit
+            self.app.push_screen(MeetingScreen(self.deps, hit.session_id, focus_segment_id=hit.segment_id))
+
+    def action_results(self) -> None:
+        hits = self.query_one("#hits", OptionList)
+        if self.results:
+            hits.focus()
+
+    def action_back(self) -> None:
+        self.dismiss()

@@ -1,0 +1,310 @@
+"""A meeting's summary: the stored one first; a new one streams in as the model writes it.
+
+The model runs through `app.run_job` (the live meeting's compute thread, or a worker), never
+on the UI thread; the job posts messages (the text so far, collapsed when they arrive faster
+than they can be drawn; then done or failed). Citations like `[#12]` become links; following
+one shows the cited segment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Markdown, OptionList, Static
+from textual.widgets.option_list import Option
+
+from notetaker.summary import StoredSummary, check_transcript, removed_citations_note, summarize_session
+from notetaker.tui.deps import AppDeps
+from notetaker.tui.screens.help import KeyCommands
+from storage import SegmentRecord, StoreError, SummaryRecord
+
+# -- citations as links ------------------------------------------------------------------
+
+_ITEM = r"#?\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?"
+_GROUP = re.compile(r"\[\s*#\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?(?:\s*[,;]\s*" + _ITEM + r")*\s*\](?!\()")
+_ID = re.compile(r"#?(\d+)")
+LINK_SCHEME = "segment:"
+
+
+def linkify_citations(markdown: str) -> str:
+    """`[#12, #15]` → `\\[[#12](segment:12), [#15](segment:15)\\]` (ranges link both ends)."""
+
+    def group(m: re.Match[str]) -> str:
+        inner = _ID.sub(lambda i: f"[#{i.group(1)}]({LINK_SCHEME}{i.group(1)})", m.group(0)[1:-1])
+        return "\\[" + inner + "\\]"
+
+    return _GROUP.sub(group, markdown)
+
+
+def segment_from_href(href: str) -> int | None:
+    if href.startswith(LINK_SCHEME) and href[len(LINK_SCHEME):].isdigit():
+        return int(href[len(LINK_SCHEME):])
+    return None
+
+
+def clock(t: float) -> str:
+    h, rem = divmod(int(max(0.0, t)), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def cited_ids(summary: SummaryRecord | StoredSummary | None) -> list[int]:
+    if summary is None:
+        return []
+    cites = summary.citations if isinstance(summary, SummaryRecord) else summary.record.citations
+    return list(dict.fromkeys(i for c in cites for i in c.segment_ids))
+
+
+def open_segment(screen: Screen, deps: AppDeps, session_id: int, segment_id: int) -> None:
+    """Show a cited segment: in the live meeting's view when the summary is of the meeting
+    being recorded (the screen right below), else in the meeting's stored transcript."""
+    from notetaker.tui.screens.meeting import MeetingScreen
+
+    stack = screen.app.screen_stack
+    below = stack[-2] if len(stack) > 1 and stack[-1] is screen else None
+    if _is_live_view(below) and getattr(below, "session_id", None) == session_id:
+        screen.dismiss()
+        below.scroll_to_segment(segment_id)  # type: ignore[union-attr]
+        return
+    screen.app.push_screen(MeetingScreen(deps, session_id, focus_segment_id=segment_id))
+
+
+def _is_live_view(screen: Screen | None) -> bool:
+    try:
+        from notetaker.tui.screens.live import LiveScreen
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(screen, LiveScreen)
+
+
+# -- the screen ---------------------------------------------------------------------------
+
+
+class SummaryScreen(Screen):
+    COMMANDS: ClassVar[set] = {KeyCommands}
+    CSS = """
+    SummaryScreen #summary-info { height: auto; padding: 0 1; background: $boost; }
+    SummaryScreen #summary-info.error { color: $error; text-style: bold; }
+    SummaryScreen #summary-scroll { height: 1fr; padding: 0 1; }
+    SummaryScreen #citations { height: auto; max-height: 8; border: none; border-top: solid $primary-darken-2; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "regenerate", "Regenerate"),
+        Binding("s", "regenerate", "Summarize again", show=False),
+        Binding("c", "citations", "Citations"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    class Streamed(Message):
+        """The summary so far; a newer one replaces one still waiting to be drawn."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SummaryScreen.Streamed)
+
+    class Done(Message):
+        def __init__(self, summary: StoredSummary) -> None:
+            super().__init__()
+            self.summary = summary
+
+    class Failed(Message):
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, deps: AppDeps, session_id: int, backend_name: str | None = None) -> None:
+        super().__init__()
+        self.deps = deps
+        self.session_id = session_id
+        self.backend_name = backend_name
+        self.stored: SummaryRecord | None = None
+        self.running = False
+        self.error: str | None = None
+        self.text = ""  # what the Markdown widget shows (before links)
+        self._shown = ""
+        self._segments: dict[int, SegmentRecord] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="summary-info")
+        with VerticalScroll(id="summary-scroll"):
+            yield Markdown(id="summary", open_links=False)
+        yield OptionList(id="citations")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        try:
+            session = self.deps.store.get_session(self.session_id)
+            self.stored = self.deps.store.latest_summary(self.session_id)
+        except StoreError as e:
+            self._fail(str(e))
+            return
+        self.sub_title = f"Summary · {session.title or 'Untitled'}"
+        if self.stored is not None:
+            await self._show_stored(self.stored)
+        else:
+            self.action_regenerate()
+
+    # -- the model, off the UI thread -----------------------------------------------------------
+    @property
+    def rewrite_name(self) -> str:
+        configured = self.deps.rewrite_backend if self.deps.rewrite_backend != "none" else None
+        return self.backend_name or configured or "mlx"
+
+    def action_regenerate(self) -> None:
+        if self.running:
+            self.notify("the summary is still being written", severity="warning")
+            return
+        self.running, self.error = True, None
+        self._set_info(f"writing a summary with {self.rewrite_name}…")
+        app = self.app  # the job may outlive this screen, which then no longer knows its app
+        self.app.run_job(lambda: self._job(app), name="summary")
+
+    def _job(self, app: App) -> None:
+        """Runs on the compute thread or a worker: loads the backend, writes, stores."""
+        from rewrite.base import RewriteError
+        from rewrite.prompts import load_template
+
+        backend = None
+        try:
+            # Everything a user can get wrong is checked before a model loads.
+            check_transcript(self.deps.store, self.session_id)
+            template = load_template("default", self.deps.templates_dir) if self.deps.templates_dir else None
+            backend = self.deps.rewrite_factory(self.rewrite_name)
+            if backend is None:
+                raise RewriteError(f"no rewrite backend named {self.rewrite_name!r} to summarize with")
+            summary = summarize_session(self.deps.store, self.session_id, backend, template,
+                                        on_text=lambda text: self.post_message(self.Streamed(text)))
+        except (RewriteError, StoreError) as e:
+            self._report(app, self.Failed(str(e)))
+        except Exception as e:  # noqa: BLE001 - a model's own failure: one line; stored summaries stay
+            self._report(app, self.Failed(f"{type(e).__name__}: {' '.join(str(e).split())}"))
+        else:
+            self._report(app, self.Done(summary))
+        finally:
+            if backend is not None:
+                backend.close()
+
+    def _report(self, app: App, message: Done | Failed) -> None:
+        """To this screen; when it was closed meanwhile, a notification says how it ended."""
+        if self.post_message(message):
+            return
+        if isinstance(message, self.Done):
+            app.notify(f"summary of meeting {self.session_id} saved")
+        else:
+            app.notify(message.error, title="summary failed", severity="error")
+
+    # -- messages --------------------------------------------------------------------------------
+    @on(Streamed)
+    async def _streamed(self, m: Streamed) -> None:
+        if self.running:
+            await self._show(m.text)
+
+    @on(Done)
+    async def _done(self, m: Done) -> None:
+        self.running = False
+        record, result = m.summary.record, m.summary.result
+        self.stored = record
+        await self._show(record.markdown)
+        self._fill_citations(cited_ids(record))
+        notes = [f"saved · {record.backend}/{record.model}"]
+        if result.chunks > 1:
+            notes.append(f"{result.chunks} parts")
+        if result.removed_citations:
+            notes.append(removed_citations_note(result.removed_citations))
+        self._set_info(" · ".join(notes))
+        self.notify(f"summary of meeting {self.session_id} saved"
+                    + (f"; {removed_citations_note(result.removed_citations)}" if result.removed_citations else ""))
+
+    @on(Failed)
+    async def _failed(self, m: Failed) -> None:
+        self.running = False
+        if self.stored is not None:  # a failed rewrite never hides the summary already saved
+            await self._show(self.stored.markdown)
+        self._fail(m.error)
+
+    def _fail(self, error: str) -> None:
+        self.error = error
+        self._set_info(f"summary failed: {error}", error=True)
+        self.notify(error, title="summary failed", severity="error")
+
+    # -- drawing ----------------------------------------------------------------------------------
+    async def _show_stored(self, record: SummaryRecord) -> None:
+        await self._show(record.markdown)
+        self._fill_citations(cited_ids(record))
+        when = record.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        self._set_info(f"saved {when} · {record.backend or '-'}/{record.model or '-'} · r writes a new one")
+
+    async def _show(self, text: str) -> None:
+        self.text = text
+        linked = linkify_citations(text)
+        if linked == self._shown:
+            return
+        md = self.query_one("#summary", Markdown)
+        if self._shown and linked.startswith(self._shown):
+            await md.append(linked[len(self._shown):])
+        else:
+            await md.update(linked)
+        self._shown = linked
+
+    def _set_info(self, text: str, error: bool = False) -> None:
+        info = self.query_one("#summary-info", Static)
+        info.update(Text(text))
+        info.set_class(error, "error")
+
+    def _fill_citations(self, ids: list[int]) -> None:
+        options = self.query_one("#citations", OptionList)
+        options.clear_options()
+        if not self._segments and ids:
+            try:
+                self._segments = {s.id: s for s in self.deps.store.segments(self.session_id)}
+            except StoreError:
+                self._segments = {}
+        for sid in ids:
+            seg = self._segments.get(sid)
+            if seg is None:
+                continue
+            line = Text(f"#{sid} ", style="bold")
+            line.append(f"[{clock(seg.start_s)}] ", style="dim")
+            line.append(seg.display_text)
+            options.add_option(Option(line, id=str(sid)))
+        options.display = options.option_count > 0
+
+    # -- keys and links ----------------------------------------------------------------------------
+    @on(Markdown.LinkClicked, "#summary")
+    def _link(self, event: Markdown.LinkClicked) -> None:
+        event.stop()
+        segment_id = segment_from_href(event.href)
+        if segment_id is not None:
+            self.show_segment(segment_id)
+
+    @on(OptionList.OptionSelected, "#citations")
+    def _citation(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            self.show_segment(int(event.option.id))
+
+    def show_segment(self, segment_id: int) -> None:
+        open_segment(self, self.deps, self.session_id, segment_id)
+
+    def action_citations(self) -> None:
+        options = self.query_one("#citations", OptionList)
+        if options.option_count:
+            options.focus()
+            if options.highlighted is None:
+                options.highlighted = 0
+        else:
+            self.notify("this summary cites no segments")
+
+    def action_back(self) -> None:
+        self.dismiss()

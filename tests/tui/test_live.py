@@ -1,0 +1,289 @@
+"""The live meeting screen, driven by Textual's pilot over a scripted engine and a realtime
+paced file: what is shown, what is stored, and every key."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from notetaker.audio import FileSource
+from notetaker.tui.app import make_app
+from notetaker.tui.deps import AppDeps
+from notetaker.tui.screens.live import Bridge, LiveScreen
+from storage import SessionStore
+from tests.app.conftest import write_wav
+from tests.app.scripted import ScriptedEngine, final, partial
+from tests.rewrite.scripted_backend import ScriptedBackend
+
+SCRIPT = [
+    partial(0.4, "we should"),
+    partial(0.8, "we should ship"),
+    final(1.0, "We should ship on Friday.", start=0.1),
+    partial(1.5, "who owns"),
+    final(2.0, "Who owns the release notes?", start=1.2),
+    final(2.75, "Dana does.", start=2.3),
+]
+FINALS = ["We should ship on Friday.", "Who owns the release notes?", "Dana does."]
+
+
+class Upper(ScriptedBackend):
+    def cleanup(self, segments):
+        return [s.text.upper() for s in segments]
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = SessionStore.open(tmp_path / "home" / "notetaker.db")
+    yield s
+    s.close()
+
+
+def deps_for(store, tmp_path, seconds=3.0, speed=2.0, script=SCRIPT, **kw) -> AppDeps:
+    wav = write_wav(tmp_path / "meeting.wav", seconds)
+    backends = {"mlx": Upper, "voxtral": Upper, "openai": Upper}
+    return AppDeps(store=store, engine_factory=lambda: ScriptedEngine(script),
+                   source_factory=lambda: FileSource.open(wav, realtime=True, speed=speed),
+                   rewrite_factory=lambda name: backends[name]() if name in backends else None,
+                   title="Launch sync", export_dir=tmp_path / "exports", **kw)
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for the UI")
+        await pilot.pause(0.05)
+
+
+def live(app) -> LiveScreen:
+    return next(s for s in app.screen_stack if isinstance(s, LiveScreen))
+
+
+def shown_finals(screen: LiveScreen) -> list[str]:
+    return [str(w.render()) for w in screen.query(".final").results(Static)]
+
+
+def test_finals_partials_status_and_a_safe_finish(store, tmp_path):
+    async def run():
+        app = make_app(deps_for(store, tmp_path), live=True)
+        partials_seen: list[str] = []
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "recording")
+            while screen.state == "recording" and len(shown_finals(screen)) < 3:
+                text = str(screen.query_one("#partial", Static).render())
+                if text and (not partials_seen or partials_seen[-1] != text):
+                    partials_seen.append(text)
+                await pilot.pause(0.02)
+            await wait_for(pilot, lambda: screen.state == "finished")
+            finals = shown_finals(screen)
+            status = screen.status_text()
+            sid = screen.session_id
+            await pilot.press("q")
+        return partials_seen, finals, status, sid
+
+    partials_seen, finals, status, sid = asyncio.run(run())
+    assert [f.split("] ", 1)[1] for f in finals] == FINALS
+    assert finals[0].startswith("[00:00:00] ") and finals[1].startswith("[00:00:01] ")
+    assert partials_seen and set(partials_seen) <= {"we should", "we should ship", "who owns"}
+    assert "scripted/script-v1" in status and "behind" in status and "RTF" in status and "dropped 0" in status
+    s = store.get_session(sid)
+    assert s.status == "complete" and s.title == "Launch sync"
+    stored = [seg.text for seg in store.segments(sid)]
+    assert stored == FINALS  # partials are never stored
+
+
+def test_q_mid_meeting_saves_everything_heard_and_exits(store, tmp_path):
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=6.0, speed=1.0), live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: len(shown_finals(screen)) >= 1)
+            sid = screen.session_id
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=15)
+        return sid, shown_finals(screen)
+
+    sid, shown = asyncio.run(run())
+    s = store.get_session(sid)
+    assert s.status == "interrupted"  # stopped before the file ended: nothing lost, marked so
+    assert [seg.text for seg in store.segments(sid)][: len(shown)] == [f.split("] ", 1)[1] for f in shown]
+
+
+def test_space_pauses_and_resumes_capture(store, tmp_path):
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=4.0, speed=1.0), live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "recording" and screen.progress is not None)
+            await pilot.press("space")
+            assert screen.recorder.paused and "PAUSED" in screen.status_text()
+            await pilot.pause(0.6)
+            paused_at = screen.progress.audio_s
+            await pilot.pause(0.6)
+            still = screen.progress.audio_s
+            await pilot.press("space")
+            assert not screen.recorder.paused and "REC" in screen.status_text()
+            await wait_for(pilot, lambda: screen.state == "finished", timeout=15)
+            await pilot.press("q")
+        return paused_at, still
+
+    paused_at, still = asyncio.run(run())
+    assert still - paused_at <= 0.15  # no audio taken while paused
+
+
+def test_m_marks_the_moment(store, tmp_path):
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=4.0, speed=1.0), live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.progress is not None and screen.progress.audio_s > 0.5)
+            await pilot.press("m")
+            await pilot.pause(0.1)
+            await pilot.press("d")  # decision
+            await pilot.pause(0.1)
+            await pilot.press(*"ship friday")
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            sid = screen.session_id
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=15)
+        return sid
+
+    sid = asyncio.run(run())
+    marks = store.marks(sid)
+    assert [(m.kind, m.text) for m in marks] == [("decision", "ship friday")]
+    assert 0.4 < marks[0].t_s < 4.0
+
+
+def test_r_cycles_the_rewrite_backend_and_cleans_live(store, tmp_path):
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=3.0, speed=1.0), live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "recording" and screen.recorder is not None)
+            await pilot.press("r")
+            assert screen.rewrite_name == "mlx" and "rewrite mlx" in screen.status_text()
+            await wait_for(pilot, lambda: screen.state == "finished", timeout=15)
+            await wait_for(pilot, lambda: shown_finals(screen) and shown_finals(screen)[-1].endswith("DANA DOES."))
+            finals = shown_finals(screen)
+            sid = screen.session_id
+            for expected in ("voxtral", "openai", "none", "mlx"):
+                await pilot.press("r")
+                assert screen.rewrite_name == expected
+            await pilot.press("q")
+        return finals, sid
+
+    finals, sid = asyncio.run(run())
+    assert [f.split("] ", 1)[1] for f in finals] == [t.upper() for t in FINALS]  # shown cleaned
+    assert [s.text for s in store.segments(sid)] == FINALS  # raw kept
+    assert [s.clean_text for s in store.segments(sid)] == [t.upper() for t in FINALS]
+
+
+def test_e_exports_and_t_renames(store, tmp_path):
+    async def run():
+        deps = deps_for(store, tmp_path)
+        app = make_app(deps, live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "finished")
+            await pilot.press("t")
+            await pilot.pause(0.1)
+            await pilot.press("ctrl+a", "ctrl+k", *"Release plan")  # clear the old title, type a new one
+            await pilot.press("enter")
+            await pilot.pause(0.1)
+            await pilot.press("e")
+            await pilot.pause(0.1)
+            sid = screen.session_id
+            await pilot.press("q")
+        return deps, sid
+
+    deps, sid = asyncio.run(run())
+    assert store.get_session(sid).title == "Release plan"
+    files = list((tmp_path / "exports").glob("*.md"))
+    assert len(files) == 1 and "We should ship on Friday." in files[0].read_text()
+
+
+def test_s_opens_the_summary_of_this_meeting(store, tmp_path):
+    from notetaker.tui.screens.summary import SummaryScreen
+
+    async def run():
+        app = make_app(deps_for(store, tmp_path), live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "finished")
+            await pilot.press("s")
+            await pilot.pause(0.2)
+            top = app.screen
+            ok = isinstance(top, SummaryScreen) and top.session_id == screen.session_id
+        return ok
+
+    assert asyncio.run(run())
+
+
+def test_a_bad_engine_is_one_notice_and_nothing_is_saved(store, tmp_path):
+    from asr.base import ASRError
+
+    def broken():
+        raise ASRError("unknown Qwen3-ASR model 'nope'")
+
+    async def run():
+        deps = deps_for(store, tmp_path)
+        deps.engine_factory = broken
+        app = make_app(deps, live=True)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "failed")
+            await pilot.press("q")
+        return screen
+
+    screen = asyncio.run(run())
+    assert store.list_sessions() == [] and "stopped" in screen.status_text()
+
+
+def test_fast_messages_collapse(store, tmp_path):
+    posted = []
+
+    class FakeScreen:
+        def post_message(self, m):
+            posted.append(m)
+
+    bridge = Bridge(FakeScreen())
+    from asr.base import Partial
+
+    for i in range(50):
+        bridge.on_partial(Partial(f"p{i}", 0, 1))
+    assert len(posted) == 1 and bridge.take_partial() == "p49"
+    bridge.on_partial(Partial("next", 0, 1))
+    assert len(posted) == 2
+
+
+def test_the_view_follows_new_finals_unless_scrolled_up(store, tmp_path):
+    script = [final(0.1 * i + 0.1, f"line {i}", start=0.1 * i) for i in range(60)]
+
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=7.0, speed=4.0, script=script), live=True)
+        async with app.run_test(size=(80, 20)) as pilot:
+            screen = live(app)
+            view = screen.query_one("#transcript")
+            await wait_for(pilot, lambda: len(shown_finals(screen)) >= 30)
+            await pilot.pause(0.1)
+            at_bottom = view.scroll_y >= view.max_scroll_y - 1
+            view.scroll_to(y=0, animate=False)
+            await pilot.pause(0.05)
+            n = len(shown_finals(screen))
+            await wait_for(pilot, lambda: len(shown_finals(screen)) > n + 5)
+            stayed = view.scroll_y <= 1
+            view.scroll_end(animate=False)
+            await wait_for(pilot, lambda: screen.state == "finished", timeout=20)
+            await pilot.pause(0.2)
+            back = view.scroll_y >= view.max_scroll_y - 1
+            await pilot.press("q")
+        return at_bottom, stayed, back
+
+    at_bottom, stayed, back = asyncio.run(run())
+    assert at_bottom and stayed and back

@@ -1,0 +1,118 @@
+"""Snapshot tests (pytest-textual-snapshot) of the meetings list, search, a meeting and the
+summary screen, on the seeded store at fixed times in UTC and a fixed terminal size.
+
+After an intended change of look: `pytest tests/tui/test_snapshots.py --snapshot-update`,
+then look at the new SVGs under __snapshots__ before committing them."""
+
+from __future__ import annotations
+
+from notetaker.tui.app import make_app
+from notetaker.tui.screens.meeting import MeetingScreen
+from notetaker.tui.screens.search import DEBOUNCE_S
+from notetaker.tui.screens.summary import SummaryScreen
+
+from .conftest import SIZE, settle, summary_reply
+
+
+def test_sessions_screen(snap_compare, app):
+    assert snap_compare(app, terminal_size=SIZE)
+
+
+def test_sessions_screen_empty(snap_compare, store, make_deps):
+    assert snap_compare(make_app(make_deps(store)), terminal_size=SIZE)
+
+
+def test_search_screen_with_a_query(snap_compare, app):
+    async def type_query(pilot):
+        await pilot.press("slash", *"budget")
+        await settle(pilot, DEBOUNCE_S + 0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=type_query)
+
+
+def test_search_screen_with_a_bad_query(snap_compare, app):
+    async def type_query(pilot):
+        await pilot.press("slash", *"a* b* c* d* e*")
+        await settle(pilot, DEBOUNCE_S + 0.1)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=type_query)
+
+
+def test_meeting_screen_at_a_search_hit(snap_compare, app, seeded):
+    async def open_late_segment(pilot):
+        app.push_screen(MeetingScreen(app.deps, seeded.budget, focus_segment_id=seeded.seg["late"]))
+        await settle(pilot, 0.05)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_late_segment)
+
+
+def test_summary_screen_after_streaming(snap_compare, app, seeded, rewrite):
+    rewrite.replies = [summary_reply(seeded)]
+
+    async def summarize(pilot):
+        app.push_screen(SummaryScreen(app.deps, seeded.budget))
+        await settle(pilot)
+        app.clear_notifications()  # a toast's fade depends on timing
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=summarize)
+
+
+def test_summary_screen_stored(snap_compare, app, seeded):
+    async def open_stored(pilot):
+        await pilot.press("s")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_stored)
+
+
+def test_help_screen(snap_compare, app):
+    assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
+
+
+def test_live_screen(snap_compare, store, make_deps):
+    """The live view mid-meeting: finals with times (one flagged, one cleaned), the partial
+    dim in place, and the status bar. The recorder is held back (its engine never loads)
+    and the screen is fed the recorder's own messages with fixed numbers."""
+    import threading
+
+    from notetaker.recorder import Progress
+    from notetaker.tui.screens.live import FinalAdded, LiveScreen, PartialChanged, ProgressChanged, Started
+
+    from asr.base import ASRError
+
+    hold = threading.Event()
+
+    def engine():
+        hold.wait(30)
+        raise ASRError("held back for the snapshot")
+
+    deps = make_deps(store, engine_factory=engine, engine_label="whisper/tiny.en", memory_probe=lambda: 3 << 29,
+                     memory_budget_bytes=12 << 30)
+    app = make_app(deps, live=True)
+    sid = store.create_session("Launch sync", "whisper", "tiny.en")
+    texts = [("um so we we agreed to ship on friday", "So we agreed to ship on Friday.", ()),
+             ("Dana will write the release notes", None, ()),
+             ("the the the the the the the the", None, ("repetition",))]
+    for i, (raw, clean, flags) in enumerate(texts):
+        seg = store.add_segment(sid, raw, 4.0 * i, 4.0 * i + 3.5, flags=list(flags))
+        if clean:
+            store.set_clean_text({seg.id: clean})
+
+    async def feed(pilot):
+        screen = next(s for s in app.screen_stack if isinstance(s, LiveScreen))
+        screen.post_message(Started(sid, "whisper/tiny.en"))
+        for seg in store.segments(sid):
+            screen.post_message(FinalAdded(seg))
+        screen.bridge._partial = "and marketing is"
+        screen.post_message(PartialChanged())
+        screen.bridge._progress = Progress(audio_s=14.2, done_s=13.5, compute_s=6.1, wall_s=14.3,
+                                           level_db=-23.4, dropped_frames=0)
+        screen.post_message(ProgressChanged())
+        await pilot.pause(0.1)
+        threading.Timer(0.5, hold.set).start()  # after the screenshot: let the app close
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=feed)
+    finally:
+        hold.set()
