@@ -154,6 +154,19 @@ def dequantize_weights(weights: dict[str, mx.array], quantization: dict, in_dims
     return w
 
 
+def dequantized(checkpoint, model_factory, dtype: mx.Dtype = mx.float32):
+    """A checkpoint dataclass (with `config`, `weights`, `quantization`) with its MLX-quantized
+    layers expanded to `dtype` (the CPU's fast path); `model_factory(config)` builds the float
+    model whose layer widths say how each layer was packed."""
+    from dataclasses import replace
+
+    if not checkpoint.quantization:
+        return checkpoint
+    in_dims = float_in_dims(model_factory(checkpoint.config))
+    weights = dequantize_weights(checkpoint.weights, checkpoint.quantization, in_dims, dtype)
+    return replace(checkpoint, weights=weights, quantization=None)
+
+
 def check_against(folder: Path, skeleton: nn.Module, weights: dict, model: str) -> None:
     """`check_weights` against a (lazy, possibly quantized) model skeleton's parameters."""
     check_weights(folder, {k: v.shape for k, v in tree_flatten(skeleton.parameters())}, weights, model)

@@ -45,6 +45,21 @@ def resolve_model(
     return folder
 
 
+def resolve_named(model: str | None, default: str, names: dict[str, str], family: str,
+                  cache_dir: Path | None = None, allow_download: bool = True) -> Path:
+    """The folder of a model given as an existing path, a short name from `names` (case
+    folded), or a hub repo id; an unknown short name lists the known ones."""
+    name = model or default
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    repo = names.get(name.lower(), name)
+    if "/" not in repo:
+        raise ModelNotFoundError(f"unknown {family} model {name!r}; known: {', '.join(sorted(names))}; "
+                                 "or a local folder or hub repo id")
+    return resolve_model(repo, cache_dir, allow_download)
+
+
 def _looks_like_path(spec: str) -> bool:
     # Hub ids are "name" or "org/name"; anything else with separators is meant as a path.
     return spec.startswith((".", "~", os.sep)) or spec.count("/") > 1 or "\\" in spec

@@ -13,7 +13,6 @@ from asr.base import (
     Capabilities,
     Engine,
     MemoryEstimate,
-    ModelNotFoundError,
     SessionOptions,
 )
 from asr.checkpoint import expand_on_cpu
@@ -37,17 +36,9 @@ PROMPT_TOKENS = 1024  # KV-cache bound: 30 s of audio (390 tokens), context and 
 
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
-    name = model or DEFAULT_MODEL
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    repo = NAMES.get(name.lower(), name)
-    if "/" not in repo:
-        raise ModelNotFoundError(f"unknown Qwen3-ASR model {name!r}; known: {', '.join(sorted(NAMES))}; "
-                                 "or a local folder or hub repo id")
-    from asr.hub import resolve_model
+    from asr.hub import resolve_named
 
-    return resolve_model(repo, cache_dir, allow_download)
+    return resolve_named(model, DEFAULT_MODEL, NAMES, "Qwen3-ASR", cache_dir, allow_download)
 
 
 class Qwen3Utterances:

@@ -13,7 +13,7 @@ Ours: `audio_tower.*` as stored, the decoder under `lm.` (mlx-lm's Qwen3 names b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,9 @@ import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
 from asr.checkpoint import (
+    dequantized as expand_quantized,
     cast_floats,
     check_against,
-    dequantize_weights,
-    float_in_dims,
     load_safetensors,
     quantize_as_stored,
     read_json,
@@ -116,11 +115,7 @@ def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None, group_
 
 def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
     """The checkpoint with MLX-quantized layers expanded to `dtype` (CPU's fast path)."""
-    if not checkpoint.quantization:
-        return checkpoint
-    in_dims = float_in_dims(Qwen3ASR(checkpoint.config))
-    return replace(checkpoint, weights=dequantize_weights(checkpoint.weights, checkpoint.quantization,
-                                                          in_dims, dtype), quantization=None)
+    return expand_quantized(checkpoint, Qwen3ASR, dtype)
 
 
 def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:

@@ -33,17 +33,9 @@ LANGUAGES = ("en", "zh", "hi", "es", "ar", "fr", "pt", "ru", "de", "ja", "ko", "
 
 
 def resolve_voxtral(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
-    name = model or DEFAULT_MODEL
-    path = Path(name).expanduser()
-    if path.exists():
-        return path
-    repo = NAMES.get(name.lower(), name)
-    if "/" not in repo:
-        raise ModelNotFoundError(f"unknown Voxtral model {name!r}; known: {', '.join(sorted(NAMES))}; "
-                                 "or a local folder or hub repo id")
-    from asr.hub import resolve_model
+    from asr.hub import resolve_named
 
-    return resolve_model(repo, cache_dir, allow_download)
+    return resolve_named(model, DEFAULT_MODEL, NAMES, "Voxtral", cache_dir, allow_download)
 
 
 class VoxtralEngine(Engine):

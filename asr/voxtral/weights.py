@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,9 @@ import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
 from asr.checkpoint import (
+    dequantized as expand_quantized,
     cast_floats,
     check_against,
-    dequantize_weights,
-    float_in_dims,
     load_safetensors,
     mx_load,
     quantize_as_stored,
@@ -111,13 +110,8 @@ def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None,
 
 
 def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
-    """The checkpoint with MLX-quantized layers expanded back to `dtype` (MLX's quantized
-    matmul is slow on CPU, where everything computes in float32 anyway)."""
-    if not checkpoint.quantization:
-        return checkpoint
-    w = dequantize_weights(checkpoint.weights, checkpoint.quantization,
-                           float_in_dims(VoxtralRealtime(checkpoint.config)), dtype)
-    return replace(checkpoint, weights=w, quantization=None)
+    """The checkpoint with MLX-quantized layers expanded to `dtype` (CPU's fast path)."""
+    return expand_quantized(checkpoint, VoxtralRealtime, dtype)
 
 
 def detect_layout(folder: Path) -> str:

@@ -16,18 +16,11 @@ from notetaker.tui.deps import AppDeps
 from notetaker.tui.screens.live import Bridge, LiveScreen
 from storage import SessionStore
 from tests.app.conftest import write_wav
-from tests.app.scripted import ScriptedEngine, final, partial
+from tests.app.scripted import ScriptedEngine, final
+from tests.app.test_recorder import FINAL_TEXTS, SCRIPT
 from tests.rewrite.scripted_backend import ScriptedBackend
 
-SCRIPT = [
-    partial(0.4, "we should"),
-    partial(0.8, "we should ship"),
-    final(1.0, "We should ship on Friday.", start=0.1),
-    partial(1.5, "who owns"),
-    final(2.0, "Who owns the release notes?", start=1.2),
-    final(2.75, "Dana does.", start=2.3),
-]
-FINALS = ["We should ship on Friday.", "Who owns the release notes?", "Dana does."]
+FINALS = FINAL_TEXTS
 
 
 class Upper(ScriptedBackend):
@@ -89,7 +82,7 @@ def test_finals_partials_status_and_a_safe_finish(store, tmp_path):
     partials_seen, finals, status, sid = asyncio.run(run())
     assert [f.split("] ", 1)[1] for f in finals] == FINALS
     assert finals[0].startswith("[00:00:00] ") and finals[1].startswith("[00:00:01] ")
-    assert partials_seen and set(partials_seen) <= {"we should", "we should ship", "who owns"}
+    assert partials_seen and set(partials_seen) <= {"we should", "we should ship", "who owns", "Dana"}
     assert "scripted/script-v1" in status and "behind" in status and "RTF" in status and "dropped 0" in status
     s = store.get_session(sid)
     assert s.status == "complete" and s.title == "Launch sync"

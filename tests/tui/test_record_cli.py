@@ -11,7 +11,7 @@ import pytest
 
 from notetaker.cli import build_parser
 from notetaker.config import load_settings
-from tests.app.conftest import CLI, SEEDED, Run
+from tests.app.conftest import CLI, SEEDED, Run, cli, seeded  # noqa: F401  (fixtures)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "notetaker" / "data" / "sample.flac"
 MIC = "live capture from a microphone is not available yet"
@@ -28,28 +28,6 @@ def one_line_error(run: Run, *mentions: str) -> str:
         assert m.lower() in lines[0].lower(), (m, lines[0])
     assert "\x1b[" not in run.out  # the TUI never drew anything
     return lines[0]
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> CLI:
-    return CLI(tmp_path)
-
-
-@pytest.fixture
-def seeded(tmp_path: Path) -> CLI:
-    """A home with one finished meeting: errors must leave it exactly as it was."""
-    from storage import SessionStore
-
-    cli = CLI(tmp_path)
-    cli.home.mkdir(mode=0o700)
-    with SessionStore.open(cli.db_path) as store:
-        sid = store.create_session("Planning", "whisper", "tiny.en")
-        store.add_segment(sid, "We agreed on the budget.", 0.0, 2.0)
-        store.finish_session(sid, "complete", duration_s=2.0)
-    return cli
-
-
-# -- no command ---------------------------------------------------------------------------
 
 
 def test_no_command_when_piped_prints_help(cli):
