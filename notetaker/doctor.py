@@ -80,18 +80,22 @@ def _engines_report(settings: Settings) -> dict[str, Any]:
 
 
 def _audio_report() -> dict[str, Any]:
+    """Input devices (microphones and, through PulseAudio/PipeWire, every source including
+    outputs' monitors) and the device system audio would be recorded from."""
+    from notetaker.audio.base import AudioError
+    from notetaker.audio.devices import PortAudioMissing, default_system_device, list_input_devices
+
     try:
-        import sounddevice as sd
-    except OSError:
-        return {"portaudio": False, "error": "PortAudio is missing: `sudo apt-get install libportaudio2` "
-                                             "(Debian/Ubuntu) or `brew install portaudio` (macOS)"}
-    try:
-        devices = [{"index": i, "name": d["name"], "channels": d["max_input_channels"],
-                    "rate": d["default_samplerate"]}
-                   for i, d in enumerate(sd.query_devices()) if d["max_input_channels"] > 0]
-    except Exception as e:
+        devs = list_input_devices()
+    except PortAudioMissing as e:
+        return {"portaudio": False, "input_devices": [], "error": str(e)}
+    except AudioError as e:
         return {"portaudio": True, "input_devices": [], "error": str(e)}
-    return {"portaudio": True, "input_devices": devices}
+    system = default_system_device(devs)
+    return {"portaudio": True, "system_device": system.name if system else None,
+            "input_devices": [{"index": d.index, "name": d.name, "channels": d.channels, "rate": d.default_rate,
+                               "default": d.is_default, "monitor": d.is_monitor, "host": d.hostapi,
+                               "pulse_source": d.pulse_source} for d in devs]}
 
 
 def diagnose(settings: Settings) -> dict[str, Any]:
@@ -138,8 +142,13 @@ def render_text(r: dict[str, Any]) -> str:
         f"bundled tiny.en: {eng['whisper_bundled'] or 'missing'}",
     ]
     if audio.get("input_devices"):
-        lines.append("audio in   " + "; ".join(f"[{d['index']}] {d['name']}" for d in audio["input_devices"]))
+        lines.append("audio in   " + "; ".join(f"[{d['index']}] {d['name']}{' (default)' if d['default'] else ''}"
+                                              for d in audio["input_devices"]))
     else:
         lines.append("audio in   none")
+    if audio.get("portaudio"):
+        from notetaker.audio.devices import system_device_hint
+
+        lines.append(f"system     {audio.get('system_device') or 'none: ' + system_device_hint()}")
     lines += [f"problem    {x}" for x in r["problems"]] or ["no problems found"]
     return "\n".join(lines)
