@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("record", help="open the terminal UI straight into a live meeting")
     r.add_argument("--input", metavar="DEVICE_OR_FILE",
-                   help="what to record; for now an audio file played as if live (microphones: not yet)")
+                   help="microphone (name, part of a name or index; default: the system's) or an audio file "
+                        "played as if live")
+    r.add_argument("--system", nargs="?", const="auto", metavar="DEVICE",
+                   help="also record the other side of the call from a loopback/monitor device "
+                        "(default: the output's monitor); stored as channel 'system'")
+    r.add_argument("--mix", action="store_true", help="mix microphone and system audio into one channel")
     _engine_args(r)
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                    help="play a file at wall-clock speed, like a live meeting (default: on)")
@@ -91,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--clean", action="store_true", help="first clean up segments that have no cleaned text")
     sm.add_argument("--json", action="store_true", help="print the stored summary and its citations as JSON")
     sm.set_defaults(func="summarize")
+
+    rc = sub.add_parser("recover", help="list interrupted meetings, or transcribe the audio a crash left unheard")
+    rc.add_argument("id", nargs="?", type=_session_id, help="the meeting to recover (default: list them)")
+    rc.add_argument("--all", action="store_true", help="recover every interrupted meeting that has audio")
+    rc.add_argument("--engine", help="speech engine (default: the one the meeting was recorded with)")
+    rc.add_argument("--model", help="model name, local folder or hub repo id (default: the meeting's)")
+    rc.add_argument("--json", action="store_true")
+    rc.set_defaults(func="recover")
 
     d = sub.add_parser("doctor", help="check the platform, BLAS, models, audio and data home")
     d.add_argument("--json", action="store_true")
@@ -149,8 +162,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rewrite.base import RewriteError
 
     from notetaker.audio import AudioError
+    from notetaker.recovery import RecoveryError
+    from notetaker.spool import SpoolError
 
-    return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError)
+    return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError, SpoolError, RecoveryError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, UsageError, data_file, open_store, write_json
+from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, data_file, open_store, write_json
 from notetaker.config import Settings
 from notetaker.recorder import RecorderListener
 
@@ -72,6 +72,12 @@ class _Printer(RecorderListener):
         self._clear_status()
         print(f"notetaker: cleanup stopped: {message}; the transcript is saved as heard", file=sys.stderr)
 
+    def on_capture_error(self, message: str) -> None:
+        if self.as_json:
+            write_json({"type": "error", "message": message})
+        self._clear_status()
+        print(f"notetaker: capture stopped: {message}; everything so far is saved", file=sys.stderr)
+
     def on_progress(self, p) -> None:
         if self.as_json and self.realtime:
             write_json({"type": "progress", "audio_s": round(p.audio_s, 2), "lag_s": round(p.lag_s, 2),
@@ -128,7 +134,8 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                                  context=settings.context)
         title = args.title or (("Sample: " if args.sample else "") + path.stem)
         recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
-                            listeners=[printer], audio_path=path.resolve(), rewrite=rewrite)
+                            listeners=[printer], audio_path=path.resolve(), rewrite=rewrite,
+                            spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
         try:
             result = recorder.run()
         finally:
@@ -136,6 +143,109 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
             if rewrite is not None:
                 rewrite.close()
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+# -- recover ----------------------------------------------------------------------------------
+
+
+def cmd_recover(args: argparse.Namespace, settings: Settings) -> int:
+    """`notetaker recover`: list interrupted meetings; `recover ID` / `--all`: transcribe the
+    spooled audio after each one's last final into the same meeting, which becomes complete."""
+    from notetaker.recovery import find_recoverable
+
+    if args.id is not None and args.all:
+        raise UsageError("give a meeting ID or --all, not both")
+    with open_store(settings) as store:  # opening marks meetings whose process died as interrupted
+        if args.id is None and not args.all:
+            return _list_recoverable(find_recoverable(store, settings.sessions_dir), args.json)
+        if args.id is not None:
+            return _recover(store, settings, args, [args.id])
+        todo = find_recoverable(store, settings.sessions_dir)
+        for r in todo:
+            if not r.recoverable:
+                print(f"notetaker: meeting {r.session.id}: {r.problem}", file=sys.stderr)
+        ids = [r.session.id for r in reversed(todo) if r.recoverable]  # oldest first
+        if not ids:
+            print("no interrupted meetings with audio to recover", file=sys.stderr)
+            return EXIT_OK
+        return _recover(store, settings, args, ids)
+
+
+def _list_recoverable(found, as_json: bool) -> int:
+    if as_json:
+        for r in found:
+            write_json({"id": r.session.id, "title": r.session.title, "started_at": r.session.started_at.isoformat(),
+                        "audio_s": None if r.audio_s is None else round(r.audio_s, 3),
+                        "after_last_final_s": round(r.after_last_final_s, 3), "recoverable": r.recoverable,
+                        "problem": r.problem})
+        return EXIT_OK
+    if not found:
+        print("no interrupted meetings", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ID':>5}  {'STARTED':16}  {'AUDIO':>7}  {'UNHEARD':>7}  TITLE")
+    for r in found:
+        started = r.session.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        if r.recoverable:
+            print(f"{r.session.id:>5}  {started:16}  {duration(r.audio_s):>7}  {duration(r.after_last_final_s):>7}  "
+                  f"{r.session.title}")
+        else:
+            print(f"{r.session.id:>5}  {started:16}  {'-':>7}  {'-':>7}  {r.session.title}  (no audio to recover)")
+    if any(r.recoverable for r in found):
+        print("`notetaker recover ID` (or --all) transcribes the unheard audio into the meeting", file=sys.stderr)
+    return EXIT_OK
+
+
+def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]) -> int:
+    from asr.registry import load_engine
+
+    from notetaker.recovery import RecoveryError, recover_session
+
+    engines: dict[tuple, object] = {}
+    failed = False
+    for sid in ids:
+        s = store.get_session(sid)  # SessionNotFound: one line, exit 2
+        name = args.engine or s.engine or settings.engine
+        model = args.model or (s.model if name == s.engine else None)
+
+        def engine(key=(name, model)):
+            if key not in engines:
+                engines[key] = load_engine(key[0], key[1], cache_dir=settings.models_dir,
+                                           allow_download=settings.allow_download)
+            return engines[key]
+
+        def show(seg) -> None:
+            if args.json:
+                write_json({"type": "final", "session_id": seg.session_id, "id": seg.id, "seq": seg.seq,
+                            "text": seg.text, "start": seg.start_s, "end": seg.end_s, "channel": seg.channel,
+                            "flags": list(seg.flags)})
+            else:
+                channel = f" {seg.channel}:" if seg.channel else ""
+                print(f"[{clock(seg.start_s, True)} → {clock(seg.end_s, True)}]{channel} {seg.text}", flush=True)
+
+        try:
+            result = recover_session(store, settings.sessions_dir, sid, engine, keep_audio=settings.keep_audio,
+                                     on_final=show)
+        except RecoveryError as e:
+            if len(ids) == 1:
+                raise UsageError(str(e)) from None
+            print(f"notetaker: {e}", file=sys.stderr)
+            failed = True
+            continue
+        resumed = min(result.from_s.values(), default=result.audio_s)
+        if args.json:
+            write_json({"type": "recovered", "id": sid, "status": "complete", "added": len(result.added),
+                        "from_s": round(resumed, 3), "audio_s": round(result.audio_s, 3),
+                        "already_complete": result.already_complete, "spool_error": result.spool_error})
+        elif result.already_complete:
+            print(f"meeting {sid} is complete; nothing to recover", file=sys.stderr)
+        else:
+            print(f"meeting {sid} recovered: {len(result.added)} new segments from "
+                  f"{duration(max(0.0, result.audio_s - resumed))} of audio after {clock(resumed)}; complete "
+                  f"(`notetaker show {sid}`)", file=sys.stderr)
+        if result.spool_error:
+            print(f"notetaker: {result.spool_error}; the raw audio stays in {settings.sessions_dir / str(sid)}",
+                  file=sys.stderr)
+    return EXIT_USAGE if failed else EXIT_OK
 
 
 # -- the terminal UI --------------------------------------------------------------------------

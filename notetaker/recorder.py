@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.base import Engine, Final, Partial, Session, SessionOptions
+import numpy as np
+
+from asr.base import SAMPLE_RATE, Engine, Final, Partial, SessionOptions
 from rewrite.base import RewriteBackend
 from storage import SegmentRecord, SessionRecord, SessionStore
 
@@ -72,17 +74,85 @@ class RecorderListener:
     def on_rewrite_error(self, message: str) -> None:
         """Cleanup failed (e.g. the server went away); the meeting goes on without it."""
 
+    def on_capture_error(self, message: str) -> None:
+        """Capture stopped (the audio spool cannot be written); everything so far is kept."""
+
     def on_finished(self, result: RecordingResult) -> None: ...
 
 
+class Channels:
+    """One ASR session per channel of the source (`mic`, `system`), stepped as one session.
+
+    A mono source is one channel whose label is None (stored as no channel)."""
+
+    def __init__(self, engine: Engine, options: SessionOptions, labels: Sequence[str | None]):
+        self.labels = tuple(labels)
+        self.sessions = [engine.start_session(options) for _ in self.labels]
+
+    def feed(self, block: np.ndarray) -> None:
+        if block.ndim == 1:
+            self.sessions[0].feed_audio(block)
+        else:
+            for i, session in enumerate(self.sessions):
+                session.feed_audio(block[:, i])
+
+    @property
+    def idle(self) -> bool:
+        return all(s.idle for s in self.sessions)
+
+    @property
+    def fed_s(self) -> float:
+        return max(s.fed_s for s in self.sessions)
+
+    @property
+    def done_s(self) -> float:
+        return min(s.done_s for s in self.sessions)
+
+    def step(self) -> list[tuple[str | None, object]]:
+        """One bounded step of every channel that has work."""
+        return [(label, e) for label, s in zip(self.labels, self.sessions) if not s.idle for e in s.step()]
+
+    def finish(self) -> list[tuple[str | None, object]]:
+        return [(label, e) for label, s in zip(self.labels, self.sessions) for e in s.finish()]
+
+
+class _NotStarted:
+    """Progress figures before the engine has loaded: audio is captured, nothing is done."""
+
+    def __init__(self, recorder: Recorder):
+        self._r = recorder
+
+    @property
+    def fed_s(self) -> float:
+        return self._r._captured / SAMPLE_RATE
+
+    done_s = 0.0
+
+
 class Recorder:
-    def __init__(self, store: SessionStore, engine: Engine, source: AudioSource, *, title: str,
+    def __init__(self, store: SessionStore, engine: Engine | Callable[[], Engine], source: AudioSource, *, title: str,
                  options: SessionOptions | None = None, realtime: bool = False,
                  listeners: Sequence[RecorderListener] = (), audio_path: str | Path | None = None,
-                 clock: Callable[[], float] = time.monotonic, rewrite: RewriteBackend | None = None):
+                 clock: Callable[[], float] = time.monotonic, rewrite: RewriteBackend | None = None,
+                 engine_label: tuple[str, str] | None = None, spool_dir: Path | None = None,
+                 keep_audio: bool = True):
         self.store = store
-        self.engine = engine
+        # An engine, or a factory that loads one on the compute thread while capture has
+        # already started (then `engine_label` names it for the session row).
+        self.engine: Engine | None = engine if isinstance(engine, Engine) else None
+        self._engine_factory = None if isinstance(engine, Engine) else engine
+        if self.engine is None and engine_label is None:
+            raise ValueError("an engine factory needs engine_label=(name, model)")
+        self._engine_label = (self.engine.name, self.engine.model) if self.engine else engine_label
         self.source = source
+        self.labels: tuple[str | None, ...] = tuple(getattr(source, "channels", (None,)))
+        self.spool_dir = spool_dir
+        self.keep_audio = keep_audio
+        self.spool = None
+        self._captured = 0  # samples taken from the source
+        self._inbox: list[np.ndarray] = []  # captured, not yet fed (the engine may still be loading)
+        self._inbox_lock = threading.Lock()
+        self.capture_error: str | None = None
         self.title = title
         self.options = options or SessionOptions()
         self.realtime = realtime
@@ -101,9 +171,13 @@ class Recorder:
         self._last_progress = 0.0
         self.session_id: int | None = None
         self.finished = False  # run() has ended: submitted jobs would never run here
+        self._complete_on_stop = False
 
-    def stop(self) -> None:
-        """Ask a running recording to end cleanly (from any thread)."""
+    def stop(self, complete: bool = False) -> None:
+        """Ask a running recording to end (from any thread). `complete=True` is the user
+        ending a live meeting: everything captured is transcribed and it is `complete`;
+        otherwise (a file cut short) it ends `interrupted`."""
+        self._complete_on_stop = complete
         self._stop.set()
         self._running.set()
 
@@ -128,48 +202,115 @@ class Recorder:
         self._jobs.put(job)
 
     def run(self) -> RecordingResult:
-        session = self.engine.start_session(self.options)  # bad options fail before anything is saved
+        channels = Channels(self.engine, self.options, self.labels) if self.engine else None  # bad options
+        name, model = self._engine_label                                                 # fail before saving
         sid = self.session_id = self.store.create_session(
-            self.title, self.engine.name, self.engine.model, language=self.options.language,
+            self.title, name, model, language=self.options.language,
             delay_ms=self.options.delay_ms, audio_path=self.audio_path)
         self._start = self._clock()
         status = "interrupted"
+        clean_end = False
+        self._channels = channels
         try:  # from here on the session always ends complete or interrupted, whatever fails
+            self._open_spool(sid)
             self._emit("on_started", self.store.get_session(sid))
             if self.realtime:
-                self._run_realtime(session)
+                self._run_realtime()
             else:
-                self._run_batch(session)
-            self._handle(self._timed(session.finish))
+                self._run_batch()
+            self._ensure_channels()
+            self._feed_inbox()
+            self._handle(self._timed(self._channels.finish))
             while not self._stop.is_set() and self._clean_some():
                 pass
             while self._run_job():
                 pass
-            status = "interrupted" if self._stop.is_set() else "complete"
+            cut_short = self._stop.is_set() and not self._complete_on_stop
+            status = "interrupted" if cut_short or self.capture_error else "complete"
+            clean_end = True
         finally:
-            self.store.finish_session(sid, status, duration_s=round(session.fed_s, 3))
+            audio_s = self._channels.fed_s if self._channels else self._captured / SAMPLE_RATE
+            self.store.finish_session(sid, status, duration_s=round(audio_s, 3))
+            self._close_spool(clean_end)
             self.finished = True
             while self._run_job():  # a job submitted while the meeting ended still runs
                 pass
-        progress = self._progress(session)
-        result = RecordingResult(sid, status, self._finals, session.fed_s, progress)
+        progress = self._progress()
+        result = RecordingResult(sid, status, self._finals, audio_s, progress)
         self._emit("on_progress", progress)
         self._emit("on_finished", result)
         return result
 
+    # -- capture --------------------------------------------------------------------------
+    def _open_spool(self, sid: int) -> None:
+        if self.spool_dir is None:
+            return
+        from notetaker.spool import Spool
+
+        names = tuple(label or "mono" for label in self.labels)
+        self.spool = Spool.create(Path(self.spool_dir) / str(sid), channels=names)
+
+    def _close_spool(self, clean_end: bool) -> None:
+        """A clean end compacts the spool (or drops it, per the setting); after a crash the
+        raw spool stays for `notetaker recover`."""
+        if self.spool is None:
+            return
+        from notetaker.spool import SpoolError
+
+        try:
+            if clean_end and not self.capture_error:
+                self.spool.close(compact=True, keep=self.keep_audio)
+            else:
+                self.spool.close(compact=False, keep=True)
+        except SpoolError as e:
+            self._emit("on_capture_error", str(e))
+
+    def _capture(self, block: np.ndarray) -> bool:
+        """Spool a captured block, then queue it for the ASR. False when capture must stop
+        (the spool cannot be written: disk full, data home gone)."""
+        if self.spool is not None:
+            from notetaker.spool import SpoolError
+
+            try:
+                self.spool.append(block)
+            except SpoolError as e:
+                self.capture_error = str(e)
+                self._emit("on_capture_error", self.capture_error)
+                return False
+        self._measure(block)
+        with self._inbox_lock:
+            self._inbox.append(block)
+            self._captured += len(block)
+        return True
+
+    def _feed_inbox(self) -> bool:
+        """Hand captured audio to the ASR sessions (once they exist); True if any was fed."""
+        if self._channels is None:
+            return False
+        with self._inbox_lock:
+            blocks, self._inbox = self._inbox, []
+        for block in blocks:
+            self._channels.feed(block)
+        return bool(blocks)
+
+    def _ensure_channels(self) -> None:
+        if self._channels is None:
+            self.engine = self._timed(self._engine_factory)
+            self._channels = Channels(self.engine, self.options, self.labels)
+
     # -- loops ----------------------------------------------------------------------
-    def _run_batch(self, session: Session) -> None:
+    def _run_batch(self) -> None:
+        self._ensure_channels()
         for block in self.source:
             self._running.wait()
-            if self._stop.is_set():
+            if self._stop.is_set() or not self._capture(block):
                 break
-            self._measure(block)
-            session.feed_audio(block)
-            while not session.idle:
-                self._handle(self._timed(session.step))
-            self._maybe_progress(session)
+            self._feed_inbox()
+            while not self._channels.idle:
+                self._handle(self._timed(self._channels.step))
+            self._maybe_progress()
 
-    def _run_realtime(self, session: Session) -> None:
+    def _run_realtime(self) -> None:
         done = threading.Event()
         leaving = threading.Event()  # this loop ended (or failed): the producer stops too
         errors: list[BaseException] = []
@@ -178,28 +319,32 @@ class Recorder:
             try:
                 for block in self.source:
                     self._running.wait()
-                    if self._stop.is_set() or leaving.is_set():
+                    if self._stop.is_set() or leaving.is_set() or not self._capture(block):
                         break
-                    self._measure(block)
-                    session.feed_audio(block)
             except BaseException as e:  # surfaced on this thread once the transcript is saved
                 errors.append(e)
             finally:
+                reason = getattr(self.source, "ended_reason", None)
+                if reason and not self._stop.is_set():  # a device went away for good
+                    self._emit("on_capture_error", reason)
                 done.set()
 
+        # Capture starts now, even while the engine is still loading; the transcript catches up.
         producer = threading.Thread(target=produce, name="notetaker-source", daemon=True)
         producer.start()
         try:
+            self._ensure_channels()
             while True:
-                if not session.idle:
-                    self._handle(self._timed(session.step))
+                self._feed_inbox()
+                if not self._channels.idle:
+                    self._handle(self._timed(self._channels.step))
                 elif self._run_job():
                     pass
-                elif done.is_set():
+                elif done.is_set() and not self._inbox:
                     break
                 elif not self._clean_some():
                     done.wait(0.01)
-                self._maybe_progress(session)
+                self._maybe_progress()
         finally:
             leaving.set()
             producer.join(timeout=5)
@@ -251,26 +396,31 @@ class Recorder:
         finally:
             self._compute_s += time.perf_counter() - t
 
-    def _handle(self, events: Iterable) -> None:
-        for event in events:
+    def _handle(self, events: Iterable[tuple[str | None, object]]) -> None:
+        multi = len(self.labels) > 1
+        for channel, event in events:
             if isinstance(event, Final):
                 seg = self.store.add_segment(self.session_id, event.text, event.start, event.end,
-                                             flags=event.flags)
+                                             channel=channel, flags=event.flags)
                 self._finals += 1
                 self._emit("on_final", event, seg)
             elif isinstance(event, Partial):
+                if multi and event.text:  # one partial line for all channels: say whose it is
+                    event = Partial(f"{channel}: {event.text}", event.start, event.end)
                 self._emit("on_partial", event)
 
-    def _progress(self, session: Session) -> Progress:
+    def _progress(self) -> Progress:
         dropped = int(getattr(self.source, "dropped_frames", 0))
-        return Progress(session.fed_s, session.done_s, self._compute_s, self._clock() - self._start,
+        ch = self._channels or _NotStarted(self)
+        fed = max(ch.fed_s, self._captured / SAMPLE_RATE)
+        return Progress(fed, ch.done_s, self._compute_s, self._clock() - self._start,
                         self._level_db, dropped, self.paused)
 
-    def _maybe_progress(self, session: Session) -> None:
+    def _maybe_progress(self) -> None:
         now = self._clock()
         if now - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = now
-            self._emit("on_progress", self._progress(session))
+            self._emit("on_progress", self._progress())
 
     def _emit(self, name: str, *args) -> None:
         for listener in self.listeners:

@@ -34,3 +34,5 @@ class AppDeps:
     memory_budget_bytes: int | None = None  # from the memory budgeter, when there is a plan
     audio_path: Path | None = None  # the input file, stored with the meeting
     memory_probe: Callable[[], int] | None = None  # bytes in use (default: this process's RSS)
+    spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)
+    keep_audio: bool = True  # keep the compacted audio after a clean stop

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from importlib import import_module
 from pathlib import Path
@@ -21,7 +22,6 @@ from asr.base import ASRError, Engine, SessionOptions
 from notetaker.cli import EXIT_INTERNAL, EXIT_OK, UsageError, in_terminal, open_store
 from notetaker.config import Settings
 
-MIC_NOT_YET = "live capture from a microphone is not available yet; give --input FILE (an audio file played as if live)"
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aiff", ".aif")
 DELAY_ENGINES = ("voxtral",)  # engines with delay control (Capabilities.delay_control)
 # Per engine: its model resolver and the languages it knows, checked without loading weights.
@@ -37,16 +37,38 @@ def _attr(spec: str):
     return getattr(import_module(module), name)
 
 
-def input_path(spec: str | None) -> Path:
-    """The audio file `--input` names. A device name (or nothing) means the microphone,
-    which is not supported yet: one line, exit 2."""
+def input_file(spec: str | None) -> Path | None:
+    """The audio file `--input` names, or None when it names a device (or nothing: the
+    default microphone)."""
     if not spec:
-        raise UsageError(MIC_NOT_YET)
+        return None
     path = Path(spec).expanduser()
     looks_like_file = "/" in spec or "\\" in spec or spec.lower().endswith(AUDIO_SUFFIXES)
-    if path.exists() or looks_like_file:
-        return path  # FileSource.open says what is wrong with it
-    raise UsageError(f"{spec!r} is not an audio file, and {MIC_NOT_YET}")
+    return path if path.exists() or looks_like_file else None
+
+
+def capture_devices(args: argparse.Namespace, settings: Settings) -> tuple[dict, bool]:
+    """{channel: device} for live capture, and whether to mix them: the microphone, plus the
+    system audio when asked for (`auto`: the output's monitor). AudioError when none fits."""
+    from notetaker.audio.base import AudioError
+    from notetaker.audio.devices import default_system_device, list_input_devices, system_device_hint
+
+    mic = args.input or settings.input_device
+    if not list_input_devices():  # AudioError first if PortAudio itself is missing
+        wanted = f" (looking for {mic!r})" if mic else ""
+        raise AudioError(f"no audio input device found{wanted}; connect a microphone, give --input FILE, "
+                         "or see `notetaker doctor`")
+    devices: dict[str, object] = {"mic": int(mic) if mic and mic.isdigit() else mic}
+    system = getattr(args, "system", None) or settings.system_device
+    if system:
+        if system == "auto":
+            found = default_system_device()
+            if found is None:
+                raise AudioError(f"no loopback or monitor device for the system audio; {system_device_hint()}")
+            devices["system"] = found
+        else:
+            devices["system"] = int(system) if system.isdigit() else system
+    return devices, bool(getattr(args, "mix", False) or settings.mix_channels)
 
 
 def preflight_engine(settings: Settings) -> str:
@@ -124,7 +146,8 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
     return AppDeps(store=store, engine_factory=engine_factory, source_factory=source_factory,
                    rewrite_factory=rewrite_factory, options=session_options(settings, partials=realtime), title=title,
                    realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
-                   rewrite_backend=rewrite_backend or settings.rewrite_backend, engine_label=engine_label)
+                   rewrite_backend=rewrite_backend or settings.rewrite_backend, engine_label=engine_label,
+                   spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
 
 
 def _write_templates(settings: Settings) -> None:
@@ -153,7 +176,10 @@ def _run_app(app) -> tuple[object, int | None]:
     def exit_stopping_the_recorder(*args, **kwargs):
         recorder = getattr(app, "recorder", None)
         if recorder is not None and not recorder.finished:
-            recorder.stop()  # it saves what it heard and ends the session
+            from notetaker.audio import FileSource
+
+            # it saves what it heard and ends the session: complete for a live meeting
+            recorder.stop(complete=not isinstance(recorder.source, FileSource))
             stopped.append(recorder.session_id)
         return exit_app(*args, **kwargs)
 
@@ -162,12 +188,28 @@ def _run_app(app) -> tuple[object, int | None]:
 
 
 def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
-    """`notetaker record`: the TUI straight into a live meeting."""
+    """`notetaker record`: the TUI straight into a live meeting, from the microphone (and the
+    system audio) or from a file played as if live."""
     from notetaker.audio import FileSource
 
-    path = input_path(args.input or settings.input_device)
+    path = input_file(args.input or settings.input_device)
     realtime = args.realtime
-    FileSource.open(path, realtime=realtime, speed=args.speed).close()  # AudioError: one line, nothing saved
+    if path is not None:
+        FileSource.open(path, realtime=realtime, speed=args.speed).close()  # AudioError: one line, nothing saved
+
+        def source_factory():
+            return FileSource.open(path, realtime=realtime, speed=args.speed)
+        title = args.title or path.stem
+    else:
+        from notetaker.audio.capture import CaptureSource
+
+        devices, mix = capture_devices(args, settings)
+        CaptureSource(devices, mix=mix).close()  # a missing PortAudio or device: one line, nothing saved
+
+        def source_factory():
+            return CaptureSource(devices, mix=mix)
+        realtime = True
+        title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
     label = preflight_engine(settings)
     rewrite = preflight_rewrite(settings)
     _need_terminal("notetaker record")
@@ -176,9 +218,9 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     _write_templates(settings)
     store = open_store(settings)
     try:
-        deps = build_deps(settings, store, title=args.title or path.stem, realtime=realtime, engine_label=label,
-                          rewrite_backend=rewrite,
-                          source_factory=lambda: FileSource.open(path, realtime=realtime, speed=args.speed))
+        deps = build_deps(settings, store, title=title, realtime=realtime, engine_label=label,
+                          rewrite_backend=rewrite, source_factory=source_factory)
+        deps.audio_path = path.resolve() if path is not None else None
         result, stopped = _run_app(make_app(deps, live=True))
         return _report(result, store, stopped)
     finally:

@@ -244,6 +244,19 @@ def test_in_memory_store_works_the_same(wav):
 # -- real time ------------------------------------------------------------------------------
 
 
+class _Iterated:
+    """A source whose iteration goes through `iterate` (to see which thread reads it)."""
+
+    def __init__(self, source, iterate):
+        self._source, self._iterate = source, iterate
+
+    def __iter__(self):
+        return self._iterate()
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+
 def test_realtime_gives_the_same_finals_and_reports_lag_and_rtf(store, wav, monkeypatch):
     monkeypatch.setattr(recorder_mod, "PROGRESS_EVERY_S", 0.0)  # a report on every loop turn
     with FileSource.open(wav) as source:
@@ -253,8 +266,16 @@ def test_realtime_gives_the_same_finals_and_reports_lag_and_rtf(store, wav, monk
     # 3 s of audio at 20x: about 0.15 s of wall time; 12 steps of 20 ms compute fall behind.
     engine = ScriptedEngine(SCRIPT, step_cost_s=0.02)
     t0 = time.monotonic()
+    live_source_threads: set[str] = set()
     with FileSource.open(wav, realtime=True, speed=20) as source:
-        live = Recorder(store, engine, source, title="live", realtime=True, listeners=[got]).run()
+        blocks = source.__iter__
+
+        def iterate():
+            live_source_threads.add(threading.current_thread().name)
+            yield from blocks()
+
+        live = Recorder(store, engine, _Iterated(source, iterate), title="live", realtime=True,
+                        listeners=[got]).run()
     wall = time.monotonic() - t0
 
     assert live.status == "complete"
@@ -263,10 +284,11 @@ def test_realtime_gives_the_same_finals_and_reports_lag_and_rtf(store, wav, monk
     key = lambda seg: (seg.text, seg.start_s, seg.end_s)  # noqa: E731
     assert list(map(key, store.segments(live.session_id))) == list(map(key, store.segments(batch.session_id)))
 
-    # the producer thread fed audio; the thread that called run() did every step
+    # the producer thread captured the audio (the source was read there, never waiting for a
+    # model); the thread that called run() handed it to the ASR and did every step
     (session,) = engine.sessions
-    assert session.feed_threads == {"notetaker-source"}
-    assert session.step_threads == {threading.current_thread().name}
+    assert live_source_threads == {"notetaker-source"}
+    assert session.feed_threads == session.step_threads == {threading.current_thread().name}
 
     assert len(got.progress) >= 3
     audio = [p.audio_s for p in got.progress]

@@ -87,7 +87,7 @@ def test_live_screen(snap_compare, store, make_deps):
         hold.wait(30)
         raise ASRError("held back for the snapshot")
 
-    deps = make_deps(store, engine_factory=engine, engine_label="whisper/tiny.en", memory_probe=lambda: 3 << 29,
+    deps = make_deps(store, engine_factory=engine, memory_probe=lambda: 3 << 29,
                      memory_budget_bytes=12 << 30)
     app = make_app(deps, live=True)
     sid = store.create_session("Launch sync", "whisper", "tiny.en")

@@ -82,8 +82,10 @@ class Bridge(RecorderListener):
         self._progress_posted = False
 
     def on_started(self, session) -> None:
-        engine = self.screen.recorder.engine
-        self.screen.post_message(Started(session.id, f"{engine.name}/{engine.model}"))
+        self.screen.post_message(Started(session.id, f"{session.engine}/{session.model}"))
+
+    def on_capture_error(self, message: str) -> None:
+        self.screen.post_message(Notice(f"capture stopped: {message}; everything so far is saved", "error"))
 
     def on_partial(self, partial) -> None:
         with self._lock:
@@ -168,8 +170,11 @@ class LiveScreen(Screen):
 
         from notetaker.audio import AudioError
 
+        name, _, model = self.deps.engine_label.partition("/")
         try:
-            engine = self.deps.engine_factory()
+            # With the engine's name known, capture starts at once and the engine loads on the
+            # compute thread while audio is already being spooled; otherwise load it first.
+            engine = self.deps.engine_factory if name and model else self.deps.engine_factory()
             source = self.deps.source_factory()
         except (ASRError, AudioError) as e:
             self.post_message(Finished(None, str(e)))
@@ -183,7 +188,9 @@ class LiveScreen(Screen):
                 self.rewrite_name = "none"
         self.recorder = Recorder(self.deps.store, engine, source, title=self.deps.title, options=self.deps.options,
                                  realtime=self.deps.realtime, listeners=[self.bridge], rewrite=rewrite,
-                                 clock=self.deps.clock, audio_path=self.deps.audio_path)
+                                 clock=self.deps.clock, audio_path=self.deps.audio_path,
+                                 engine_label=(name, model) if name and model else None,
+                                 spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio)
         self.app.recorder = self.recorder
         if get_current_worker().is_cancelled:  # the app closed while the engine loaded
             source.close()
@@ -212,6 +219,8 @@ class LiveScreen(Screen):
     @staticmethod
     def _final_text(seg) -> Text:
         text = Text(f"[{clock(seg.start_s)}] ", style="bold")
+        if seg.channel:
+            text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
         text.append(seg.display_text)
         if seg.flags:
             text.append(f"  ({', '.join(seg.flags)})", style="italic")
@@ -362,10 +371,13 @@ class LiveScreen(Screen):
         if self.state in ("finished", "failed") or self.recorder is None:
             self.app.exit()
             return
+        from notetaker.audio import FileSource
+
         self._exit_when_done = True
         self.state = "finishing"
         self._render_status()
-        self.recorder.stop()
+        # Ending a live meeting is its normal end; a file stopped early was cut short.
+        self.recorder.stop(complete=not isinstance(self.recorder.source, FileSource))
 
     def scroll_to_segment(self, segment_id: int) -> bool:
         """Bring a final into view (a citation in a summary of this meeting points at it)."""

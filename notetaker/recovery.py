@@ -1,0 +1,296 @@
+"""Recovering interrupted meetings: transcribe the spooled audio the crash left unheard.
+
+A meeting whose process died is `interrupted` (SessionStore.recover). Its finals up to
+the crash are saved; its audio is in the spool (`sessions/<id>/audio.raw`). For each
+channel, recovery takes the end t of the last saved final and transcribes the spool
+from there to the end with the meeting's engine in offline mode. Where the audio just
+after t is no pause (a word may be cut there) it starts OVERLAP_S earlier, so the word
+is heard whole, and drops what that overlap hears again: new finals centred before t,
+and leading words that repeat the last final's. The new finals are appended to the
+same meeting (seq continues, times on the meeting's timeline); then the meeting is
+marked complete and its spool compacted.
+
+Running it again adds nothing: a complete meeting is left alone, and a recovery that
+was itself cut short resumes from its own last final.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asr.base import Engine, Event, Final, SessionOptions
+from storage import SegmentRecord, SessionRecord, SessionStore
+
+from notetaker.spool import SpoolError, SpoolReader, finish_spool, open_spool, spool_folder
+
+OVERLAP_S = 0.3  # re-heard before the last final, so a word cut at the boundary is whole
+FEED_BLOCK_S = 30.0  # spool audio is read and fed in pieces this long: memory stays flat
+MAX_DEDUP_WORDS = 4  # a new final that starts inside the overlap loses words the last final ended with
+PAUSE_S = 0.09  # quiet this long right after the last final: it ended at a pause
+PAUSE_DB = 8.0  # quiet: below the local noise floor (10th percentile of 30 ms frames) + this
+SILENCE_DBFS = -60.0  # ... or below this, whatever the floor
+MONO = "mono"  # the spool's name for a source's one unnamed channel (stored as no channel)
+
+
+class RecoveryError(Exception):
+    """A meeting that cannot be recovered, and why: one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True)
+class Recoverable:
+    """An interrupted meeting and what its spool holds."""
+
+    session: SessionRecord
+    audio_s: float | None  # spooled audio; None: there is none
+    after_last_final_s: float  # audio after the last saved final (the most of any channel)
+    problem: str | None = None  # why it cannot be recovered ("no audio to recover: ...")
+
+    @property
+    def recoverable(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class RecoveryResult:
+    session_id: int
+    added: list[SegmentRecord] = field(default_factory=list)
+    from_s: dict[str | None, float] = field(default_factory=dict)  # per stored channel label: where it resumed
+    audio_s: float = 0.0  # the spool's length: the meeting's duration now
+    already_complete: bool = False  # nothing to do: the meeting was complete
+    spool_error: str | None = None  # the transcript is complete but the spool could not be compacted
+
+
+def store_label(spool_channel: str) -> str | None:
+    """The `segments.channel` value for a spool channel name."""
+    return None if spool_channel == MONO else spool_channel
+
+
+@dataclass(frozen=True)
+class _Resume:
+    index: int  # column in the spool
+    label: str | None  # stored channel label
+    last_end: float  # t: end of the last saved final of this channel (0 if none)
+    last_text: str
+    start: float  # where transcription resumes: t at a pause, else max(0, t - OVERLAP_S)
+
+
+def _resume_points(store: SessionStore, session_id: int, reader: SpoolReader, listen: bool = True) -> list[_Resume]:
+    """Per spool channel, its last saved final and where to resume; `listen=False` skips
+    looking at the audio (resume at t), for listings."""
+    segments = store.segments(session_id)
+    single = len(reader.channels) == 1
+    out = []
+    for i, name in enumerate(reader.channels):
+        label = store_label(name)
+        # One channel: every saved final is on it, whatever label it was stored with.
+        mine = segments if single else [s for s in segments if s.channel == label]
+        last = max(mine, key=lambda s: (s.end_s, s.seq), default=None)
+        t = last.end_s if last else 0.0
+        if single and last is not None:
+            label = last.channel  # continue as the meeting was stored
+        cut = last is not None and listen and not _pause_after(reader, i, t)
+        start = max(0.0, t - OVERLAP_S) if cut else t
+        out.append(_Resume(i, label, t, last.text if last else "", start))
+    return out
+
+
+def _pause_after(reader: SpoolReader, channel: int, t: float) -> bool:
+    """Is the audio just after t quiet? Then the last final ended at a pause and nothing
+    is cut there: resuming at t re-hears nothing (0.3 s of a finished word, heard again on
+    its own, comes back as a duplicate or an invented word). Quiet: every 30 ms frame of
+    PAUSE_S below the local noise floor + PAUSE_DB, or below SILENCE_DBFS."""
+    rate = reader.sample_rate
+    frame = int(0.03 * rate)
+    around = reader.read(max(0.0, t - 10.0), t + 10.0)
+    around = around[:, channel] if around.ndim == 2 else around
+    a = int(round((t - max(0.0, t - 10.0)) * rate))
+    tail = around[a:a + int(PAUSE_S * rate)]
+    if len(tail) < frame:
+        return True  # the spool ends here: nothing after t to cut
+
+    def energies(x: np.ndarray) -> np.ndarray:
+        n = len(x) // frame
+        return 10 * np.log10(np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1) + 1e-12)
+    floor = float(np.percentile(energies(around), 10))
+    return bool(np.all(energies(tail) < max(floor + PAUSE_DB, SILENCE_DBFS)))
+
+
+def inspect_meeting(store: SessionStore, sessions_dir: Path, session: SessionRecord) -> Recoverable:
+    try:
+        reader = open_spool(spool_folder(sessions_dir, session.id))
+    except SpoolError as e:
+        return Recoverable(session, None, 0.0, f"no audio to recover ({e})")
+    points = _resume_points(store, session.id, reader, listen=False)
+    after = max(max(0.0, reader.seconds - p.last_end) for p in points)
+    return Recoverable(session, reader.seconds, after)
+
+
+def find_recoverable(store: SessionStore, sessions_dir: Path) -> list[Recoverable]:
+    """Every interrupted meeting, newest first, with what its spool holds."""
+    return [inspect_meeting(store, sessions_dir, s) for s in store.interrupted_sessions()]
+
+
+def recovery_options(session: SessionRecord, engine: Engine) -> SessionOptions:
+    delay = session.delay_ms if engine.capabilities.delay_control and session.delay_ms else None
+    return SessionOptions(language=session.language, partials=False, delay_ms=delay)
+
+
+_WORD = re.compile(r"[\w']+")
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _strip_repeat(text: str, before: str) -> str:
+    """`text` without its first words when they repeat the last words of `before`
+    (the overlap re-heard them): the longest such run of up to MAX_DEDUP_WORDS."""
+    new, old = _words(text), _words(before)
+    for n in range(min(MAX_DEDUP_WORDS, len(new), len(old)), 0, -1):
+        if new[:n] == old[-n:]:
+            spans = list(_WORD.finditer(text))
+            rest = text[spans[n - 1].end():]
+            return rest.lstrip(" ,.;:!?-—").strip()
+    return text
+
+
+def _keep(final: Final, offset: float, point: _Resume) -> tuple[str, float, float] | None:
+    """The final on the meeting's timeline, or None when it was already saved before the crash."""
+    start, end = offset + final.start, offset + final.end
+    if end <= point.last_end or (start + end) / 2 < point.last_end:
+        return None  # heard again in the overlap: the saved final has it
+    text = final.text
+    if start < point.last_end and point.last_text:
+        text = _strip_repeat(text, point.last_text)
+    if not text.strip():
+        return None
+    return text, round(start, 3), round(end, 3)
+
+
+@contextmanager
+def _exclusive(folder: Path, session_id: int):
+    """One recovery of a meeting at a time (two at once would both append the same words)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here; recovery is rare and manual
+        yield
+        return
+    try:
+        fd = os.open(folder / "recover.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise RecoveryError(f"cannot recover meeting {session_id}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise RecoveryError(f"meeting {session_id} is being recovered by another notetaker") from None
+        yield
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(folder / "recover.lock")
+        except OSError:
+            pass
+
+
+def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, engine: Engine | Callable[[], Engine],
+                    *, keep_audio: bool = True,
+                    on_final: Callable[[SegmentRecord], None] | None = None,
+                    on_progress: Callable[[float, float], None] | None = None) -> RecoveryResult:
+    """Transcribe what meeting `session_id` left unheard, append it, mark it complete.
+
+    `engine` may be a factory: it is called only when there is audio to transcribe.
+    `on_progress(done_s, total_s)` reports spool seconds handled. RecoveryError (one line)
+    when the meeting has no audio or is still recording; a complete meeting is left as is.
+    """
+    session = store.get_session(session_id)
+    folder = spool_folder(sessions_dir, session_id)
+    if session.status == "complete":
+        return RecoveryResult(session_id, audio_s=session.duration_s or 0.0, already_complete=True)
+    if session.status == "recording":
+        raise RecoveryError(f"meeting {session_id} is still recording (its notetaker is running)")
+    try:
+        reader = open_spool(folder)
+    except SpoolError as e:
+        raise RecoveryError(f"meeting {session_id} has no audio to recover: {e}") from None
+    if reader.sample_rate != 16000:
+        raise RecoveryError(f"meeting {session_id}: the spool is at {reader.sample_rate} Hz, not 16000")
+    result = RecoveryResult(session_id, audio_s=reader.seconds)
+    with _exclusive(folder, session_id):
+        session = store.get_session(session_id)  # another recovery may have finished it meanwhile
+        if session.status == "complete":
+            result.already_complete = True
+            return result
+        points = [p for p in _resume_points(store, session_id, reader) if p.start < reader.seconds - 0.01]
+        result.from_s = {p.label: p.start for p in points}
+        if points:
+            eng = engine if isinstance(engine, Engine) else engine()
+            _transcribe(store, session, eng, reader, points, result, on_final, on_progress)
+        store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
+    try:
+        finish_spool(folder, compact=True, keep=keep_audio)
+    except SpoolError as e:
+        result.spool_error = str(e)
+    return result
+
+
+def _transcribe(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,
+                points: list[_Resume], result: RecoveryResult,
+                on_final: Callable[[SegmentRecord], None] | None,
+                on_progress: Callable[[float, float], None] | None) -> None:
+    """All channels in lockstep over the spool, each from its own resume point, in blocks of
+    FEED_BLOCK_S; each block's finals are saved in time order across channels (so seq follows
+    time, as it did live) before the next block is read: a recovery cut short keeps them
+    and the next one resumes after them."""
+    options = recovery_options(session, engine)
+    rate = reader.sample_rate
+    starts = {p.index: int(round(p.start * rate)) for p in points}
+    sessions = {p.index: engine.start_session(options) for p in points}
+    first = min(starts.values())
+    step = int(FEED_BLOCK_S * rate)
+
+    def collect(point: _Resume, events: list[Event], into: list) -> None:
+        offset = starts[point.index] / rate
+        for event in events:
+            if isinstance(event, Final) and (kept := _keep(event, offset, point)) is not None:
+                into.append((kept, point.label, event.flags))
+
+    def save(found: list) -> None:
+        for (text, start, end), label, flags in sorted(found, key=lambda f: (f[0][1], f[0][2])):
+            seg = store.add_segment(session.id, text, start, end, channel=label, flags=flags)
+            result.added.append(seg)
+            if on_final is not None:
+                on_final(seg)
+
+    for a in range(first, reader.frames, step):
+        b = min(reader.frames, a + step)
+        block = reader.read(a / rate, b / rate)
+        block = block[:, None] if block.ndim == 1 else block
+        found: list = []
+        try:
+            for p in points:
+                s0 = max(a, starts[p.index])
+                if s0 >= b:
+                    continue
+                sess = sessions[p.index]
+                sess.feed_audio(np.ascontiguousarray(block[s0 - a:, p.index]))
+                while not sess.idle:
+                    collect(p, sess.step(), found)
+        finally:
+            save(found)  # each block's finals in time order across channels, even if the engine fails
+        if on_progress is not None:
+            on_progress(b / rate, reader.seconds)
+    found = []
+    for p in points:
+        collect(p, sessions[p.index].finish(), found)
+    save(found)
