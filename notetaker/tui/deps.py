@@ -36,3 +36,4 @@ class AppDeps:
     memory_probe: Callable[[], int] | None = None  # bytes in use (default: this process's RSS)
     spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)
     keep_audio: bool = True  # keep the compacted audio after a clean stop
+    engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery

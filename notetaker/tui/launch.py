@@ -147,7 +147,9 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
                    rewrite_factory=rewrite_factory, options=session_options(settings, partials=realtime), title=title,
                    realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
                    rewrite_backend=rewrite_backend or settings.rewrite_backend, engine_label=engine_label,
-                   spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
+                   spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
+                   engine_loader=lambda name, model: load_engine(name, model, cache_dir=settings.models_dir,
+                                                                 allow_download=settings.allow_download))
 
 
 def _write_templates(settings: Settings) -> None:

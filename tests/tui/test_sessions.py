@@ -433,3 +433,34 @@ def test_clicking_a_row_opens_that_meeting(app, seeded):
         assert isinstance(app.screen, MeetingScreen) and app.screen.session_id == seeded.design
 
     drive(app, scenario)
+
+
+def test_start_offers_recovery_and_R_recovers_into_the_same_meeting(tmp_path, make_deps):
+    """An interrupted meeting with spooled audio past its last final: the meetings screen
+    says so on start, and R transcribes the rest into it (scripted engine), off the UI thread."""
+    from storage import SessionStore
+    from tests.app.scripted import ScriptedEngine, final
+    from tests.app.spooled import interrupted_meeting, speech_clip
+
+    store = SessionStore.open(tmp_path / "rec" / "notetaker.db")
+    audio, _ = speech_clip(["es01", "es02", "es03"])
+    sessions = tmp_path / "rec" / "sessions"
+    sid = interrupted_meeting(store, sessions, audio, [("First sentence.", 0.0, 2.0)], engine=("scripted", "v1"))
+    script = [final(1.5, "Later words.", start=0.5)]  # times within the audio recovery feeds it
+    deps = make_deps(store, spool_dir=sessions, engine_loader=lambda name, model: ScriptedEngine(script))
+    app = make_app(deps)
+    notes: list[str] = []
+
+    async def scenario(pilot):
+        await settle(pilot, 0.1)
+        notes.extend(n.message for n in app._notifications)
+        await pilot.press("R")
+        await settle(pilot, 0.5)
+
+    drive(app, scenario)
+    assert any("press R to recover" in n for n in notes)
+    s = store.get_session(sid)
+    segs = store.segments(sid)
+    store.close()
+    assert s.status == "complete" and [seg.text for seg in segs] == ["First sentence.", "Later words."]
+    assert segs[1].start_s >= 1.7  # on the meeting's timeline, after the last saved final

@@ -118,6 +118,7 @@ class SessionsScreen(SessionActions, Screen):
         Binding("d", "delete", "Delete"),
         Binding("e", "export", "Export"),
         Binding("s", "summarize", "Summarize"),
+        Binding("R", "recover", "Recover"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -142,6 +143,26 @@ class SessionsScreen(SessionActions, Screen):
 
     def on_mount(self) -> None:
         self.query_one("#sessions", DataTable).focus()
+        self._offer_recovery()
+
+    def recoverable(self) -> list:
+        """Interrupted meetings whose spooled audio was not all transcribed."""
+        if self.deps.spool_dir is None:
+            return []
+        from notetaker.recovery import find_recoverable
+
+        try:
+            return [r for r in find_recoverable(self.deps.store, self.deps.spool_dir)
+                    if r.recoverable and r.after_last_final_s > 0.5]
+        except (StoreError, OSError):
+            return []
+
+    def _offer_recovery(self) -> None:
+        todo = self.recoverable()
+        if todo:
+            n = len(todo)
+            self.notify(f"{n} interrupted meeting{'s' if n > 1 else ''} left audio that was not transcribed: "
+                        "press R to recover (the selected one, or all)", timeout=15)
 
     def on_screen_resume(self) -> None:
         self.reload()  # first shown, or back from elsewhere: renamed, summarized or recorded meanwhile
@@ -189,7 +210,7 @@ class SessionsScreen(SessionActions, Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Keys that act on a meeting are hidden while there is none.
-        if action in ("open", "rename", "delete", "export", "summarize"):
+        if action in ("open", "rename", "delete", "export", "summarize", "recover"):
             return bool(self.sessions)
         return True
 
@@ -231,6 +252,41 @@ class SessionsScreen(SessionActions, Screen):
         question = (f"Delete meeting {sid} “{title}” ({local_time(session)}) with its transcript, marks "
                     "and summaries? This cannot be undone.")
         self.app.push_screen(ConfirmDialog(question, "Delete meeting?"), done)
+
+    def action_recover(self) -> None:
+        """Transcribe interrupted meetings' spooled audio into them (the selected one if it
+        is such a meeting, else all), off the UI thread."""
+        todo = self.recoverable()
+        sid = self.selected_session_id()
+        chosen = [r for r in todo if r.session.id == sid] or todo
+        if not chosen:
+            self.notify("no interrupted meeting has audio left to recover")
+            return
+        deps, app = self.deps, self.app
+        ids = [r.session.id for r in chosen]
+        self.notify(f"recovering meeting{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}…")
+
+        def job() -> None:
+            from asr.registry import load_engine
+
+            from notetaker.recovery import RecoveryError, recover_session
+
+            load = deps.engine_loader or (lambda name, model: load_engine(name, model))
+            for r in chosen:
+                def engine(s=r.session):
+                    return load(s.engine, s.model)
+
+                try:
+                    result = recover_session(deps.store, deps.spool_dir, r.session.id, engine,
+                                             keep_audio=deps.keep_audio)
+                    text = f"meeting {r.session.id} recovered: {len(result.added)} more segments"
+                    app.call_from_thread(app.notify, text)
+                except Exception as e:  # one line per meeting; the others still run
+                    why = str(e) if isinstance(e, RecoveryError) else f"{type(e).__name__}: {e}"
+                    app.call_from_thread(app.notify, f"meeting {r.session.id}: {why}", severity="error")
+            app.call_from_thread(self.reload)
+
+        app.run_job(job, name="recover")
 
     def action_quit(self) -> None:
         recorder = getattr(self.app, "recorder", None)
