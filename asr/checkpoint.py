@@ -167,6 +167,27 @@ def dequantized(checkpoint, model_factory, dtype: mx.Dtype = mx.float32):
     return replace(checkpoint, weights=weights, quantization=None)
 
 
+QUANTIZE_BITS = (2, 3, 4, 5, 6, 8)  # what mx.quantize supports in affine mode
+
+
+def build_quantized(model: nn.Module, weights: dict, quantization: dict | None, quantize_bits: int | None,
+                    group_size: int, quantizable) -> nn.Module:
+    """`model` holding `weights`: layers the checkpoint stores quantized are made so first;
+    `quantize_bits` then quantizes the float layers `quantizable(path, module, group_size)`
+    picks. Evaluated, ready to run."""
+    from asr.base import ASRError
+
+    if quantize_bits is not None and quantize_bits not in QUANTIZE_BITS:
+        raise ASRError(f"cannot quantize to {quantize_bits} bits; use 4 or 8")
+    model = quantize_as_stored(model, weights, quantization)
+    model.load_weights(list(weights.items()), strict=True)
+    if quantize_bits is not None:
+        nn.quantize(model, group_size=group_size, bits=quantize_bits,
+                    class_predicate=lambda path, m: quantizable(path, m, group_size))
+    mx.eval(model.parameters())
+    return model
+
+
 def check_against(folder: Path, skeleton: nn.Module, weights: dict, model: str) -> None:
     """`check_weights` against a (lazy, possibly quantized) model skeleton's parameters."""
     check_weights(folder, {k: v.shape for k, v in tree_flatten(skeleton.parameters())}, weights, model)

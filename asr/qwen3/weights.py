@@ -22,6 +22,7 @@ import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
 from asr.checkpoint import (
+    build_quantized,
     dequantized as expand_quantized,
     cast_floats,
     check_against,
@@ -35,7 +36,6 @@ from asr.qwen3.model import Qwen3ASR
 
 LAYOUT_ORIGINAL = "original"
 LAYOUT_MLX = "mlx"
-QUANTIZE_BITS = (2, 3, 4, 5, 6, 8)
 
 
 @dataclass(frozen=True)
@@ -102,15 +102,8 @@ def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None, group_
     """A `Qwen3ASR` holding the checkpoint's weights. `quantize_bits` quantizes the float
     decoder (its Linear layers and token embeddings) on load; the audio tower stays float,
     as in mlx-audio's conversions."""
-    if quantize_bits is not None and quantize_bits not in QUANTIZE_BITS:
-        raise ASRError(f"cannot quantize to {quantize_bits} bits; use 4 or 8")
-    model = quantize_as_stored(Qwen3ASR(checkpoint.config), checkpoint.weights, checkpoint.quantization)
-    model.load_weights(list(checkpoint.weights.items()), strict=True)
-    if quantize_bits is not None:
-        nn.quantize(model, group_size=group_size, bits=quantize_bits,
-                    class_predicate=lambda path, m: _quantizable(path, m, group_size))
-    mx.eval(model.parameters())
-    return model
+    return build_quantized(Qwen3ASR(checkpoint.config), checkpoint.weights, checkpoint.quantization,
+                           quantize_bits, group_size, _quantizable)
 
 
 def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:

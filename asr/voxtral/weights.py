@@ -28,6 +28,7 @@ import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
 from asr.checkpoint import (
+    build_quantized,
     dequantized as expand_quantized,
     cast_floats,
     check_against,
@@ -45,7 +46,6 @@ LAYOUT_TRANSFORMERS = "transformers"
 LAYOUT_MLX = "mlx"
 
 ORIGINAL_PREFIX = "mm_streams_embeddings.embedding_module."
-QUANTIZE_BITS = (2, 3, 4, 5, 6, 8)  # what mx.quantize supports in affine mode
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,8 @@ def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None,
     tiny AdaRMSNorm projections stay float (they run once per delay). Layers the checkpoint
     stores quantized keep their stored precision.
     """
-    if quantize_bits is not None and quantize_bits not in QUANTIZE_BITS:
-        raise ASRError(f"cannot quantize to {quantize_bits} bits; use 4 or 8")
-    model = _skeleton(checkpoint.config, checkpoint.quantization, checkpoint.weights)
-    model.load_weights(list(checkpoint.weights.items()), strict=True)
-    if quantize_bits is not None:
-        nn.quantize(model, group_size=group_size, bits=quantize_bits,
-                    class_predicate=lambda path, m: _quantizable(path, m, group_size))
-    mx.eval(model.parameters())
-    return model
+    return build_quantized(VoxtralRealtime(checkpoint.config), checkpoint.weights, checkpoint.quantization,
+                           quantize_bits, group_size, _quantizable)
 
 
 def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
