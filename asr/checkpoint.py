@@ -4,7 +4,6 @@ their shard indexes, float casts. Every failure is a one-line ASRError or ModelN
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mlx.core as mx
@@ -74,14 +73,11 @@ def float32_bytes(weights: dict[str, mx.array], quantization: dict | None) -> in
 
 
 def expand_on_cpu(weights: dict[str, mx.array], quantization: dict | None) -> bool:
-    """Whether quantized weights should be expanded to float32 on the CPU (its fast path:
-    MLX's quantized CPU kernels are 3-6x slower): only where that fits easily — the real
-    Voxtral 4B would need 17.6 GB."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        physical = 16 * 2**30
-    return float32_bytes(weights, quantization) <= min(8 * 2**30, int(0.4 * physical))
+    """Whether these quantized weights are expanded to float32 on the CPU (see
+    `asr.footprint.expands_on_cpu`, the rule the memory budget also plans with)."""
+    from asr.footprint import expands_on_cpu
+
+    return expands_on_cpu(float32_bytes(weights, quantization))
 
 
 def load_safetensors(folder: Path, stem: str = "model") -> dict[str, mx.array]:

@@ -32,7 +32,6 @@ NAMES = {
     "qwen3-asr-1.7b-4bit": "mlx-community/Qwen3-ASR-1.7B-4bit",
 }
 DEFAULT_MODEL = "qwen3-asr-0.6b-8bit"
-PROMPT_TOKENS = 1024  # KV-cache bound: 30 s of audio (390 tokens), context and answer
 
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -92,13 +91,10 @@ class Qwen3Engine(Engine):
                             rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES))
 
     def memory_estimate(self) -> MemoryEstimate:
-        t, a = self.config.text, self.config.audio
-        item = 4 if on_cpu() else 2
-        kv = 2 * t.num_hidden_layers * t.num_key_value_heads * t.head_dim * PROMPT_TOKENS * item
-        # Encoder activations of a 30 s utterance: conv maps of 30 chunks and the FFN width.
-        conv = 30 * a.downsample_hidden_size * (a.num_mel_bins // 2) * (a.chunk_frames // 2) * item
-        ffn = 30 * a.tokens_per_chunk * a.encoder_ffn_dim * item
-        return MemoryEstimate(self._weight_bytes, kv + conv + ffn + t.vocab_size * 4)
+        from asr.footprint import qwen3_shape_of, qwen3_working
+
+        kv, acts = qwen3_working(qwen3_shape_of(self.config), 4 if on_cpu() else 2)
+        return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
         options = options or SessionOptions()

@@ -67,12 +67,12 @@ class VoxtralEngine(Engine):
                             rewrite_experimental=True, languages=LANGUAGES)
 
     def memory_estimate(self) -> MemoryEstimate:
-        """Weights plus both KV caches at their sliding-window bounds (they never grow past)."""
-        d, e = self.config.decoder, self.config.encoder
-        item = 4 if on_cpu() else 2
-        kv_dec = 2 * d.n_layers * d.sliding_window * d.n_kv_heads * d.head_dim * item
-        kv_enc = 2 * e.n_layers * e.sliding_window * e.n_kv_heads * e.head_dim * item
-        return MemoryEstimate(self._weight_bytes, kv_dec + kv_enc)
+        """Weights plus both KV caches at their sliding-window bounds (they never grow past)
+        and the activations of a step."""
+        from asr.footprint import voxtral_shape_of, voxtral_working
+
+        kv, acts = voxtral_working(voxtral_shape_of(self.config), 4 if on_cpu() else 2)
+        return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def text_decoder(self) -> tuple[VoxtralRealtime, TekkenTokenizer]:
         """The loaded decoder and tokenizer, shared (not copied) with the experimental

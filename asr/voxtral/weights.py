@@ -135,8 +135,20 @@ def detect_layout(folder: Path) -> str:
 # --- original (Mistral) -------------------------------------------------------------------
 
 
+def read_config(folder: Path) -> VoxtralConfig:
+    """The config of a folder in any layout, read without touching the weights."""
+    layout = detect_layout(folder)
+    if layout == LAYOUT_ORIGINAL:
+        return _config(folder / "params.json", VoxtralConfig.from_params)
+    if layout == LAYOUT_MLX:
+        return _config(folder / "config.json", VoxtralConfig.from_mlx_audio)
+    preprocessor = folder / "preprocessor_config.json"
+    pre = read_json(preprocessor) if preprocessor.is_file() else None
+    return _config(folder / "config.json", lambda d, source: VoxtralConfig.from_transformers(d, pre, source))
+
+
 def _load_original(folder: Path):
-    config = _config(folder / "params.json", VoxtralConfig.from_params)
+    config = read_config(folder)
     raw = mx_load(folder / "consolidated.safetensors")
     weights = {}
     for key, value in raw.items():
@@ -174,10 +186,7 @@ _HF_RULES = [
 
 
 def _load_transformers(folder: Path):
-    preprocessor = folder / "preprocessor_config.json"
-    pre = read_json(preprocessor) if preprocessor.is_file() else None
-    config = _config(folder / "config.json",
-                     lambda d, source: VoxtralConfig.from_transformers(d, pre, source))
+    config = read_config(folder)
     raw = load_safetensors(folder, "model")
     weights, head = {}, None
     for key, value in raw.items():
@@ -241,7 +250,7 @@ _MLX_RULES = [
 
 def _load_mlx(folder: Path):
     config_path = folder / "config.json"
-    config = _config(config_path, VoxtralConfig.from_mlx_audio)
+    config = read_config(folder)
     raw = load_safetensors(folder, "model")
     weights = {_apply_rules(k, _MLX_RULES): v for k, v in raw.items()}
     for name in [k for k in weights if k.endswith(".weight")]:

@@ -135,13 +135,12 @@ class WhisperEngine(Engine):
                             rewrite_experimental=False, languages=langs)
 
     def memory_estimate(self) -> MemoryEstimate:
-        d = self.dims
-        # Encoder activations of one 30 s window (scores dominate) + decoder caches.
-        scores = d.n_audio_head * d.n_audio_ctx * d.n_audio_ctx * 4
-        acts = d.n_audio_ctx * d.n_audio_state * 4 * 8
-        cross = 2 * d.n_text_layer * d.n_audio_ctx * d.n_text_state * 4
-        self_kv = 2 * d.n_text_layer * d.n_text_ctx * d.n_text_state * 4
-        return MemoryEstimate(self._weight_bytes, scores + acts + cross + self_kv)
+        from dataclasses import asdict
+
+        from asr.footprint import whisper_working
+
+        kv, acts = whisper_working(asdict(self.dims), 4 if on_cpu() else 2)
+        return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
         options = options or SessionOptions()

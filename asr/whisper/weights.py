@@ -353,12 +353,27 @@ def _ct2_generation(folder: Path) -> dict[str, Any]:
 _MLX_WEIGHT_FILES = ("model.safetensors", "weights.safetensors", "weights.npz")
 
 
-def _load_mlx(folder: Path):
+def read_dims(folder: Path) -> WhisperDims:
+    """The model's dimensions from its config (or CTranslate2 index), without the weights."""
+    layout = detect_layout(folder)
+    if layout == LAYOUT_CT2:
+        return _ct2_dims(read_model(folder / "model.bin"))
     config = _read_json(folder, "config.json", required=True)
+    if layout == LAYOUT_TRANSFORMERS:
+        return _hf_dims(folder, config)
+    return _mlx_dims(folder, config)
+
+
+def _mlx_dims(folder: Path, config: dict) -> WhisperDims:
     missing = [f.name for f in fields(WhisperDims) if f.name not in config]
     if missing:
         raise ModelNotFoundError(f"{folder}/config.json lacks {', '.join(missing)}")
-    dims = WhisperDims(**{f.name: int(config[f.name]) for f in fields(WhisperDims)})
+    return WhisperDims(**{f.name: int(config[f.name]) for f in fields(WhisperDims)})
+
+
+def _load_mlx(folder: Path):
+    config = _read_json(folder, "config.json", required=True)
+    dims = _mlx_dims(folder, config)
     path = next((folder / n for n in _MLX_WEIGHT_FILES if (folder / n).is_file()), None)
     if path is None:
         raise ModelNotFoundError(f"{folder} has no weights ({' or '.join(_MLX_WEIGHT_FILES)})")
