@@ -23,7 +23,9 @@ from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
 
 DEFAULT_MODEL = "mlx-community/Llama-3.2-3B-Instruct-4bit"  # 1.8 GB of weights: for 16 GB machines
 SMALL_MODEL = "mlx-community/Llama-3.2-1B-Instruct-4bit"  # 0.7 GB: for tight memory budgets
+LARGE_MODEL = "mlx-community/Meta-Llama-3.1-8B-Instruct-4bit"  # 4.5 GB: for 16 GB and up
 NAMES = {
+    "llama-3.1-8b": LARGE_MODEL,
     "llama-3.2-3b": DEFAULT_MODEL,
     "llama-3.2-1b": SMALL_MODEL,
 }

@@ -1,0 +1,576 @@
+"""The memory budgeter: what may be resident at once, decided before anything loads.
+
+Inputs: the machine's physical memory (Linux /proc/meminfo, macOS sysctl), MLX's
+recommended working set where it reports one (Metal), every model's weight bytes (read from
+its safetensors headers once downloaded, else the catalogue's published shapes), its KV-cache
+bound and activation peak from its config (asr.footprint), and a reserve for the OS and the
+other apps of a meeting (a browser, the call itself).
+
+    budget = min(total - reserve, MLX's recommended working set, the user's memory_budget_gb)
+    reserve = max(2 GiB, a quarter of total)
+
+The plan: the speech model (the one asked for, or the best downloaded one that fits, taking
+at most half the budget so a rewrite model can load beside it), the rewrite backend (beside
+the speech model during the meeting when both fit, with the largest context that does;
+Voxtral's own text mode when it passed its probe and no separate LLM fits beside it;
+otherwise the LLM loads after the meeting, once the speech model is gone), and the values
+for `mx.set_memory_limit` / `mx.set_cache_limit`.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from asr.footprint import (
+    Footprint,
+    WeightSummary,
+    dominant_float,
+    folder_tensors,
+    llm_shape,
+    llm_working,
+    loaded_weights,
+    qwen3_shape,
+    qwen3_working,
+    summarize,
+    summarize_ct2,
+    voxtral_shape,
+    voxtral_working,
+    whisper_shape,
+    whisper_working,
+)
+from notetaker.catalogue import CatalogueModel
+
+GiB = 2**30
+RESERVE_MIN = 2 * GiB
+RESERVE_SHARE = 0.25
+ASR_SHARE = 0.5  # of the budget, for a speech model picked automatically
+CONTEXTS = (32768, 16384, 8192, 4096)  # rewrite contexts tried, largest first
+MIN_CONTEXT = CONTEXTS[-1]
+CACHE_SHARE = 0.25  # MLX's buffer cache: at most this share of the budget
+
+
+@dataclass(frozen=True)
+class Machine:
+    system: str  # "Darwin", "Linux"
+    arch: str
+    total_bytes: int
+    device: str  # "gpu" or "cpu": where MLX computes
+    gpu: str | None = None  # "metal", "cuda"
+    working_set_bytes: int | None = None  # MLX's recommended working set (Metal)
+
+    @property
+    def label(self) -> str:
+        where = f"{self.gpu} GPU" if self.gpu else "CPU"
+        return f"{self.system} {self.arch}, {self.total_bytes / GiB:.0f} GB, MLX on the {where}"
+
+
+def physical_memory() -> tuple[int | None, int | None]:
+    """(total, available) bytes: Linux /proc/meminfo, macOS sysctl (no 'available' there)."""
+    if sys.platform == "linux":
+        try:
+            info = {}
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    key, _, rest = line.partition(":")
+                    info[key] = int(rest.split()[0]) * 1024
+            return info.get("MemTotal"), info.get("MemAvailable")
+        except (OSError, ValueError, IndexError):
+            return None, None
+    if sys.platform == "darwin":
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5)
+            return int(out.stdout.strip()), None
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return None, None
+    return None, None
+
+
+def detect_machine() -> Machine:
+    total, _ = physical_memory()
+    if total is None:
+        from asr.footprint import physical_memory_bytes
+
+        total = physical_memory_bytes()
+    device, gpu, working_set = "cpu", None, None
+    try:
+        from asr.mlxrt import preload_blas
+
+        preload_blas()
+        import mlx.core as mx
+
+        if mx.default_device() == mx.gpu:
+            device = "gpu"
+            gpu = "metal" if sys.platform == "darwin" else "cuda"
+            info = mx.device_info() if hasattr(mx, "device_info") else {}
+            ws = info.get("max_recommended_working_set_size")
+            working_set = int(ws) if ws else None
+            if gpu == "cuda" and info.get("memory_size"):
+                total = int(info["memory_size"])  # the GPU's own memory bounds what loads there
+    except Exception:  # no MLX: plan as a CPU; doctor reports the broken install
+        pass
+    return Machine(platform.system(), platform.machine(), int(total), device, gpu, working_set)
+
+
+def budget_bytes(machine: Machine, cap_bytes: int | None = None) -> tuple[int, list[str]]:
+    """The bytes notetaker's models may take, and how that number came about."""
+    reserve = max(RESERVE_MIN, int(machine.total_bytes * RESERVE_SHARE))
+    budget = machine.total_bytes - reserve
+    why = [f"{gb(machine.total_bytes)} of memory, {gb(reserve)} kept for the system and other apps"]
+    if machine.working_set_bytes and machine.working_set_bytes < budget:
+        budget = machine.working_set_bytes
+        why.append(f"MLX's recommended working set on this GPU is {gb(budget)}")
+    if cap_bytes is not None and cap_bytes < budget:
+        budget = cap_bytes
+        why.append(f"memory_budget_gb caps it at {gb(budget)}")
+    return max(budget, 0), why
+
+
+def gb(n: int) -> str:
+    return f"{n / GiB:.1f} GB"
+
+
+# --- candidates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model the plan can place: its identity and what it takes on this machine."""
+
+    name: str  # as users type it
+    kind: str  # "asr" or "rewrite"
+    family: str
+    engine: str  # engine or rewrite backend
+    spec: str  # what to pass as --model (a name, folder or repo)
+    footprint: Footprint | None  # None: unknown until downloaded
+    downloaded: bool
+    rank: int = 0
+    cpu_realtime: bool = True
+    context: int | None = None  # rewrite LLMs: the context the footprint is for
+    window: int | None = None  # rewrite LLMs: the model's own context window
+    weights: WeightSummary | None = field(default=None, repr=False)  # what the footprint was costed from
+    shape: dict[str, int] = field(default_factory=dict, repr=False)
+    float_dtype: str = "F16"
+    folder: Path | None = None  # where it is on disk, once downloaded
+
+    def describe(self) -> str:
+        return f"{self.name} ({gb(self.footprint.total)})" if self.footprint else self.name
+
+
+def footprint_of(family: str, weights: WeightSummary, shape: dict[str, int], float_dtype: str,
+                 machine: Machine, context: int | None = None) -> Footprint:
+    """What a model of `family` takes on `machine`."""
+    gpu_item = 2 if family == "whisper" else None  # Whisper casts to float16 on GPUs
+    w, item, how = loaded_weights(weights, machine.device, machine.total_bytes, gpu_item, float_dtype)
+    if family == "whisper":
+        kv, acts = whisper_working(shape, item)
+    elif family == "voxtral":
+        kv, acts = voxtral_working(shape, item)
+    elif family == "qwen3":
+        kv, acts = qwen3_working(shape, item)
+    elif family == "llm":
+        kv, acts = llm_working(shape, context or MIN_CONTEXT, item, machine.device)
+    else:
+        raise ValueError(f"unknown model family {family!r}")
+    return Footprint(w, kv, acts, weights.stored_bytes, item, how)
+
+
+def read_folder(family: str, folder: Path) -> tuple[WeightSummary, dict[str, int], str]:
+    """(weights, config shape, stored float dtype) of a model folder, from its headers."""
+    if family == "whisper" and (folder / "model.bin").is_file():
+        from asr.whisper.ct2 import read_model
+
+        dtypes = {v.dtype for v in read_model(folder / "model.bin").variables.values()}
+        return summarize_ct2(folder), whisper_shape(folder), "F16" if "float16" in dtypes else "F32"
+    tensors = folder_tensors(folder)
+    group = _group_size(folder)
+    shapes = {"whisper": whisper_shape, "voxtral": voxtral_shape, "qwen3": qwen3_shape, "llm": llm_shape}
+    return summarize(tensors, group), shapes[family](folder), dominant_float(tensors.values())
+
+
+def _group_size(folder: Path) -> int:
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        q = config.get("quantization") or config.get("quantization_config") or {}
+        return int(q.get("group_size", 64))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 64
+
+
+def from_catalogue(m: CatalogueModel, machine: Machine, folder: Path | None, context: int | None = None) -> Candidate:
+    """A catalogue model as a candidate: its downloaded files' headers when `folder` is
+    given (what is on disk wins over what was published), else the catalogue's numbers."""
+    weights, shape, dtype = m.weights, m.shape, m.float_dtype
+    if folder is not None:
+        weights, shape, dtype = read_folder(m.family, folder)
+    window = shape.get("window") if m.family == "llm" else None
+    ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if m.family == "llm" else None
+    return Candidate(m.name, m.kind, m.family, m.engine, m.name,
+                     footprint_of(m.family, weights, shape, dtype, machine, ctx), folder is not None,
+                     m.rank, m.cpu_realtime, ctx, window, weights, shape, dtype, folder)
+
+
+def from_folder(family: str, kind: str, engine: str, folder: Path, machine: Machine,
+                context: int | None = None) -> Candidate:
+    weights, shape, dtype = read_folder(family, folder)
+    window = shape.get("window") if family == "llm" else None
+    ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if family == "llm" else None
+    return Candidate(str(folder), kind, family, engine, str(folder),
+                     footprint_of(family, weights, shape, dtype, machine, ctx), True, context=ctx, window=window,
+                     weights=weights, shape=shape, float_dtype=dtype, folder=folder)
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    machine: Machine
+    budget: int
+    asr: Candidate | None
+    rewrite_backend: str  # "none", "mlx", "voxtral", "openai"
+    rewrite: Candidate | None = None  # the mlx LLM, at the context it is run with
+    rewrite_live: bool = False  # resident beside the speech model during the meeting
+    memory_limit: int = 0
+    cache_limit: int = 0
+    reasons: list[str] = field(default_factory=list)
+    problem: str | None = None  # set when what was asked for does not fit
+    suggestion: str | None = None  # the nearest configuration that does
+
+    @property
+    def fits(self) -> bool:
+        return self.problem is None
+
+    @property
+    def during(self) -> list[Candidate]:
+        return [c for c in (self.asr, self.rewrite if self.rewrite_live else None) if c is not None]
+
+    @property
+    def after(self) -> list[Candidate]:
+        return [self.rewrite] if self.rewrite is not None and not self.rewrite_live else []
+
+    @property
+    def peak(self) -> int:
+        def total(cs: list[Candidate]) -> int:
+            return sum(c.footprint.total for c in cs if c.footprint)
+
+        return max(total(self.during), total(self.after))
+
+    def as_dict(self) -> dict[str, Any]:
+        def cand(c: Candidate | None) -> dict | None:
+            if c is None:
+                return None
+            f = c.footprint
+            return {"name": c.name, "engine": c.engine, "model": c.spec, "downloaded": c.downloaded,
+                    "context_tokens": c.context,
+                    "bytes": None if f is None else {"weights": f.weights, "kv": f.kv, "activations": f.activations,
+                                                     "total": f.total, "stored": f.stored, "held_as": f.held_as}}
+
+        return {"machine": {"system": self.machine.system, "arch": self.machine.arch,
+                            "total_bytes": self.machine.total_bytes, "device": self.machine.device,
+                            "gpu": self.machine.gpu, "working_set_bytes": self.machine.working_set_bytes},
+                "budget_bytes": self.budget, "asr": cand(self.asr), "rewrite_backend": self.rewrite_backend,
+                "rewrite": cand(self.rewrite), "rewrite_live": self.rewrite_live,
+                "during_meeting": [c.name for c in self.during], "after_meeting": [c.name for c in self.after],
+                "peak_bytes": self.peak, "memory_limit_bytes": self.memory_limit,
+                "cache_limit_bytes": self.cache_limit, "reasons": list(self.reasons), "fits": self.fits,
+                "problem": self.problem, "suggestion": self.suggestion}  # fmt: skip
+
+    def render(self) -> list[str]:
+        lines = [f"budget     {gb(self.budget)} for models on {self.machine.label}"]
+        if self.asr is not None:
+            lines.append(f"meeting    {' + '.join(_line(c) for c in self.during)}")
+        if self.rewrite_backend == "voxtral":
+            lines.append("rewrite    voxtral text mode (shares the speech model's weights)")
+        elif self.rewrite_backend == "openai":
+            lines.append("rewrite    openai-compatible server (outside this process)")
+        elif self.rewrite is None:
+            lines.append("rewrite    none")
+        elif not self.rewrite_live:
+            lines.append(f"after      {_line(self.rewrite)} (loads once the speech model is unloaded)")
+        lines.append(f"mlx limits memory {gb(self.memory_limit)}, cache {gb(self.cache_limit)}")
+        lines += [f"because    {r}" for r in self.reasons]
+        if self.problem:
+            lines.append(f"problem    {self.problem}")
+        if self.suggestion:
+            lines.append(f"instead    {self.suggestion}")
+        return lines
+
+
+def _line(c: Candidate) -> str:
+    if c.footprint is None:
+        return f"{c.name} (size unknown until downloaded)"
+    f = c.footprint
+    ctx = f", {c.context} tokens of context" if c.context else ""
+    return (f"{c.name} {gb(f.total)} (weights {gb(f.weights)} {f.held_as}, KV {gb(f.kv)}, "
+            f"activations {gb(f.activations)}{ctx})")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for; None fields are the plan's to choose."""
+
+    engine: str | None = None
+    model: str | None = None
+    rewrite_backend: str | None = None
+    rewrite_model: str | None = None
+
+
+def make_plan(machine: Machine, request: Request, candidates: Callable[[str], list[Candidate]],
+              resolve: Callable[[str, str, str | None], Candidate], *,
+              probe_passed: Callable[[Candidate], bool] = lambda c: False, cap_bytes: int | None = None,
+              bundled: Candidate | None = None) -> Plan:
+    """The plan for `request` on `machine`.
+
+    `candidates(kind)`: the downloaded models of a kind, best first. `resolve(kind, engine,
+    model)`: the candidate for an explicit choice (its footprint None when unknown).
+    `bundled`: the speech model that is always there (Whisper tiny.en). `probe_passed(asr)`:
+    whether that Voxtral model passed the text-mode probe."""
+    budget, reasons = budget_bytes(machine, cap_bytes)
+    plan = Plan(machine, budget, None, "none", reasons=reasons)
+    _place_asr(plan, request, candidates, resolve, bundled)
+    if plan.problem is None:
+        voxtral_ok = plan.asr is not None and plan.asr.engine == "voxtral" and probe_passed(plan.asr)
+        _place_rewrite(plan, request, candidates, resolve, voxtral_ok)
+    plan.memory_limit = budget
+    plan.cache_limit = max(0, min(budget - plan.peak, int(budget * CACHE_SHARE)))
+    return plan
+
+
+def _fits(c: Candidate, room: int) -> bool:
+    return c.footprint is None or c.footprint.total <= room
+
+
+def _place_asr(plan: Plan, request: Request, candidates, resolve, bundled: Candidate | None) -> None:
+    budget, machine = plan.budget, plan.machine
+    if request.engine == "none":  # no meeting to transcribe: a summary of a stored one
+        return
+    if request.engine or request.model:
+        asked = resolve("asr", request.engine or "whisper", request.model)
+        plan.asr = asked
+        if asked.footprint is None:
+            plan.reasons.append(f"{asked.name} is not downloaded and not in the catalogue: its size is checked "
+                                "once it is")
+        elif asked.footprint.total > budget:
+            plan.problem = (f"{asked.name} needs {gb(asked.footprint.total)} but this machine's budget is "
+                            f"{gb(budget)}")
+            nearest = next((c for c in candidates("asr") if c.engine == asked.engine and _fits(c, budget)), None)
+            nearest = nearest or next((c for c in candidates("asr") if _fits(c, budget)), None) or bundled
+            if nearest is not None:
+                plan.suggestion = f"--engine {nearest.engine} --model {nearest.spec} ({gb(nearest.footprint.total)})"
+        else:
+            plan.reasons.append(f"speech: {asked.name}, as asked ({gb(asked.footprint.total)})")
+        return
+    share = int(budget * ASR_SHARE)
+    for c in candidates("asr"):
+        if machine.device == "cpu" and not c.cpu_realtime:
+            plan.reasons.append(f"{c.name} is downloaded but runs slower than real time on a CPU")
+            continue
+        if not _fits(c, share):
+            plan.reasons.append(f"{c.name} ({gb(c.footprint.total)}) would take more than half the budget "
+                                f"({gb(share)}), leaving too little for a rewrite model")
+            continue
+        plan.asr = c
+        plan.reasons.append(f"speech: {c.name}, the best downloaded model that fits ({gb(c.footprint.total)})")
+        return
+    plan.asr = bundled
+    if bundled is not None:
+        plan.reasons.append(f"speech: {bundled.name}, bundled with the package ({gb(bundled.footprint.total)})")
+
+
+def _place_rewrite(plan: Plan, request: Request, candidates, resolve, voxtral_ok: bool) -> None:
+    backend = request.rewrite_backend
+    asr_total = plan.asr.footprint.total if plan.asr and plan.asr.footprint else 0
+    if backend in ("none", "openai"):
+        plan.rewrite_backend = backend
+        plan.rewrite_live = backend == "openai"
+        plan.reasons.append("rewrite: none, as asked" if backend == "none"
+                            else "rewrite: an openai-compatible server, outside this process")
+        return
+    if backend == "voxtral":
+        if voxtral_ok:
+            plan.rewrite_backend, plan.rewrite_live = "voxtral", True
+            plan.reasons.append("rewrite: Voxtral's text mode, as asked (its probe passed)")
+            return
+        plan.reasons.append("rewrite: Voxtral's text mode was asked for but has not passed its probe with this "
+                            "speech model; the mlx model is planned as its fallback")
+        backend = "mlx"
+    if backend == "mlx":
+        llms = [resolve("rewrite", "mlx", request.rewrite_model)]
+    else:  # not asked: the best downloaded LLM that fits
+        llms = candidates("rewrite")
+        if not llms:
+            if voxtral_ok:
+                plan.rewrite_backend, plan.rewrite_live = "voxtral", True
+                plan.reasons.append("rewrite: Voxtral's text mode (its probe passed; no LLM is downloaded)")
+            else:
+                plan.reasons.append("rewrite: none (no rewrite model is downloaded: `notetaker models pull "
+                                    "llama-3.2-3b`)")
+            return
+    unknown = next((c for c in llms if c.footprint is None), None)
+    if unknown is not None:
+        plan.rewrite_backend, plan.rewrite, plan.rewrite_live = "mlx", unknown, False
+        plan.reasons.append(f"rewrite: {unknown.name}, size unknown until downloaded; it loads after the meeting")
+        return
+    # Cleaning during the meeting beats a bigger model afterwards: first anything that fits
+    # beside the speech model, then Voxtral's own text mode, then a model alone afterwards.
+    for llm in llms:
+        live = _largest_context(llm, plan.budget - asr_total, plan.machine)
+        if live is not None:
+            plan.rewrite_backend, plan.rewrite, plan.rewrite_live = "mlx", live, True
+            plan.reasons.append(f"rewrite: {llm.name} fits beside the speech model with {live.context} tokens "
+                                "of context, so text is cleaned during the meeting")
+            return
+    if voxtral_ok:
+        plan.rewrite_backend, plan.rewrite_live = "voxtral", True
+        plan.reasons.append(f"rewrite: Voxtral's text mode (its probe passed), since {llms[0].name} does not "
+                            "fit beside the speech model")
+        return
+    for llm in llms:
+        alone = _largest_context(llm, plan.budget, plan.machine)
+        if alone is not None:
+            plan.rewrite_backend, plan.rewrite, plan.rewrite_live = "mlx", alone, False
+            plan.reasons.append(f"rewrite: {llm.name} does not fit beside the speech model; it loads after the "
+                                f"meeting with {alone.context} tokens of context")
+            return
+    if backend == "mlx":  # asked for and fits nowhere
+        llm = llms[0]
+        smallest = at_context(llm, MIN_CONTEXT, plan.machine)
+        plan.problem = (f"{llm.name} needs {gb(smallest.footprint.total)} even with a {MIN_CONTEXT}-token "
+                        f"context but this machine's budget is {gb(plan.budget)}")
+        nearest = next((c for c in candidates("rewrite") if _largest_context(c, plan.budget, plan.machine)), None)
+        plan.suggestion = (f"--rewrite mlx with rewrite_model = {nearest.spec}" if nearest
+                           else "--rewrite none, or an openai-compatible server")
+        return
+    plan.reasons.append("rewrite: none (no downloaded rewrite model fits this machine)")
+
+
+def at_context(llm: Candidate, context: int, machine: Machine) -> Candidate:
+    """The LLM candidate re-costed at `context` tokens."""
+    if llm.weights is None:
+        return llm
+    return replace(llm, context=context,
+                   footprint=footprint_of("llm", llm.weights, llm.shape, llm.float_dtype, machine, context))
+
+
+def _largest_context(llm: Candidate, room: int, machine: Machine) -> Candidate | None:
+    window = llm.window or CONTEXTS[0]
+    for ctx in CONTEXTS:
+        if ctx > window and ctx != MIN_CONTEXT:
+            continue
+        c = at_context(llm, min(ctx, window), machine)
+        if c.footprint is not None and c.footprint.total <= room:
+            return c
+    return None
+
+
+# --- the plan for this machine and these settings -----------------------------------------------
+
+ASR_DEFAULTS = {"whisper": "tiny.en", "voxtral": "voxtral-mini-4b-realtime-4bit", "qwen3": "qwen3-asr-0.6b-8bit"}
+LLM_DEFAULT = "llama-3.2-3b"
+LIST_CONTEXT = 8192  # the context `models list` shows rewrite models' memory at
+
+
+def plan_for(settings, machine: Machine | None = None) -> Plan:
+    """The plan for `settings` on this machine (or `machine`): downloaded catalogue models,
+    registered local folders and the bundled Whisper tiny.en, by what their files say."""
+    from notetaker import models
+
+    machine = machine or detect_machine()
+    installed = [i for i in models.scan(settings) if i.state == "complete" and i.folder is not None]
+    costed: dict[str, Candidate] = {}
+
+    def cost(i) -> Candidate | None:
+        if i.name not in costed:
+            try:
+                if i.entry is not None:
+                    costed[i.name] = from_catalogue(i.entry, machine, i.folder)
+                else:
+                    c = from_folder(i.family, i.kind, i.engine, i.folder, machine)
+                    costed[i.name] = replace(c, name=i.name)
+            except Exception:  # a folder that cannot be read is not a candidate (models list says why)
+                return None
+        return costed[i.name]
+
+    def candidates(kind: str) -> list[Candidate]:
+        found = [c for i in installed if i.kind == kind for c in [cost(i)] if c is not None]
+        return sorted(found, key=lambda c: -c.rank)
+
+    def resolve(kind: str, engine: str, model: str | None) -> Candidate:
+        name = model or (ASR_DEFAULTS.get(engine, "") if kind == "asr" else LLM_DEFAULT)
+        for i in installed:
+            if i.kind == kind and (i.name == name.lower() or (i.entry and name in (i.entry.repo, *i.entry.aliases))):
+                c = cost(i)
+                if c is not None:
+                    return replace(c, engine=engine if kind == "rewrite" else c.engine)
+        folder = Path(name).expanduser()
+        if folder.is_dir():
+            family = "llm" if kind == "rewrite" else engine
+            try:
+                return from_folder(family, kind, engine, folder, machine)
+            except Exception:  # the engine's own loader gives the precise error when it loads
+                return Candidate(str(folder), kind, family, engine, str(folder), None, True)
+        from notetaker.catalogue import by_name
+
+        entry = by_name(name)
+        if entry is not None and entry.kind == kind:
+            return from_catalogue(entry, machine, None)
+        return Candidate(name, kind, "llm" if kind == "rewrite" else engine, engine, name, None, False)
+
+    bundled = next((cost(i) for i in installed if i.name == "tiny.en" and i.entry is None), None)
+    if bundled is None:
+        bundled = next((cost(i) for i in installed if i.name == "tiny.en"), None)
+    request = Request(settings.engine, settings.model, settings.rewrite_backend, settings.rewrite_model)
+    cap = int(settings.memory_budget_gb * GiB) if settings.memory_budget_gb else None
+    return make_plan(machine, request, candidates, resolve, probe_passed=lambda c: probe_passed(settings, c),
+                     cap_bytes=cap, bundled=bundled)
+
+
+def probe_passed(settings, asr: Candidate) -> bool:
+    """Whether this Voxtral model (by folder) passed the text-mode probe: the probe store
+    keys results by "voxtral:<folder>|<layout>|<bytes>" (rewrite.probe.model_key)."""
+    import json
+
+    if asr.folder is None:
+        return False
+    prefix = f"voxtral:{Path(asr.folder).expanduser().resolve()}|"
+    try:
+        data = json.loads((settings.home / "probes.json").read_text(encoding="utf-8"))
+        return any(k.startswith(prefix) and isinstance(v, dict) and v.get("passed") is True
+                   for k, v in data.get("probes", {}).items())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def settings_for(settings, plan: Plan):
+    """`settings` with the plan's choices where the user left them open."""
+    changes: dict[str, Any] = {}
+    if plan.asr is not None and not settings.engine:
+        changes["engine"], changes["model"] = plan.asr.engine, plan.asr.spec
+    elif plan.asr is not None and settings.model and Path(plan.asr.spec).is_dir():
+        changes["model"] = plan.asr.spec  # a registered local model's name → its folder
+    if not settings.rewrite_backend:
+        changes["rewrite_backend"] = plan.rewrite_backend
+        if plan.rewrite is not None and not settings.rewrite_model:
+            changes["rewrite_model"] = plan.rewrite.spec
+    if plan.rewrite is not None and settings.rewrite_model and Path(plan.rewrite.spec).is_dir():
+        changes["rewrite_model"] = plan.rewrite.spec
+    return replace(settings, **changes) if changes else settings
+
+
+def apply_limits(plan: Plan) -> None:
+    """Tell MLX the plan's memory and cache limits."""
+    try:
+        import mlx.core as mx
+
+        if plan.memory_limit:
+            mx.set_memory_limit(plan.memory_limit)
+        mx.set_cache_limit(plan.cache_limit)
+    except Exception:  # an MLX without these calls still runs; the limits are advice
+        pass
