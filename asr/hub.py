@@ -1,12 +1,15 @@
 """Model folders: a local path as is, or a Hugging Face hub repo from the cache or downloaded.
 
 The cache is tried first so that a model downloaded once keeps working offline; every
-failure is a ModelNotFoundError with one line, never a traceback.
+failure is a ModelNotFoundError with one line, never a traceback. A download that stopped
+half-way (`.incomplete` blobs, missing shards) or a weight file that is cut off is never
+used: the error says to run `notetaker models pull` again, which resumes it.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +17,8 @@ from asr.base import ModelNotFoundError
 
 # Files that mean a snapshot holds model weights, not just a tokenizer fetched on its own.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".npz")
+# Every layout the engines load has one of these (CTranslate2, Mistral's original, the rest).
+CONFIG_FILES = ("config.json", "params.json", "model.bin")
 
 
 def resolve_model(
@@ -31,17 +36,36 @@ def resolve_model(
     if _looks_like_path(spec):
         raise ModelNotFoundError(f"no model folder at {spec}")
     patterns = list(allow_patterns) if allow_patterns is not None else None
-    cached = _cached_snapshot(spec, cache_dir, patterns)
-    if cached is not None:
-        return cached
+    if patterns is not None:  # single files (a tokenizer): huggingface_hub's own bookkeeping
+        cached = _cached_files(spec, cache_dir, patterns)
+        if cached is not None:
+            return cached
+        if not allow_download:
+            raise ModelNotFoundError(f"model {spec} is not downloaded and downloads are turned off")
+        return _download(spec, cache_dir, patterns)
+    found = cached_repo(spec, cache_dir)
+    if found.state == "complete":
+        return found.folder
+    if found.state == "corrupt":
+        raise ModelNotFoundError(f"model {spec} is damaged ({found.problem}); "
+                                 f"run `notetaker models pull {spec}` to download it again")
     if not allow_download:
+        if found.state == "partial":
+            raise ModelNotFoundError(f"model {spec} is only partly downloaded ({found.problem}) and downloads "
+                                     f"are turned off; run `notetaker models pull {spec}` to resume")
         raise ModelNotFoundError(f"model {spec} is not downloaded and downloads are turned off")
-    folder = _download(spec, cache_dir, patterns)
-    if patterns is None and not _has_weights(folder):
-        # snapshot_download returns a partial cached snapshot when the hub is unreachable.
-        raise ModelNotFoundError(
-            f"model {spec} is only partly downloaded (no weights) and the hub cannot be reached"
-        )
+    try:
+        folder = _download(spec, cache_dir, None)
+    except ModelNotFoundError:
+        if found.state == "partial":
+            raise ModelNotFoundError(f"model {spec} is only partly downloaded ({found.problem}) and the hub "
+                                     f"cannot be reached; run `notetaker models pull {spec}` to resume") from None
+        raise
+    # snapshot_download hands back whatever the cache holds when the hub stops answering.
+    problem = check_folder(folder) or _unfinished_problem(repo_cache_dir(spec, cache_dir))
+    if problem is not None:
+        raise ModelNotFoundError(f"model {spec} is only partly downloaded ({problem[1]}); "
+                                 f"run `notetaker models pull {spec}` to resume")
     return folder
 
 
@@ -65,22 +89,123 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "~", os.sep)) or spec.count("/") > 1 or "\\" in spec
 
 
-def _cached_snapshot(repo: str, cache_dir: Path | None, patterns: list[str] | None) -> Path | None:
+@dataclass(frozen=True)
+class CachedRepo:
+    """What the hub cache holds of one repo."""
+
+    folder: Path | None  # the snapshot its main ref points to (None: nothing yet)
+    state: str  # "complete", "partial" (a download to finish), "corrupt", "missing"
+    problem: str | None = None  # one line, for the states between
+
+
+def repo_cache_dir(repo: str, cache_dir: Path | None) -> Path:
+    """`<cache>/models--org--name`, where huggingface_hub keeps one repo's blobs and snapshots."""
+    from huggingface_hub import constants
+
+    base = Path(cache_dir if cache_dir is not None else constants.HF_HUB_CACHE).expanduser()
+    return base / ("models--" + repo.replace("/", "--"))
+
+
+def unfinished_blobs(repo_dir: Path) -> list[Path]:
+    """Blobs a download left half-written: `<etag>.incomplete` (resumed by the next call to
+    huggingface_hub < 1.0) or `<etag>.<id>.incomplete` (later versions start the file again),
+    without the finished `<etag>` beside them."""
+    blobs = repo_dir / "blobs"
+    if not blobs.is_dir():
+        return []
+    return sorted(p for p in blobs.glob("*.incomplete") if not (blobs / p.name.split(".")[0]).exists())
+
+
+def cached_repo(repo: str, cache_dir: Path | None, patterns: Sequence[str] | None = None) -> CachedRepo:
+    """The cached snapshot of a hub repo and whether it is whole. With `patterns` (what a
+    pull fetches), huggingface_hub's own listing of the repo must be complete too; without,
+    the folder is judged by its own files (config, weights, shards, safetensors lengths)."""
+    from huggingface_hub import errors, snapshot_download
+    from huggingface_hub.utils import validate_repo_id
+
+    incomplete = getattr(errors, "IncompleteSnapshotError", None)  # huggingface_hub >= 1.x
+    try:
+        validate_repo_id(repo)
+    except errors.HFValidationError:
+        raise ModelNotFoundError(f"{repo} is neither a model folder nor a hub repo id") from None
+    root = repo_cache_dir(repo, cache_dir)
+    if not root.is_dir():
+        return CachedRepo(None, "missing")
+    listed_missing = None
+    try:
+        folder: Path | None = Path(snapshot_download(repo, cache_dir=cache_dir, local_files_only=True,
+                                                     allow_patterns=list(patterns) if patterns else None))
+    except (errors.LocalEntryNotFoundError, OSError) as e:
+        # A listing that names files the snapshot lacks: the snapshot is still there to judge.
+        path = getattr(e, "snapshot_path", None) if incomplete and isinstance(e, incomplete) else None
+        folder = Path(path) if path else None
+        if folder is not None and patterns is not None:
+            listed_missing = "files it lists are not downloaded yet"
+    unfinished = _unfinished_problem(root)
+    if folder is None or not folder.is_dir():
+        if unfinished:
+            return CachedRepo(None, "partial", unfinished[1])
+        return CachedRepo(None, "missing")
+    problem = check_folder(folder)
+    if problem is not None and problem[0] == "damaged":
+        return CachedRepo(folder, "corrupt", problem[1])
+    for found in (unfinished, problem):
+        if found is not None:
+            return CachedRepo(folder, "partial", found[1])
+    if listed_missing:
+        return CachedRepo(folder, "partial", listed_missing)
+    return CachedRepo(folder, "complete")
+
+
+def check_folder(folder: Path) -> tuple[str, str] | None:
+    """None for a whole model folder, else ("missing", why) when files are absent (a download
+    that has not finished, or not a model folder) or ("damaged", why) when a weight file is cut
+    off or broken. Reads headers and file sizes only."""
+    from asr.footprint import CorruptCheckpoint, safetensors_problem, weight_files
+
+    try:
+        entries = list(folder.iterdir())
+    except OSError as e:
+        return "missing", f"cannot read {folder}: {e.strerror}"
+    for p in sorted(entries):
+        if p.is_symlink() and not p.exists():  # a snapshot entry whose blob is gone
+            return "missing", f"{p.name} is missing"
+    if not any((folder / name).is_file() for name in CONFIG_FILES):
+        return "missing", "no config.json, params.json or model.bin"
+    try:
+        files = weight_files(folder)
+    except CorruptCheckpoint as e:
+        return "damaged", str(e)
+    except ModelNotFoundError as e:  # an index naming a shard that is not there (yet)
+        return "missing", str(e).replace(f"{folder} lacks the shard", "missing the shard")
+    if not files and not _has_weights(folder):
+        return "missing", "no weight files"
+    for path in files:
+        why = safetensors_problem(path)
+        if why is not None:
+            return "damaged", why.replace(str(path), path.name)
+    return None
+
+
+def _unfinished_problem(repo_dir: Path) -> tuple[str, str] | None:
+    blobs = unfinished_blobs(repo_dir)
+    if not blobs:
+        return None
+    done = sum(p.stat().st_size for p in blobs if p.exists())
+    files = "a file" if len(blobs) == 1 else f"{len(blobs)} files"
+    return "missing", f"{files} stopped half-way, {done / 2**20:.0f} MB in"
+
+
+def _cached_files(repo: str, cache_dir: Path | None, patterns: list[str]) -> Path | None:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
     try:
-        found = snapshot_download(
-            repo, cache_dir=cache_dir, local_files_only=True, allow_patterns=patterns
-        )
+        return Path(snapshot_download(repo, cache_dir=cache_dir, local_files_only=True, allow_patterns=patterns))
     except HFValidationError:
         raise ModelNotFoundError(f"{repo} is neither a model folder nor a hub repo id") from None
     except (LocalEntryNotFoundError, OSError):
         return None
-    folder = Path(found)
-    if patterns is None and not _has_weights(folder):
-        return None  # only single files (a tokenizer) were fetched from this repo so far
-    return folder
 
 
 def _has_weights(folder: Path) -> bool:

@@ -528,7 +528,9 @@ def test_resolve_model_unknown_repo_offline_fails_fast(tmp_path, offline):
 
 def test_resolve_model_uses_the_cache_offline(tmp_path, offline):
     cache = tmp_path / "cache"
-    snapshot = _fake_snapshot(cache, "acme/whisper-x", {"config.json": "{}", "model.safetensors": ""})
+    # The smallest whole safetensors file: an 8-byte length and an empty header "{}".
+    empty_safetensors = "\x02" + "\x00" * 7 + "{}"
+    snapshot = _fake_snapshot(cache, "acme/whisper-x", {"config.json": "{}", "model.safetensors": empty_safetensors})
     assert resolve_model("acme/whisper-x", cache_dir=cache) == snapshot
     # A repo of which only the tokenizer was fetched is not a downloaded model.
     _fake_snapshot(cache, "acme/whisper-y", {"tokenizer.json": "{}"})
