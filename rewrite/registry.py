@@ -13,10 +13,12 @@ from rewrite.base import BACKENDS, RewriteBackend, RewriteError
 def load_backend(name: str | None, model: str | None = None, *, cache_dir: Path | None = None,
                  allow_download: bool = True, openai_base_url: str | None = None,
                  voxtral_engine: Any = None, voxtral_model: str | None = None, probe_path: Path | None = None,
-                 report: Callable[[str], None] = lambda line: None) -> RewriteBackend | None:
+                 report: Callable[[str], None] = lambda line: None,
+                 context_tokens: int | None = None) -> RewriteBackend | None:
     """The backend `name` with `model` (None: its default). `voxtral` shares a loaded Voxtral
     engine (or loads `voxtral_model`), runs only after its capability probe passed (score
-    kept in `probe_path`) and otherwise falls back to `mlx`, saying so through `report`."""
+    kept in `probe_path`) and otherwise falls back to `mlx`, saying so through `report`.
+    `context_tokens`: the context an mlx model is run with (None: its window, capped)."""
     name = (name or "none").lower()
     if name not in BACKENDS:
         raise RewriteError(f"unknown rewrite backend {name!r}; available: {', '.join(BACKENDS)}")
@@ -25,7 +27,7 @@ def load_backend(name: str | None, model: str | None = None, *, cache_dir: Path 
     if name == "mlx":
         from rewrite.mlx_llm import MlxBackend
 
-        return MlxBackend(model, cache_dir=cache_dir, allow_download=allow_download)
+        return MlxBackend(model, cache_dir=cache_dir, allow_download=allow_download, context_tokens=context_tokens)
     if name == "openai":
         if not openai_base_url:
             raise RewriteError("the openai backend needs a server: set openai_base_url in the config "
@@ -49,6 +51,6 @@ def load_backend(name: str | None, model: str | None = None, *, cache_dir: Path 
     def fallback() -> RewriteBackend:
         from rewrite.mlx_llm import MlxBackend
 
-        return MlxBackend(model, cache_dir=cache_dir, allow_download=allow_download)
+        return MlxBackend(model, cache_dir=cache_dir, allow_download=allow_download, context_tokens=context_tokens)
 
     return choose_voxtral_or_fallback(voxtral_engine, ProbeStore(probe_path), fallback, report)

@@ -32,6 +32,7 @@ class AppDeps:
     engine_label: str = ""  # "whisper/tiny.en" for the status bar before the engine loads
     clock: Callable[[], float] = time.monotonic
     memory_budget_bytes: int | None = None  # from the memory budgeter, when there is a plan
+    memory_planned_bytes: int | None = None  # what the plan expects the meeting's models to take
     audio_path: Path | None = None  # the input file, stored with the meeting
     memory_probe: Callable[[], int] | None = None  # bytes in use (default: this process's RSS)
     spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)

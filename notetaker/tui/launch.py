@@ -71,9 +71,9 @@ def capture_devices(args: argparse.Namespace, settings: Settings) -> tuple[dict,
     return devices, bool(getattr(args, "mix", False) or settings.mix_channels)
 
 
-def preflight_engine(settings: Settings) -> str:
-    """Check the engine, model and language without loading weights; the model is
-    downloaded here if it has to be. Returns the label "engine/model" for the status bar."""
+def check_engine_options(settings: Settings) -> tuple[str, str]:
+    """The engine name, model label, language and delay checked without loading or
+    downloading anything. Returns (engine, model label)."""
     from asr.registry import DEFAULT_ENGINE, ENGINES, engine_names
 
     name = settings.engine or DEFAULT_ENGINE
@@ -81,11 +81,10 @@ def preflight_engine(settings: Settings) -> str:
         raise ASRError(f"unknown engine {name!r}; available: {', '.join(engine_names())}")
     model = settings.model or _attr(f"{ENGINES[name].split(':')[0]}:DEFAULT_MODEL")
     if name not in _PREFLIGHT:  # an engine without static checks: it checks itself when it loads
-        return f"{name}/{model}"
-    resolver, languages = _PREFLIGHT[name]
+        return name, model
     lang = settings.language
     if lang:  # checked first: a wrong language must not cost a download
-        known = tuple(_attr(languages))
+        known = tuple(_attr(_PREFLIGHT[name][1]))
         if lang not in known:
             listed = f"; it knows {', '.join(known)}" if len(known) <= 30 else ""
             raise ASRError(f"unknown language code {lang!r} for {name}{listed}")
@@ -96,7 +95,15 @@ def preflight_engine(settings: Settings) -> str:
         from asr.voxtral.session import delay_tokens
 
         delay_tokens(settings.delay_ms)
-    _attr(resolver)(settings.model, settings.models_dir, settings.allow_download)
+    return name, model
+
+
+def preflight_engine(settings: Settings) -> str:
+    """Check the engine, model and language without loading weights; the model is
+    downloaded here if it has to be. Returns the label "engine/model" for the status bar."""
+    name, model = check_engine_options(settings)
+    if name in _PREFLIGHT:
+        _attr(_PREFLIGHT[name][0])(settings.model, settings.models_dir, settings.allow_download)
     return f"{name}/{model}"
 
 
@@ -121,7 +128,8 @@ def session_options(settings: Settings, partials: bool = True) -> SessionOptions
 
 
 def build_deps(settings: Settings, store, *, source_factory: Callable | None = None, title: str = "",
-               realtime: bool = True, rewrite_backend: str | None = None, engine_label: str = ""):
+               realtime: bool = True, rewrite_backend: str | None = None, engine_label: str = "",
+               context_tokens: int | None = None):
     """AppDeps from settings: factories that load the engine and the rewrite backend on the
     thread that calls them (the compute thread)."""
     from asr.registry import load_engine
@@ -141,12 +149,12 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
         if not name or name == "none":
             return None
         shared = loaded[0] if loaded and loaded[0].name == "voxtral" else None
-        return load_rewrite(settings, name, voxtral_engine=shared)
+        return load_rewrite(settings, name, voxtral_engine=shared, context_tokens=context_tokens)
 
     return AppDeps(store=store, engine_factory=engine_factory, source_factory=source_factory,
                    rewrite_factory=rewrite_factory, options=session_options(settings, partials=realtime), title=title,
                    realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
-                   rewrite_backend=rewrite_backend or settings.rewrite_backend, engine_label=engine_label,
+                   rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", engine_label=engine_label,
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
                    engine_loader=lambda name, model: load_engine(name, model, cache_dir=settings.models_dir,
                                                                  allow_download=settings.allow_download))
@@ -212,8 +220,14 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
             return CaptureSource(devices, mix=mix)
         realtime = True
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
+    from notetaker.commands import fetch_planned, plan_checked
+
+    preflight_rewrite(settings)  # a backend name that does not exist: one line before any plan
+    settings, plan = plan_checked(settings)
+    check_engine_options(settings)  # before anything downloads
+    fetch_planned(settings, plan)
     label = preflight_engine(settings)
-    rewrite = preflight_rewrite(settings)
+    rewrite = preflight_rewrite(settings) if plan.rewrite_live else "none"
     _need_terminal("notetaker record")
     from notetaker.tui.app import make_app
 
@@ -221,8 +235,11 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     try:
         deps = build_deps(settings, store, title=title, realtime=realtime, engine_label=label,
-                          rewrite_backend=rewrite, source_factory=source_factory)
+                          rewrite_backend=rewrite, source_factory=source_factory,
+                          context_tokens=plan.rewrite.context if plan.rewrite is not None else None)
         deps.audio_path = path.resolve() if path is not None else None
+        deps.memory_budget_bytes = plan.budget
+        deps.memory_planned_bytes = sum(c.footprint.total for c in plan.during if c.footprint)
         result, stopped = _run_app(make_app(deps, live=True))
         return _report(result, store, stopped)
     finally:
@@ -231,8 +248,10 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     """`notetaker` with no command, in a terminal: past meetings, search and summaries."""
+    from notetaker.budget import plan_for, settings_for
     from notetaker.tui.app import make_app
 
+    settings = settings_for(settings, plan_for(settings))  # browsing works even where the config does not fit
     _write_templates(settings)
     store = open_store(settings)
     try:

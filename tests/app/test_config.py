@@ -43,8 +43,9 @@ def config_error(home: Path, text: str | None = None, flags: dict | None = None,
 def test_defaults_without_config_env_or_flags(home):
     s = load(home)
     assert s == Settings(home=home.resolve())
-    assert (s.engine, s.model, s.language, s.delay_ms) == ("whisper", None, None, 480)
-    assert (s.allow_download, s.keep_audio, s.rewrite_backend) == (True, True, "none")
+    # Engine, model and rewrite backend left open: the memory plan chooses them.
+    assert (s.engine, s.model, s.language, s.delay_ms) == (None, None, None, 480)
+    assert (s.allow_download, s.keep_audio, s.rewrite_backend, s.memory_budget_gb) == (True, True, None, None)
     assert s.db_path == home.resolve() / "notetaker.db"
     assert s.config_path == home.resolve() / "config.toml"
     assert s.models_dir.parent == s.sessions_dir.parent == home.resolve()
@@ -246,3 +247,12 @@ def test_bad_file_value_is_reported_even_when_env_overrides_it(home):
     write_config(home, 'delay_ms = "soon"\n')
     with pytest.raises(ConfigError):
         load(home, NOTETAKER_DELAY_MS="480")
+
+
+def test_memory_budget_gb_is_a_positive_number(home):
+    assert load(home, NOTETAKER_MEMORY_BUDGET_GB="6.5").memory_budget_gb == 6.5
+    (home / "config.toml").write_text("memory_budget_gb = 12\n")
+    assert load(home).memory_budget_gb == 12.0
+    for bad in ("lots", "0", "-3"):
+        with pytest.raises(ConfigError, match="memory_budget_gb"):
+            load(home, NOTETAKER_MEMORY_BUDGET_GB=bad)

@@ -88,7 +88,7 @@ def test_live_screen(snap_compare, store, make_deps):
         raise ASRError("held back for the snapshot")
 
     deps = make_deps(store, engine_factory=engine, memory_probe=lambda: 3 << 29,
-                     memory_budget_bytes=12 << 30)
+                     memory_budget_bytes=12 << 30, memory_planned_bytes=7 << 28)
     app = make_app(deps, live=True)
     sid = store.create_session("Launch sync", "whisper", "tiny.en")
     texts = [("um so we we agreed to ship on friday", "So we agreed to ship on Friday.", ()),

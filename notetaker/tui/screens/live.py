@@ -278,8 +278,13 @@ class LiveScreen(Screen):
 
     def _memory(self) -> str:
         rss = (self.deps.memory_probe or _rss_bytes)()
-        budget = self.deps.memory_budget_bytes
-        return f"mem {rss / 2**30:.1f}/{budget / 2**30:.0f} GB" if budget else f"mem {rss / 2**30:.1f} GB"
+        budget, planned = self.deps.memory_budget_bytes, self.deps.memory_planned_bytes
+        text = f"mem {rss / 2**30:.1f} GB"
+        if planned:
+            text += f" (plan {planned / 2**30:.1f}" + (f" of {budget / 2**30:.1f})" if budget else ")")
+        elif budget:
+            text += f" of {budget / 2**30:.1f}"
+        return text
 
     def _render_status(self) -> None:
         self.query_one("#status", Static).update(self.status_text())
