@@ -350,7 +350,7 @@ def qwen3_shape(folder: Path) -> dict[str, int]:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelNotFoundError(f"{folder} has no config.json")
-    return qwen3_shape_of(Qwen3ASRConfig.from_dict(_read_json(path), str(path)))
+    return qwen3_shape_of(Qwen3ASRConfig.from_dict(read_json_object(path), str(path)))
 
 
 def qwen3_shape_of(cfg) -> dict[str, int]:
@@ -367,7 +367,7 @@ def llm_shape(folder: Path) -> dict[str, int]:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelNotFoundError(f"{folder} has no config.json")
-    raw = _read_json(path)
+    raw = read_json_object(path)
     c = raw.get("text_config", raw)
     try:
         heads = int(c["num_attention_heads"])
@@ -381,7 +381,8 @@ def llm_shape(folder: Path) -> dict[str, int]:
         raise ModelNotFoundError(f"{path} lacks what a language model's config has ({e})") from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object; ModelNotFoundError (one line) for anything else."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):

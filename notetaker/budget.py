@@ -193,13 +193,17 @@ def read_folder(family: str, folder: Path) -> tuple[WeightSummary, dict[str, int
 
 
 def _group_size(folder: Path) -> int:
-    import json
+    """The quantization group size config.json names (64, mlx-lm's default, otherwise)."""
+    from asr.base import ASRError
+    from asr.footprint import read_json_object
 
+    if not (folder / "config.json").is_file():
+        return 64
     try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = read_json_object(folder / "config.json")
         q = config.get("quantization") or config.get("quantization_config") or {}
         return int(q.get("group_size", 64))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (ASRError, ValueError, AttributeError, TypeError):
         return 64
 
 

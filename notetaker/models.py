@@ -439,13 +439,9 @@ def _config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelNotFoundError(f"{folder} has no config.json, params.json or model.bin: not a model folder")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelNotFoundError(f"{path} is not a readable JSON file") from None
-    if not isinstance(data, dict):
-        raise ModelNotFoundError(f"{path} is not a JSON object")
-    return data
+    from asr.footprint import read_json_object
+
+    return read_json_object(path)
 
 
 def _disk_bytes(folder: Path, follow: bool) -> int:

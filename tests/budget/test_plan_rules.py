@@ -124,3 +124,27 @@ def test_no_rewrite_model_downloaded_means_none_with_a_hint():
     assert p.rewrite_backend == "none" and p.rewrite is None
     assert any("models pull" in r for r in p.reasons)
     assert p.as_dict()["during_meeting"] == ["tiny.en"]
+
+
+def test_the_probe_counts_only_for_the_voxtral_folder_it_was_run_on(tmp_path):
+    """probes.json keys results by "voxtral:<folder>|<layout>|<bytes>" (rewrite.probe.model_key)."""
+    import json
+    from types import SimpleNamespace
+
+    from notetaker.budget import probe_passed
+
+    home, probed, other = tmp_path / "home", tmp_path / "vox4", tmp_path / "vox16"
+    for d in (home, probed, other):
+        d.mkdir()
+    settings = SimpleNamespace(home=home)
+    vox = Candidate("vox", "asr", "voxtral", "voxtral", "vox", fp(4), True, folder=probed)
+    assert not probe_passed(settings, vox)  # no probes.json yet
+    entry = {"score": 0.875, "passed": True, "date": "2026-11-21", "probe": 1}
+    (home / "probes.json").write_text(json.dumps({"version": 1, "probes": {
+        f"voxtral:{probed.resolve()}|mlx|123": entry,
+        f"voxtral:{other.resolve()}|mlx|456": dict(entry, passed=False)}}))
+    assert probe_passed(settings, vox)
+    assert not probe_passed(settings, Candidate("v16", "asr", "voxtral", "voxtral", "v16", fp(9), True,
+                                                folder=other))
+    (home / "probes.json").write_text("{broken")
+    assert not probe_passed(settings, vox)
