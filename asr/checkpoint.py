@@ -135,9 +135,12 @@ def quantize_as_stored(model: nn.Module, weights: dict, quantization: dict | Non
 
 
 def dequantize_weights(weights: dict[str, mx.array], quantization: dict, in_dims: dict[str, int],
-                       dtype: mx.Dtype = mx.float32) -> dict[str, mx.array]:
-    """The weights with every stored quantized layer expanded back to `dtype`."""
-    w = dict(weights)
+                       dtype: mx.Dtype = mx.float32, consume: bool = False) -> dict[str, mx.array]:
+    """The weights with every stored quantized layer expanded back to `dtype`. `consume`
+    expands `weights` itself, layer by layer, so each packed layer is freed as soon as its
+    expansion exists (the load then peaks at one layer above the expanded size, not at
+    packed + expanded)."""
+    w = weights if consume else dict(weights)
     mode = quantization.get("mode", "affine")
     for key in [k for k in w if k.endswith(".scales")]:
         base = key[: -len(".scales")]
@@ -150,16 +153,17 @@ def dequantize_weights(weights: dict[str, mx.array], quantization: dict, in_dims
     return w
 
 
-def dequantized(checkpoint, model_factory, dtype: mx.Dtype = mx.float32):
+def dequantized(checkpoint, model_factory, dtype: mx.Dtype = mx.float32, consume: bool = False):
     """A checkpoint dataclass (with `config`, `weights`, `quantization`) with its MLX-quantized
     layers expanded to `dtype` (the CPU's fast path); `model_factory(config)` builds the float
-    model whose layer widths say how each layer was packed."""
+    model whose layer widths say how each layer was packed. `consume`: expand in place (the
+    given checkpoint is spent)."""
     from dataclasses import replace
 
     if not checkpoint.quantization:
         return checkpoint
     in_dims = float_in_dims(model_factory(checkpoint.config))
-    weights = dequantize_weights(checkpoint.weights, checkpoint.quantization, in_dims, dtype)
+    weights = dequantize_weights(checkpoint.weights, checkpoint.quantization, in_dims, dtype, consume)
     return replace(checkpoint, weights=weights, quantization=None)
 
 

@@ -270,23 +270,28 @@ def dominant_float(tensors: Iterable[TensorInfo]) -> str:
 MIB = 2**20
 
 
-def whisper_working(d: Mapping[str, int], item: int) -> tuple[int, int]:
-    """(KV bytes, activation bytes) of Whisper: the decoder's self-attention cache over its
-    whole text context and the cross-attention cache of one 30 s window; the encoder's
-    attention scores and the layer activations of that window."""
+WHISPER_WINDOWS = 4  # 30 s windows decoded together by a file's transcription (SegmentedSession)
+
+
+def whisper_working(d: Mapping[str, int], item: int, windows: int = WHISPER_WINDOWS) -> tuple[int, int]:
+    """(KV bytes, activation bytes) of Whisper decoding `windows` 30 s windows at once (a
+    live meeting: 1; a file: 4): per window the decoder's self-attention cache over its whole
+    text context, the cross-attention cache and the encoder's layer activations; plus one
+    window's attention scores (heads x frames x frames)."""
     cross = 2 * d["n_text_layer"] * d["n_audio_ctx"] * d["n_text_state"] * item
     self_kv = 2 * d["n_text_layer"] * d["n_text_ctx"] * d["n_text_state"] * item
     scores = d["n_audio_head"] * d["n_audio_ctx"] * d["n_audio_ctx"] * item
     acts = d["n_audio_ctx"] * d["n_audio_state"] * item * 8
-    return cross + self_kv, scores + acts
+    return windows * (cross + self_kv), windows * acts + scores
 
 
 def voxtral_working(v: Mapping[str, int], item: int) -> tuple[int, int]:
-    """(KV bytes, activation bytes) of Voxtral Realtime: both KV caches at their sliding-window
-    bounds (they never grow past them); one step's logits and the encoder's window of
-    activations through its FFN."""
+    """(KV bytes, activation bytes) of Voxtral Realtime: both KV caches at their bounds — the
+    decoder's reserves its sliding window; the encoder's holds up to 2 x window - 1 frames
+    just after a catch-up appends a whole window of frames at once — one step's logits and
+    the encoder's window of activations through its FFN."""
     kv_dec = 2 * v["dec_layers"] * v["dec_window"] * v["dec_kv_heads"] * v["dec_head_dim"] * item
-    kv_enc = 2 * v["enc_layers"] * v["enc_window"] * v["enc_kv_heads"] * v["enc_head_dim"] * item
+    kv_enc = 2 * v["enc_layers"] * (2 * v["enc_window"] - 1) * v["enc_kv_heads"] * v["enc_head_dim"] * item
     acts = v["vocab"] * 4 * 2 + v["enc_window"] * (v["enc_dim"] * 4 + v["enc_hidden"] * 3) * item
     return kv_dec + kv_enc, acts
 
@@ -297,11 +302,18 @@ QWEN3_MAX_CHUNKS = 30  # 1 s conv chunks in its longest (30 s) utterance
 
 def qwen3_working(q: Mapping[str, int], item: int) -> tuple[int, int]:
     """(KV bytes, activation bytes) of Qwen3-ASR: the decoder cache for one utterance's prompt
-    and answer; the conv maps and FFN activations of a 30 s utterance and one row of logits."""
+    and answer; for a 30 s utterance the peak of its conv stem, then one row of logits.
+
+    The stem's peak is the second conv: MLX's CPU conv2d holds its input (the first conv's
+    output), a zero-padded copy, the im2col patches (9 values per output pixel; a quarter of
+    the pixels) and its output at once — 805 MiB measured for 0.6B in float32."""
     kv = 2 * q["text_layers"] * q["text_kv_heads"] * q["head_dim"] * QWEN3_PROMPT_TOKENS * item
-    conv = QWEN3_MAX_CHUNKS * q["conv_hidden"] * (q["mel_bins"] // 2) * (q["chunk_frames"] // 2) * item
+    f, t = q["mel_bins"] // 2, q["chunk_frames"] // 2  # after the first stride-2 conv
+    conv1 = QWEN3_MAX_CHUNKS * q["conv_hidden"] * f * t * item
+    padded = conv1 * (f + 2) * (t + 2) // (f * t)
+    conv_peak = conv1 + padded + conv1 * 9 // 4 + conv1 // 4
     ffn = QWEN3_MAX_CHUNKS * q["tokens_per_chunk"] * q["audio_ffn"] * item
-    return kv, conv + ffn + q["vocab"] * 4
+    return kv, max(conv_peak, ffn) + q["vocab"] * 4
 
 
 LLM_PREFILL_STEP = 2048  # mlx-lm's prefill chunk

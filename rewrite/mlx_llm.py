@@ -156,11 +156,19 @@ def _load(folder: Path, dequantize: bool | None) -> tuple[Any, Any, dict]:
         model, tokenizer, config = mlx_lm.load(str(folder), lazy=True, return_config=True)
     except Exception as e:  # mlx-lm raises ValueError, FileNotFoundError, KeyError, OSError...
         raise RewriteError(f"{folder} is not a language model mlx-lm can load: {_first_line(e)}") from None
+    from mlx.utils import tree_flatten
+
+    from asr.mlxrt import release_freed_memory
+
     _fit_to_device(model, config, dequantize)
     try:
-        mx.eval(model.parameters())
+        # One tensor at a time: each packed layer is freed once its expansion exists, so the
+        # load peaks near the expanded size rather than packed + expanded.
+        for _, value in tree_flatten(model.parameters()):
+            mx.eval(value)
     except Exception as e:  # truncated safetensors surface here with lazy loading
         raise RewriteError(f"cannot read the weights in {folder}: {_first_line(e)}") from None
+    release_freed_memory()
     return model, tokenizer, config
 
 

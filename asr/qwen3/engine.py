@@ -16,7 +16,7 @@ from asr.base import (
     SessionOptions,
 )
 from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu
+from asr.mlxrt import on_cpu, release_freed_memory
 from asr.qwen3.config import LANGUAGE_NAMES
 from asr.qwen3.decoding import Qwen3Decoder
 from asr.qwen3.tokenizer import QwenTokenizer
@@ -75,7 +75,7 @@ class Qwen3Engine(Engine):
         # quantized downloads are expanded where that fits; GPUs run the stored precision.
         ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
         if on_cpu() and quantize_bits is None and expand_on_cpu(ckpt.weights, ckpt.quantization):
-            ckpt = dequantized(ckpt)
+            ckpt = dequantized(ckpt, consume=True)
         self.tokenizer = QwenTokenizer.from_folder(folder)
         _check_tokenizer(folder, self.tokenizer, ckpt.config)
         self.net = build_model(ckpt, quantize_bits=quantize_bits)
@@ -84,6 +84,7 @@ class Qwen3Engine(Engine):
         self.folder = folder
         self.decoder = Qwen3Decoder(self.net, self.tokenizer)
         self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+        release_freed_memory()
 
     @property
     def capabilities(self) -> Capabilities:

@@ -15,7 +15,7 @@ from asr.base import (
     SessionOptions,
 )
 from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu
+from asr.mlxrt import on_cpu, release_freed_memory
 from asr.voxtral.model import VoxtralRealtime
 from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
 from asr.voxtral.tokenizer import TekkenTokenizer
@@ -49,7 +49,7 @@ class VoxtralEngine(Engine):
         # GPUs run the stored precision.
         ckpt = load_checkpoint(folder, dtype=mx.float32 if on_cpu() else None)
         if on_cpu() and quantize_bits is None and expand_on_cpu(ckpt.weights, ckpt.quantization):
-            ckpt = dequantized(ckpt)
+            ckpt = dequantized(ckpt, consume=True)
         if ckpt.tokenizer_file is None:
             raise ModelNotFoundError(f"{folder} has no tekken.json tokenizer")
         self.tokenizer = TekkenTokenizer.from_file(ckpt.tokenizer_file)
@@ -57,6 +57,7 @@ class VoxtralEngine(Engine):
         self.config = ckpt.config
         self.layout = ckpt.layout
         self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+        release_freed_memory()
         audio = self.tokenizer.audio or {}
         self.left_pad_tokens = int(audio.get("streaming_n_left_pad_tokens", 32))
         self.default_delay_ms = int(audio.get("transcription_delay_ms", DEFAULT_DELAY_MS))

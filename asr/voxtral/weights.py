@@ -102,9 +102,10 @@ def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None,
                            quantize_bits, group_size, _quantizable)
 
 
-def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
-    """The checkpoint with MLX-quantized layers expanded to `dtype` (CPU's fast path)."""
-    return expand_quantized(checkpoint, VoxtralRealtime, dtype)
+def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32, consume: bool = False) -> Checkpoint:
+    """The checkpoint with MLX-quantized layers expanded to `dtype` (CPU's fast path);
+    `consume` expands in place, freeing each packed layer as it goes."""
+    return expand_quantized(checkpoint, VoxtralRealtime, dtype, consume)
 
 
 def detect_layout(folder: Path) -> str:

@@ -18,7 +18,7 @@ from asr.base import (
     SessionOptions,
 )
 from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu
+from asr.mlxrt import on_cpu, release_freed_memory
 from asr.segmented import SegmentedSession, Transcript
 from asr.whisper.decoding import DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
@@ -114,7 +114,7 @@ class WhisperEngine(Engine):
         dtype = mx.float32 if on_cpu() else mx.float16
         ckpt = load_checkpoint(folder, dtype=dtype)
         if on_cpu() and expand_on_cpu(ckpt.weights, ckpt.quantization):
-            ckpt = dequantized(ckpt)
+            ckpt = dequantized(ckpt, consume=True)
         self.dims = ckpt.dims
         self.layout = ckpt.layout
         net = build_model(ckpt)
@@ -127,6 +127,7 @@ class WhisperEngine(Engine):
         self.tokenizer = WhisperTokenizer(tok_file, ckpt.dims.n_vocab)
         self.decoder = WhisperDecoder(net, self.tokenizer)
         self._weight_bytes = sum(v.nbytes for v in ckpt.weights.values())
+        release_freed_memory()
 
     @property
     def capabilities(self) -> Capabilities:

@@ -111,21 +111,22 @@ def build_model(checkpoint: Checkpoint) -> Whisper:
     return model
 
 
-def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32) -> Checkpoint:
+def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32, consume: bool = False) -> Checkpoint:
     """The checkpoint with MLX-quantized layers expanded back to `dtype`.
 
     On the CPU, MLX's quantized matmul is slow and everything computes in float32 anyway,
-    so quantized downloads are expanded once at load.
+    so quantized downloads are expanded once at load. `consume` expands in place, freeing
+    each packed layer as soon as its expansion exists.
     """
     q = checkpoint.quantization
     if not q:
         return checkpoint
-    w = dict(checkpoint.weights)
+    w = checkpoint.weights if consume else dict(checkpoint.weights)
     for key in [k for k in w if k.endswith(".scales")]:
         base = key[: -len(".scales")]
         w[base + ".weight"] = mx.dequantize(w[base + ".weight"], w.pop(key), w.pop(base + ".biases"),
                                             group_size=q["group_size"], bits=q["bits"]).astype(dtype)
-    mx.eval(w)
+        mx.eval(w[base + ".weight"])
     return replace(checkpoint, weights=w, quantization=None)
 
 

@@ -65,12 +65,14 @@ def plan_on(machine: Machine, folders, request=Request()):
 
 
 # Hand-computed footprints (bytes). Metal keeps the stored precision (float items of 2).
-VOX_KV = 2 * 26 * 8192 * 8 * 128 * 2 + 2 * 32 * 750 * 32 * 64 * 2  # decoder + encoder windows
+VOX_KV = 2 * 26 * 8192 * 8 * 128 * 2 + 2 * 32 * (2 * 750 - 1) * 32 * 64 * 2  # decoder window, encoder 2w - 1
 VOX_ACTS = 131072 * 4 * 2 + 750 * (1280 * 4 + 5120 * 3) * 2  # two rows of logits, encoder window
 VOX_4BIT = 3_133_615_104 + VOX_KV + VOX_ACTS  # stored bytes of the 4-bit files
 VOX_FP16 = 8_870_505_472 + VOX_KV + VOX_ACTS
-QWEN17_8BIT = (2_463_182_080 + 2 * 28 * 8 * 128 * 1024 * 2  # weights + KV for 1024 tokens
-               + 30 * 480 * 64 * 50 * 2 + 30 * 13 * 4096 * 2 + 151936 * 4)  # conv maps, FFN, logits
+CONV1 = 30 * 480 * 64 * 50 * 2  # Qwen3-ASR's first conv output for 30 one-second chunks
+QWEN3_ACTS = CONV1 + CONV1 * 66 * 52 // (64 * 50) + CONV1 * 9 // 4 + CONV1 // 4 + 151936 * 4  # conv2 peak, logits
+QWEN3_KV = 2 * 28 * 8 * 128 * 1024 * 2  # 1024 tokens
+QWEN17_4BIT = 1_602_956_544 + QWEN3_KV + QWEN3_ACTS
 
 
 def llama(weights: int, layers: int, hidden: int, ffn: int, context: int, item: int = 2, heads: int = 0) -> int:
@@ -84,45 +86,45 @@ def test_hand_numbers_agree_with_the_budget_on_a_16gb_mac(folders):
     m16 = mac(16, int(16 * GiB * 2 / 3))
     vox = from_catalogue(next(m for m in CATALOGUE if m.name == "voxtral-mini-4b-realtime-4bit"), m16,
                          folders["voxtral-mini-4b-realtime-4bit"])
-    assert vox.footprint.total == VOX_4BIT == 4_234_406_912
+    assert vox.footprint.total == VOX_4BIT == 4_430_752_768
 
 
 def test_8gb_mac(folders):
     budget = int(8 * GiB * 2 / 3)  # 5.33 GB working set < 8 - 2 GB
     p = plan_on(mac(8, budget), folders)
     assert p.budget == budget
-    # Half the budget is 2.67 GB: every Voxtral (4-bit: 3.94 GB) and Qwen3-ASR 1.7B in bf16
-    # are too big; the 1.7B 8-bit takes 2.49 GB.
-    assert p.asr.name == "qwen3-asr-1.7b-8bit" and p.asr.footprint.total == QWEN17_8BIT == 2_676_585_216
-    # Beside it 3.05 GB remain: Llama 3.1-8B does not fit even at 4k; Llama 3.2-3B does at 8k
-    # (1.81 GB + 0.94 GB KV + 0.15 GB prefill), not at 16k (3.79 GB).
+    # Half the budget is 2.67 GB: every Voxtral (4-bit: 4.13 GB), Qwen3-ASR 1.7B in bf16 and
+    # 8-bit (2.80 GB) are too big; the 1.7B 4-bit takes 2.00 GB.
+    assert p.asr.name == "qwen3-asr-1.7b-4bit" and p.asr.footprint.total == QWEN17_4BIT == 2_142_406_400
+    # Beside it 3.34 GB remain: Llama 3.1-8B does not fit even at 4k; Llama 3.2-3B does at 8k
+    # (1.81 GB + 0.94 GB KV + 0.15 GB prefill), not at 16k (3.57 GB).
     assert p.rewrite.name == "llama-3.2-3b" and p.rewrite_live and p.rewrite.context == 8192
     assert p.rewrite.footprint.total == llama(1_807_423_488, 28, 3072, 8192, 8192) == 2_898_455_552
-    assert p.peak == QWEN17_8BIT + 2_898_455_552
-    assert p.cache_limit == budget - p.peak == 151_582_293
+    assert p.peak == QWEN17_4BIT + 2_898_455_552
+    assert p.cache_limit == budget - p.peak == 685_761_109
 
 
 def test_16gb_mac_runs_voxtral_4bit(folders):
     budget = int(16 * GiB * 2 / 3)  # 10.67 GB
     p = plan_on(mac(16, budget), folders)
-    # fp16 and bf16 Voxtral (9.29 GB) exceed half the budget (5.33 GB); 4-bit takes 3.94 GB.
+    # fp16 and bf16 Voxtral (9.47 GB) exceed half the budget (5.33 GB); 4-bit takes 4.13 GB.
     assert p.asr.name == "voxtral-mini-4b-realtime-4bit"
     assert p.asr.footprint.total == VOX_4BIT
-    # 6.72 GB remain: Llama 3.1-8B at 32k takes 8.43 GB, at 16k 6.43 GB.
+    # 6.54 GB remain: Llama 3.1-8B at 32k takes 8.43 GB, at 16k 6.43 GB.
     assert p.rewrite.name == "llama-3.1-8b" and p.rewrite_live and p.rewrite.context == 16384
     assert p.rewrite.footprint.total == llama(4_517_404_672, 32, 4096, 14336, 16384) == 6_908_670_976
     assert p.during == [p.asr, p.rewrite] and p.after == []
     assert p.memory_limit == budget
-    assert p.cache_limit == budget - (VOX_4BIT + 6_908_670_976) == 310_168_234
+    assert p.cache_limit == budget - (VOX_4BIT + 6_908_670_976) == 113_822_378
 
 
 def test_32gb_mac(folders):
     budget = int(32 * GiB * 2 / 3)  # 21.33 GB < 32 - 8 GB
     p = plan_on(mac(32, budget), folders)
-    assert p.asr.name == "voxtral-mini-4b-realtime-fp16" and p.asr.footprint.total == VOX_FP16 == 9_971_297_280
+    assert p.asr.name == "voxtral-mini-4b-realtime-fp16" and p.asr.footprint.total == VOX_FP16 == 10_167_643_136
     assert p.rewrite.name == "llama-3.1-8b" and p.rewrite.context == 32768 and p.rewrite_live
     assert p.rewrite.footprint.total == llama(4_517_404_672, 32, 4096, 14336, 32768) == 9_056_154_624
-    assert p.cache_limit == budget - (VOX_FP16 + 9_056_154_624) == 3_879_040_341
+    assert p.cache_limit == budget - (VOX_FP16 + 9_056_154_624) == 3_682_694_485
 
 
 def test_64gb_mac(folders):
@@ -140,9 +142,9 @@ def test_16gb_linux_cpu(folders):
     p = plan_on(Machine("Linux", "x86_64", 16 * GiB, "cpu"), folders)
     assert p.budget == 12 * GiB
     small = (241_734_144 * 4  # small.en in float32
-             + 2 * 12 * 1500 * 768 * 4 + 2 * 12 * 448 * 768 * 4  # cross + self KV
-             + 12 * 1500 * 1500 * 4 + 1500 * 768 * 4 * 8)  # encoder scores + activations
-    assert p.asr.name == "small.en" and p.asr.footprint.total == small == 1_255_422_720
+             + 4 * (2 * 12 * 1500 * 768 * 4 + 2 * 12 * 448 * 768 * 4)  # cross + self KV of 4 windows
+             + 4 * 1500 * 768 * 4 * 8 + 12 * 1500 * 1500 * 4)  # their activations + one window's scores
+    assert p.asr.name == "small.en" and p.asr.footprint.total == small == 1_796_881_152
     kept = 4_014_997_504 + (266_240 + 250_937_344) * 4  # packed words + floats and scales in float32
     want = llama(kept, 32, 4096, 14336, 8192, item=4, heads=32)
     assert p.rewrite.name == "llama-3.1-8b" and p.rewrite.context == 8192 and p.rewrite_live
@@ -154,8 +156,8 @@ def test_asking_for_fp16_voxtral_on_8gb_says_what_fits_instead(folders):
     p = plan_on(mac(8, int(8 * GiB * 2 / 3)), folders,
                 Request(engine="voxtral", model="voxtral-mini-4b-realtime-fp16"))
     assert not p.fits
-    assert p.problem == "voxtral-mini-4b-realtime-fp16 needs 9.3 GB but this machine's budget is 5.3 GB"
-    assert p.suggestion == "--engine voxtral --model voxtral-mini-4b-realtime-4bit (3.9 GB)"
+    assert p.problem == "voxtral-mini-4b-realtime-fp16 needs 9.5 GB but this machine's budget is 5.3 GB"
+    assert p.suggestion == "--engine voxtral --model voxtral-mini-4b-realtime-4bit (4.1 GB)"
 
 
 @pytest.mark.parametrize("model", CATALOGUE, ids=lambda m: m.name)
