@@ -57,12 +57,19 @@ def _speech(seconds: float):
 
 
 def _tokenizer(vocab: int):
-    """A real-format tekken.json of the model's full vocabulary: the published special
-    ranks, the 256 bytes, then distinct filler pieces (random weights emit any id)."""
-    import base64
+    """A real-format tekken.json of the model's full vocabulary (`write_tekken`), loaded."""
     import tempfile
 
     from asr.voxtral.tokenizer import TekkenTokenizer
+
+    return TekkenTokenizer.from_file(write_tekken(Path(tempfile.mkdtemp()) / "tekken.json", vocab))
+
+
+def write_tekken(path: Path, vocab: int) -> Path:
+    """A real-format tekken.json of the model's full vocabulary at `path`: the published
+    special ranks, the 256 bytes, then distinct filler pieces (random weights emit any id)."""
+    import base64
+
     from tests.asr.voxtral.tekken_fixture import REALTIME_AUDIO, REALTIME_SPECIAL_RANKS, TEKKEN_PATTERN
 
     n_special = 1000 if vocab > 2000 else 512
@@ -77,9 +84,8 @@ def _tokenizer(vocab: int):
                            for r in range(n_special)],
         "audio": REALTIME_AUDIO,
     }
-    path = Path(tempfile.mkdtemp()) / "tekken.json"
     path.write_text(json.dumps(data))
-    return TekkenTokenizer.from_file(path)
+    return path
 
 
 def _random_model(enc: dict, dec: dict, bits: int | None):
