@@ -517,7 +517,9 @@ def test_a_killed_download_is_partial_then_resumed(capsys, home, hub):
     try:
         deadline = time.monotonic() + 60
         # huggingface_hub writes in 10 MB chunks: this half file may still be 0 bytes on disk.
-        while not (blobs.is_dir() and any(blobs.glob("*.incomplete"))):
+        # Wait for the stalled shard's own file: another one may be in flight first.
+        stalled = etag_of(shard, llm_files()[shard]) + ".*incomplete"
+        while not (blobs.is_dir() and any(blobs.glob(stalled))):
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()
             time.sleep(0.05)
     finally:
