@@ -178,7 +178,7 @@ def check_folder(folder: Path) -> tuple[str, str] | None:
         return "damaged", str(e)
     except ModelNotFoundError as e:  # an index naming a shard that is not there (yet)
         return "missing", str(e).replace(f"{folder} lacks the shard", "missing the shard")
-    if not files and not _has_weights(folder):
+    if not files and not has_weights(folder):
         return "missing", "no weight files"
     for path in files:
         why = safetensors_problem(path)
@@ -208,8 +208,12 @@ def _cached_files(repo: str, cache_dir: Path | None, patterns: list[str]) -> Pat
         return None
 
 
-def _has_weights(folder: Path) -> bool:
-    return any(p.suffix in _WEIGHT_SUFFIXES for p in folder.iterdir())
+def has_weights(folder: Path) -> bool:
+    """Whether a folder holds weight files (not just a tokenizer fetched on its own)."""
+    try:
+        return any(p.suffix in _WEIGHT_SUFFIXES for p in folder.iterdir())
+    except OSError:
+        return False
 
 
 def _download(repo: str, cache_dir: Path | None, patterns: list[str] | None) -> Path:

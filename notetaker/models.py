@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.hub import cached_repo, check_folder, repo_cache_dir, unfinished_blobs
+from asr.hub import cached_repo, check_folder, has_weights, repo_cache_dir, unfinished_blobs
 from notetaker.catalogue import CatalogueModel
 from notetaker.config import Settings
 
@@ -27,7 +27,6 @@ BUNDLED = "tiny.en"
 LOCAL_DIR = "local"  # <models_dir>/local/<name>: links to folders registered with `models add`
 LEFTOVER_AGE_S = 60  # a live download writes every second; an older .incomplete blob is a leftover
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".npz")
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,8 @@ def scan(settings: Settings) -> list[Installed]:
             continue
         item = _hub_model(repo, None, settings)
         # Not a repo of which an engine fetched single files (a tokenizer) for another model.
-        has_weights = item.folder is not None and _has_weights(item.folder)
-        if has_weights or unfinished_blobs(repo_cache_dir(repo, settings.models_dir)):
+        weights = item.folder is not None and has_weights(item.folder)
+        if weights or unfinished_blobs(repo_cache_dir(repo, settings.models_dir)):
             out.append(item)
     out.extend(_local_model(link) for link in _local_links(settings))
     return out
@@ -109,14 +108,6 @@ def verify(folder: Path) -> str | None:
     if folder.parent.name == "snapshots" and unfinished_blobs(folder.parent.parent):
         return "part of the download stopped half-way (.incomplete blobs)"
     return None
-
-
-def folder_of(entry: CatalogueModel, settings: Settings) -> Path | None:
-    """The cached snapshot of a catalogue model, only when it is whole."""
-    if entry.repo is None:
-        return _bundled().folder
-    found = cached_repo(entry.repo, settings.models_dir, entry.allow_patterns)
-    return found.folder if found.state == "complete" else None
 
 
 def detect_family(folder: Path) -> tuple[str, str, str]:
@@ -299,7 +290,7 @@ def _hub_model(repo: str, entry: CatalogueModel | None, settings: Settings) -> I
         return Installed(entry.name, entry.kind, entry.family, entry.engine, found.folder, entry, found.state,
                          found.problem, disk, repo)
     family, kind, engine = "unknown", "unknown", "unknown"
-    if found.folder is not None and _has_weights(found.folder):
+    if found.folder is not None and has_weights(found.folder):
         try:
             family, kind, engine = detect_family(found.folder)
         except ASRError:
@@ -426,13 +417,6 @@ def _drop_leftovers(repo_dir: Path) -> None:
                 p.unlink()
         except OSError:
             pass
-
-
-def _has_weights(folder: Path) -> bool:
-    try:
-        return any(p.suffix in _WEIGHT_SUFFIXES for p in folder.iterdir())
-    except OSError:
-        return False
 
 
 def _config(folder: Path) -> dict:
