@@ -193,11 +193,9 @@ def summarize(tensors: Mapping[str, TensorInfo], group_size: int = 64) -> Weight
     return WeightSummary(stored, floats, packed, packed_elems, qparams)
 
 
-def summarize_ct2(folder: Path) -> WeightSummary:
-    """A WeightSummary of a CTranslate2 `model.bin` (its int8 weights load as floats)."""
-    from asr.whisper.ct2 import read_model
-
-    m = read_model(folder / "model.bin")
+def summarize_ct2(m) -> WeightSummary:
+    """A WeightSummary of a read CTranslate2 `model.bin` (asr.whisper.ct2.CT2Model; its int8
+    weights load as floats)."""
     stored = floats = 0
     for v in m.variables.values():
         stored += v.nbytes

@@ -157,9 +157,6 @@ class Candidate:
     float_dtype: str = "F16"
     folder: Path | None = None  # where it is on disk, once downloaded
 
-    def describe(self) -> str:
-        return f"{self.name} ({gb(self.footprint.total)})" if self.footprint else self.name
-
 
 def footprint_of(family: str, weights: WeightSummary, shape: dict[str, int], float_dtype: str,
                  machine: Machine, context: int | None = None) -> Footprint:
@@ -184,8 +181,9 @@ def read_folder(family: str, folder: Path) -> tuple[WeightSummary, dict[str, int
     if family == "whisper" and (folder / "model.bin").is_file():
         from asr.whisper.ct2 import read_model
 
-        dtypes = {v.dtype for v in read_model(folder / "model.bin").variables.values()}
-        return summarize_ct2(folder), whisper_shape(folder), "F16" if "float16" in dtypes else "F32"
+        model = read_model(folder / "model.bin")
+        dtypes = {v.dtype for v in model.variables.values()}
+        return summarize_ct2(model), whisper_shape(folder), "F16" if "float16" in dtypes else "F32"
     tensors = folder_tensors(folder)
     group = _group_size(folder)
     shapes = {"whisper": whisper_shape, "voxtral": voxtral_shape, "qwen3": qwen3_shape, "llm": llm_shape}
@@ -210,24 +208,28 @@ def _group_size(folder: Path) -> int:
 def from_catalogue(m: CatalogueModel, machine: Machine, folder: Path | None, context: int | None = None) -> Candidate:
     """A catalogue model as a candidate: its downloaded files' headers when `folder` is
     given (what is on disk wins over what was published), else the catalogue's numbers."""
-    weights, shape, dtype = m.weights, m.shape, m.float_dtype
-    if folder is not None:
-        weights, shape, dtype = read_folder(m.family, folder)
-    window = shape.get("window") if m.family == "llm" else None
-    ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if m.family == "llm" else None
-    return Candidate(m.name, m.kind, m.family, m.engine, m.name,
-                     footprint_of(m.family, weights, shape, dtype, machine, ctx), folder is not None,
-                     m.rank, m.cpu_realtime, ctx, window, weights, shape, dtype, folder)
+    weights, shape, dtype = read_folder(m.family, folder) if folder is not None else (m.weights, m.shape,
+                                                                                       m.float_dtype)
+    return _candidate(m.name, m.kind, m.family, m.engine, m.name, weights, shape, dtype, machine, context, folder,
+                      rank=m.rank, cpu_realtime=m.cpu_realtime)
 
 
 def from_folder(family: str, kind: str, engine: str, folder: Path, machine: Machine,
                 context: int | None = None) -> Candidate:
+    """A model folder outside the catalogue as a candidate, from its headers."""
     weights, shape, dtype = read_folder(family, folder)
+    return _candidate(str(folder), kind, family, engine, str(folder), weights, shape, dtype, machine, context,
+                      folder)
+
+
+def _candidate(name: str, kind: str, family: str, engine: str, spec: str, weights: WeightSummary, shape: dict,
+               dtype: str, machine: Machine, context: int | None, folder: Path | None, **ranking) -> Candidate:
+    """A costed candidate; LLMs at `context` (default the largest tried) within their window."""
     window = shape.get("window") if family == "llm" else None
     ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if family == "llm" else None
-    return Candidate(str(folder), kind, family, engine, str(folder),
-                     footprint_of(family, weights, shape, dtype, machine, ctx), True, context=ctx, window=window,
-                     weights=weights, shape=shape, float_dtype=dtype, folder=folder)
+    return Candidate(name, kind, family, engine, spec, footprint_of(family, weights, shape, dtype, machine, ctx),
+                     folder is not None, context=ctx, window=window, weights=weights, shape=shape,
+                     float_dtype=dtype, folder=folder, **ranking)
 
 
 # --- the plan ------------------------------------------------------------------------------
@@ -527,9 +529,8 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
             return from_catalogue(entry, machine, None)
         return Candidate(name, kind, "llm" if kind == "rewrite" else engine, engine, name, None, False)
 
-    bundled = next((cost(i) for i in installed if i.name == "tiny.en" and i.entry is None), None)
-    if bundled is None:
-        bundled = next((cost(i) for i in installed if i.name == "tiny.en"), None)
+    # The bundled model is the catalogue entry with no repo (not a local folder named like it).
+    bundled = next((cost(i) for i in installed if i.entry is not None and i.entry.repo is None), None)
     request = Request(settings.engine, settings.model, settings.rewrite_backend, settings.rewrite_model)
     cap = int(settings.memory_budget_gb * GiB) if settings.memory_budget_gb else None
     return make_plan(machine, request, candidates, resolve, probe_passed=lambda c: probe_passed(settings, c),
@@ -537,19 +538,10 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
 
 
 def probe_passed(settings, asr: Candidate) -> bool:
-    """Whether this Voxtral model (by folder) passed the text-mode probe: the probe store
-    keys results by "voxtral:<folder>|<layout>|<bytes>" (rewrite.probe.model_key)."""
-    import json
+    """Whether this Voxtral model (by its folder) passed the text-mode probe."""
+    from rewrite.probe import ProbeStore
 
-    if asr.folder is None:
-        return False
-    prefix = f"voxtral:{Path(asr.folder).expanduser().resolve()}|"
-    try:
-        data = json.loads((settings.home / "probes.json").read_text(encoding="utf-8"))
-        return any(k.startswith(prefix) and isinstance(v, dict) and v.get("passed") is True
-                   for k, v in data.get("probes", {}).items())
-    except (OSError, ValueError, AttributeError):
-        return False
+    return asr.folder is not None and ProbeStore(settings.home / "probes.json").passed_for(asr.folder)
 
 
 def settings_for(settings, plan: Plan):

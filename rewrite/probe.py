@@ -171,6 +171,12 @@ class ProbeStore:
             return None
         return ProbeResult(float(score), passed, [], date, cached=True)
 
+    def passed_for(self, folder: Path) -> bool:
+        """Whether a stored result for the Voxtral model in `folder` (any layout or precision
+        loaded from it) passed."""
+        prefix = key_prefix(str(Path(folder).expanduser().resolve()))
+        return any(k.startswith(prefix) and (r := self.get(k)) is not None and r.passed for k in self._read())
+
     def put(self, key: str, result: ProbeResult) -> None:
         probes = self._read()
         probes[key] = {"score": round(result.score, 4), "passed": result.passed,
@@ -195,7 +201,12 @@ def model_key(engine: VoxtralEngine) -> str:
     path = Path(str(folder or engine.model)).expanduser()
     where = str(path.resolve()) if path.exists() else str(engine.model)
     weight_bytes = sum(v.nbytes for _, v in tree_flatten(engine.net.parameters()))
-    return f"voxtral:{where}|{engine.layout}|{weight_bytes}"
+    return f"{key_prefix(where)}{engine.layout}|{weight_bytes}"
+
+
+def key_prefix(where: str) -> str:
+    """The start of every key of the model at `where` (its resolved folder, or its name)."""
+    return f"voxtral:{where}|"
 
 
 def probe_or_cached(backend: RewriteBackend, store: ProbeStore, key: str) -> ProbeResult:
