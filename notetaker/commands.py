@@ -116,13 +116,12 @@ def plan_checked(settings: Settings) -> tuple[Settings, object]:
     """The memory plan for these settings, checked before anything loads or downloads: a
     configuration that does not fit is one line naming the nearest one that does. Returns
     the settings with the plan's choices filled in, and the plan."""
-    from rewrite.base import BACKENDS, RewriteError
+    from rewrite.registry import backend_name
 
     from notetaker.budget import plan_for, settings_for
 
-    backend = settings.rewrite_backend
-    if backend is not None and backend.lower() not in BACKENDS:
-        raise RewriteError(f"unknown rewrite backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if settings.rewrite_backend is not None:
+        backend_name(settings.rewrite_backend)  # an unknown name: one line before any planning
     plan = plan_for(settings)
     if not plan.fits:
         raise UsageError(f"{plan.problem}; nearest that fits: {plan.suggestion}" if plan.suggestion
@@ -149,10 +148,11 @@ def _pull_missing(settings: Settings, plan) -> bool:
     pulled = False
     wanted = [plan.asr, plan.rewrite if plan.rewrite_backend == "mlx" else None]
     for c in wanted:
-        if c is None or c.downloaded or by_name(c.name) is None or not settings.allow_download:
+        entry = by_name(c.name) if c is not None and not c.downloaded else None
+        if entry is None or not settings.allow_download:
             continue
         if sys.stderr.isatty():
-            print(f"notetaker: downloading {c.name} ({by_name(c.name).repo})", file=sys.stderr)
+            print(f"notetaker: downloading {c.name} ({entry.repo})", file=sys.stderr)
         pull(c.name, settings, progress=sys.stderr.isatty())
         pulled = True
     return pulled
@@ -210,17 +210,14 @@ def _clean_after(store, settings: Settings, plan, session_id: int) -> None:
     """The plan's post-meeting rewrite: the speech model is gone, the LLM loads and cleans."""
     import gc
 
-    from notetaker.summary import rewrite_segments
+    from notetaker.summary import clean_session
 
     gc.collect()
     print(f"notetaker: cleaning up the text with {plan.rewrite.name} now that the speech model is unloaded",
           file=sys.stderr)
     backend = load_rewrite(settings, context_tokens=_context(plan))
     try:
-        todo = [seg for seg in store.uncleaned_segments(session_id) if seg.text.strip()]
-        if todo:
-            cleaned = backend.cleanup(rewrite_segments(todo))
-            store.set_clean_text({seg.id: text for seg, text in zip(todo, cleaned)})
+        clean_session(store, session_id, backend)
     finally:
         backend.close()
 
@@ -466,7 +463,7 @@ def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=Non
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     from rewrite.prompts import load_template, write_default_templates
 
-    from notetaker.summary import check_transcript, removed_citations_note, rewrite_segments, summarize_session
+    from notetaker.summary import check_transcript, clean_session, removed_citations_note, summarize_session
 
     # Everything a user can get wrong is checked before a model loads.
     with open_store(settings) as store:
@@ -494,10 +491,7 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with open_store(settings) as store:
             if args.clean:
-                todo = [seg for seg in store.uncleaned_segments(args.id) if seg.text.strip()]
-                if todo:
-                    cleaned = backend.cleanup(rewrite_segments(todo))
-                    store.set_clean_text({seg.id: text for seg, text in zip(todo, cleaned)})
+                clean_session(store, args.id, backend)
             stored = summarize_session(store, args.id, backend, template, on_text=show)
     finally:
         backend.close()

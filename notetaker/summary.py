@@ -69,6 +69,15 @@ def rewrite_segments(segments: Sequence[SegmentRecord]) -> list[Segment]:
     return [Segment(s.id, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
 
 
+def clean_session(store: SessionStore, session_id: int, backend: RewriteBackend) -> int:
+    """Clean every final of a meeting not cleaned yet (raw text kept); returns how many."""
+    todo = [seg for seg in store.uncleaned_segments(session_id) if seg.text.strip()]
+    if todo:
+        cleaned = backend.cleanup(rewrite_segments(todo))
+        store.set_clean_text({seg.id: text for seg, text in zip(todo, cleaned)})
+    return len(todo)
+
+
 def meeting_fields(session: SessionRecord) -> dict[str, object]:
     return {"title": session.title, "date": session.started_at.astimezone().strftime("%Y-%m-%d"),
             "duration": duration_text(session.duration_s), "language": session.language or ""}

@@ -10,6 +10,14 @@ from typing import Any
 from rewrite.base import BACKENDS, RewriteBackend, RewriteError
 
 
+def backend_name(name: str | None) -> str:
+    """A backend name as given (None: "none"), lower-cased; one-line RewriteError if unknown."""
+    name = (name or "none").lower()
+    if name not in BACKENDS:
+        raise RewriteError(f"unknown rewrite backend {name!r}; available: {', '.join(BACKENDS)}")
+    return name
+
+
 def load_backend(name: str | None, model: str | None = None, *, cache_dir: Path | None = None,
                  allow_download: bool = True, openai_base_url: str | None = None,
                  voxtral_engine: Any = None, voxtral_model: str | None = None, probe_path: Path | None = None,
@@ -19,9 +27,7 @@ def load_backend(name: str | None, model: str | None = None, *, cache_dir: Path 
     engine (or loads `voxtral_model`), runs only after its capability probe passed (score
     kept in `probe_path`) and otherwise falls back to `mlx`, saying so through `report`.
     `context_tokens`: the context an mlx model is run with (None: its window, capped)."""
-    name = (name or "none").lower()
-    if name not in BACKENDS:
-        raise RewriteError(f"unknown rewrite backend {name!r}; available: {', '.join(BACKENDS)}")
+    name = backend_name(name)
     if name == "none":
         return None
     if name == "mlx":

@@ -110,11 +110,10 @@ def preflight_engine(settings: Settings) -> str:
 def preflight_rewrite(settings: Settings) -> str:
     """The rewrite backend's name (from the flag or the config) and what it needs without
     loading it; the model itself loads inside the TUI."""
-    from rewrite.base import BACKENDS, RewriteError
+    from rewrite.base import RewriteError
+    from rewrite.registry import backend_name
 
-    name = (settings.rewrite_backend or "none").lower()
-    if name not in BACKENDS:
-        raise RewriteError(f"unknown rewrite backend {name!r}; available: {', '.join(BACKENDS)}")
+    name = backend_name(settings.rewrite_backend)
     if name == "openai" and not settings.openai_base_url:
         raise RewriteError("the openai backend needs a server: set openai_base_url in the config "
                            "(e.g. http://127.0.0.1:8080) or NOTETAKER_OPENAI_BASE_URL")
@@ -222,7 +221,6 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
     from notetaker.commands import fetch_planned, plan_checked
 
-    preflight_rewrite(settings)  # a backend name that does not exist: one line before any plan
     settings, plan = plan_checked(settings)
     check_engine_options(settings)  # before anything downloads
     fetch_planned(settings, plan)
