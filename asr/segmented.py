@@ -1,10 +1,18 @@
 """The session shared by segment-style engines (Whisper, Qwen3-ASR).
 
-Live (`partials=True`): VAD finds utterances; the open one is re-decoded about every
+Every final comes from a window: whole utterances (found by the VAD) joined with their
+pauses cut to at most MAX_PAUSE_S, up to the decoder's 30 s. A window's audio is given
+to the decoder once; what it transcribes up to the last closed segment is final, and the
+audio it did not reach (an unfinished last segment, trailing utterances it skipped)
+opens the next window. So each stretch of audio becomes text exactly once.
+
+Offline (`partials=False`): windows are packed from closed utterances and decoded
+several at a time. Live (`partials=True`): the open utterance is re-decoded about every
 second and LocalAgreement-2 turns the hypotheses into a committed prefix plus an
-unstable tail (the partial); the utterance becomes finals at its endpoint or when it
-reaches the maximum length. Offline (`partials=False`): closed utterances are packed
-into windows of up to 30 s and decoded once each, several windows per batch.
+unstable tail (the partial); at its endpoint the utterance is decoded in one window
+behind the audio of the utterances before it, whose finals are forced as the decoder's
+prefix ("heard"), so the model hears the same context as offline and writes only the new
+text.
 """
 
 from __future__ import annotations
@@ -20,25 +28,51 @@ from asr.agreement import LocalAgreement
 from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
 from asr.vad import Endpointer, Utterance, VadConfig
 
-CONTEXT_CHARS = 240  # previous text given to the decoder as a prompt
 MAX_PAUSE_S = 0.8  # pause kept between packed utterances, beyond their own padding
 PREROLL_S = 2.0  # audio kept before the VAD's decision point while nobody speaks
+HISTORY_GAP_S = 20.0  # an earlier utterance is heard again only if it ended this recently
+WINDOW_MARGIN_S = 0.5  # room left in a window for timestamp slack
+
+
+@dataclass(frozen=True)
+class Span:
+    """Text over a stretch of audio: a decoder's segment, or a final given back as heard."""
+
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...] = ()  # the decoder's own text tokens, when it has them
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
-    segments: tuple[tuple[float, float, str], ...] = ()  # seconds within the decoded audio
+    segments: tuple = ()  # Spans (or (start, end, text) tuples), seconds within the window
     flags: tuple[str, ...] = ()
+    # When the last segment is unfinished: window seconds up to which the segments are
+    # closed. The audio after it is transcribed again by the next window. None: all closed.
+    complete_until: float | None = None
 
 
 class UtteranceDecoder(Protocol):
     max_window_s: float
-    packs_utterances: bool  # offline: several utterances per window (needs timestamps)
+    packs_utterances: bool  # several utterances per window (needs timestamps)
 
-    def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript: ...
+    def decode(self, audio: np.ndarray, prefix: str, heard: tuple[Span, ...], timestamps: bool) -> Transcript:
+        """One window. `heard`: finals of the audio the window starts with, in window
+        seconds, to be forced so that only the rest is transcribed; `prefix`: text of the
+        rest already committed, forced and returned as part of the text."""
+        ...
 
     def decode_many(self, windows: list[np.ndarray]) -> list[Transcript]: ...
+
+
+@dataclass(frozen=True)
+class _Said:
+    """An utterance that became unflagged finals (stream seconds): live context."""
+
+    utterance: Utterance
+    spans: tuple[Span, ...]
 
 
 class SegmentedSession(Session):
@@ -59,8 +93,10 @@ class SegmentedSession(Session):
         self._agreement = LocalAgreement()
         self._last_decode = 0  # sample index the last partial decode reached
         self._done = 0.0
-        self._context = ""
+        self._history: deque[_Said] = deque()  # live: recent finals, heard again as context
+        self._carry: list[Utterance] = []  # live: utterances a window skipped, for the next one
         self._finished = False
+        self.windows_decoded = 0  # windows given to the decoder (a measure of work)
 
     # -- audio bookkeeping --------------------------------------------------------
     def _ingest(self) -> None:
@@ -79,11 +115,16 @@ class SegmentedSession(Session):
         b = min(self._len, max(a, int(round(end_s * SAMPLE_RATE)) - self._buf_start))
         return self._buf[a:b]
 
+    def _window_audio(self, pieces: list[Utterance]) -> np.ndarray:
+        return np.concatenate([self._audio(u.start, u.end) for u in pieces])
+
     def _trim(self) -> None:
         # In silence keep a pre-roll: an onset is decided after the speech it starts with.
         idle_keep = self._vad.processed_s - PREROLL_S
         open_start = self._vad.open_start
-        keep_s = min([u.start for u in self._closed] + [idle_keep if open_start is None else open_start])
+        kept = [u.start for u in self._closed] + [u.start for u in self._carry]
+        kept += [s.utterance.start for s in self._history]
+        keep_s = min(kept + [idle_keep if open_start is None else open_start])
         drop = int(keep_s * SAMPLE_RATE) - self._buf_start
         if drop > max(SAMPLE_RATE, self._len // 2):  # move the kept tail down in bulk
             self._buf[: self._len - drop] = self._buf[drop : self._len]
@@ -114,7 +155,7 @@ class SegmentedSession(Session):
         events: list[Event] = []
         if self.options.partials:
             if self._closed:
-                events = self._finalize(self._closed.popleft())
+                events = self._finalize([self._closed.popleft()], may_carry=True)
             elif self._partial_due():
                 events = self._partial()
             else:
@@ -130,13 +171,17 @@ class SegmentedSession(Session):
         events: list[Event] = []
         while self._closed:
             if self.options.partials:
-                events += self._finalize(self._closed.popleft())
+                last = len(self._closed) == 1
+                events += self._finalize([self._closed.popleft()], may_carry=not last)
             else:
                 events += self._decode_windows(self._pack())
+        if self._carry:  # nothing left to join: the skipped audio is decoded in its own window
+            events += self._finalize([], may_carry=False)
         self._advance(self.fed_s)
         self._finished = True
         return events
 
+    # -- live ---------------------------------------------------------------------------
     def _partial_due(self) -> bool:
         start = self._vad.open_start
         if start is None:
@@ -147,10 +192,13 @@ class SegmentedSession(Session):
     def _partial(self) -> list[Event]:
         start = self._vad.open_start
         end = self._vad.processed_s
-        audio = self._audio(start, end)
-        prefix = self._agreement.committed_text
+        new = self._carry + [Utterance(start, end)]
+        history = self._history_for(new)
+        pieces = _with_pauses([s.utterance for s in history] + new)
         t0 = time.perf_counter()
-        hyp = self.decoder.decode(audio, prefix=prefix, context=self._context, timestamps=False)
+        hyp = self.decoder.decode(self._window_audio(pieces), prefix=self._agreement.committed_text,
+                                  heard=_heard(history, pieces), timestamps=False)
+        self.windows_decoded += 1
         # Re-decode no more often than twice what a decode costs, so partials never take
         # more than half the machine and the transcript cannot fall ever further behind.
         spent = int((time.perf_counter() - t0) * SAMPLE_RATE)
@@ -161,33 +209,57 @@ class SegmentedSession(Session):
         text = " ".join(self._agreement.committed + tail)
         return [Partial(text, round(start, 3), round(end, 3))] if text else []
 
-    def _finalize(self, utt: Utterance) -> list[Event]:
-        prefix = self._agreement.committed_text
-        t = self.decoder.decode(self._audio(utt.start, utt.end), prefix=prefix, context=self._context,
-                                timestamps=not prefix)
-        self._agreement.reset()
-        self._last_decode = int(utt.end * SAMPLE_RATE)
-        self._advance(utt.end)
-        finals = self._finals(t, [utt])
-        return finals + [Partial("", round(utt.end, 3), round(utt.end, 3))]
+    def _history_for(self, new: list[Utterance]) -> list[_Said]:
+        """The most recent finals whose audio fits in one window before `new`."""
+        if not self.decoder.packs_utterances or not new:
+            return []
+        chosen: list[_Said] = []
+        limit = self.decoder.max_window_s - WINDOW_MARGIN_S
+        for said in reversed(self._history):
+            later = chosen[0].utterance.start if chosen else new[0].start
+            if later - said.utterance.end > HISTORY_GAP_S:
+                break
+            if _span([said.utterance] + [s.utterance for s in chosen] + new) > limit:
+                break
+            chosen.insert(0, said)
+        return chosen
 
-    def _finals(self, t: Transcript, pieces: list[Utterance]) -> list[Final]:
-        """Finals from a transcript of the utterances in `pieces`, decoded back to back."""
-        duration = sum(u.end - u.start for u in pieces)
-        segs = t.segments or ((0.0, duration, t.text),)
-        out = []
-        for s0, s1, text in segs:
-            text = text.strip()
-            if not text:
-                continue
-            a = _to_stream_time(pieces, max(0.0, s0))
-            b = max(a, _to_stream_time(pieces, min(s1, duration), end=True))
-            out.append(Final(text, round(a, 3), round(b, 3), flags=t.flags))
-        if out and not t.flags:
-            self._context = (self._context + " " + " ".join(f.text for f in out))[-CONTEXT_CHARS:]
-        elif t.flags:
-            self._context = ""  # never prompt with suspect text: it breeds loops
-        return out
+    def _finalize(self, utterances: list[Utterance], may_carry: bool) -> list[Event]:
+        """Decode closing utterances behind the audio of the finals before them; trailing
+        utterances the decoder skipped wait for the next window while one can take them."""
+        new = self._carry + utterances
+        self._carry = []
+        history = self._history_for(new)
+        pieces = _with_pauses([s.utterance for s in history] + new)
+        t = self.decoder.decode(self._window_audio(pieces), prefix="", heard=_heard(history, pieces),
+                                timestamps=self.decoder.packs_utterances)
+        self.windows_decoded += 1
+        self._agreement.reset()
+        end = new[-1].end
+        self._last_decode = int(end * SAMPLE_RATE)
+        spans = _stream_spans(_spans(t, _length(pieces)), pieces)
+        spans = [s for s in spans if s.end > new[0].start]  # never the heard audio's text again
+        k = _reached(new, spans)
+        if may_carry and k < len(new) and _span(new) < self.decoder.max_window_s / 2:
+            self._carry = new[k:]
+            new = new[:k]
+            spans = [s for s in spans if s.start < self._carry[0].start]
+        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
+        self._remember(new, spans, t.flags)
+        self._advance(end)
+        return finals + [Partial("", round(end, 3), round(end, 3))]
+
+    def _remember(self, new: list[Utterance], spans: list[Span], flags: tuple[str, ...]) -> None:
+        if flags:  # never give suspect text back to the decoder: it breeds loops
+            self._history.clear()
+            return
+        owner = [max([i for i, u in enumerate(new) if u.start <= s.start + 0.05], default=0) for s in spans]
+        for i, u in enumerate(new):
+            mine = tuple(s for s, o in zip(spans, owner) if o == i)
+            if mine:
+                self._history.append(_Said(u, mine))
+        while len(self._history) > 16:
+            self._history.popleft()
 
     # -- offline windows ---------------------------------------------------------------
     def _offline_ready(self) -> bool:
@@ -212,28 +284,94 @@ class SegmentedSession(Session):
             windows.append(win)
         return windows
 
-    def _window_audio(self, pieces: list[Utterance]) -> np.ndarray:
-        return np.concatenate([self._audio(u.start, u.end) for u in pieces])
-
     def _decode_windows(self, windows: list[list[Utterance]]) -> list[Event]:
         pieces = [_with_pauses(w) for w in windows]
         results = self.decoder.decode_many([self._window_audio(p) for p in pieces])
+        self.windows_decoded += len(windows)
         finals: list[Final] = []
-        missed: list[Utterance] = []
-        for win, piece, t in zip(windows, pieces, results):
-            found = self._finals(t, piece)
+        for k, (win, piece, t) in enumerate(zip(windows, pieces, results)):
+            found, rest = self._take(win, piece, t)
             finals += found
-            # Whisper may end a window early and skip its last utterances: an utterance that
-            # no final overlaps by half its length is decoded again, on its own.
-            if len(win) > 1:
-                missed += [u for u in win if not _covered(u, found)]
-        if missed:
-            again = self.decoder.decode_many([self._window_audio([u]) for u in missed])
-            for u, t in zip(missed, again):
-                finals += self._finals(t, [u])
-        finals.sort(key=lambda f: f.start)
-        self._advance(windows[-1][-1].end)
+            self._advance(rest[0].start if rest else win[-1].end)
+            if rest:
+                # The window stopped short: what it did not reach opens the next window, and
+                # the windows packed behind it are packed again after it (their text would
+                # otherwise come before this audio's).
+                later = [u for w in windows[k + 1 :] for u in w]
+                self._closed.extendleft(reversed(rest + later))
+                break
         return finals
+
+    def _take(self, win: list[Utterance], pieces: list[Utterance],
+              t: Transcript) -> tuple[list[Final], list[Utterance]]:
+        """A window's finals up to where its decode got, and the utterances (or the part of
+        one) after that point."""
+        length = _length(pieces)
+        spans = _spans(t, length)
+        cut = length if t.complete_until is None else min(length, t.complete_until)
+        spans = [s for s in spans if s.start < cut - 1e-6] if cut < length else spans
+        spans = _stream_spans(spans, pieces)
+        cut_s = _to_stream_time(pieces, cut, end=True) if cut < length else win[-1].end
+        k = _reached(win, spans)
+        if k < len(win):
+            cut_s = min(cut_s, win[k].start)
+        rest = _after(win, cut_s)
+        if rest and rest[0].start <= win[0].start + 1e-6:
+            rest = []  # nothing reached at all: take what there is rather than loop
+        if rest:
+            spans = [s for s in spans if s.start < cut_s]
+        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
+        return finals, rest
+
+
+def _spans(t: Transcript, length: float) -> list[Span]:
+    segs = t.segments or ((0.0, length, t.text),)
+    out = []
+    for s in segs:
+        s = s if isinstance(s, Span) else Span(*s)
+        text = s.text.strip()
+        if text:
+            out.append(Span(max(0.0, s.start), min(s.end, length), text, s.tokens))
+    return out
+
+
+def _stream_spans(spans: list[Span], pieces: list[Utterance]) -> list[Span]:
+    out = []
+    for s in spans:
+        a = _to_stream_time(pieces, s.start)
+        b = max(a, _to_stream_time(pieces, s.end, end=True))
+        out.append(Span(a, b, s.text, s.tokens))
+    return out
+
+
+def _reached(win: list[Utterance], spans: list[Span]) -> int:
+    """How many of the window's utterances its text reached: a trailing utterance whose
+    middle no segment got to was skipped (Whisper can end a window early)."""
+    last_end = max((s.end for s in spans), default=-1.0)
+    k = len(win)
+    while k > 0 and last_end < 0.5 * (win[k - 1].start + win[k - 1].end):
+        k -= 1
+    return k
+
+
+def _after(win: list[Utterance], t: float, min_s: float = 0.2) -> list[Utterance]:
+    """The utterances of a window from stream time t on (the one it falls in, cut there)."""
+    rest = []
+    for u in win:
+        if u.end - t < min_s:
+            continue
+        rest.append(u if u.start >= t else Utterance(t, u.end, u.forced))
+    return rest
+
+
+def _heard(history: list[_Said], pieces: list[Utterance]) -> tuple[Span, ...]:
+    """Earlier finals in the window's own seconds (their utterances open the window)."""
+    out = []
+    for said in history:
+        for s in said.spans:
+            a = _to_window_time(pieces, s.start)
+            out.append(Span(a, max(a, _to_window_time(pieces, s.end)), s.text, s.tokens))
+    return tuple(out)
 
 
 def _with_pauses(win: list[Utterance]) -> list[Utterance]:
@@ -242,8 +380,12 @@ def _with_pauses(win: list[Utterance]) -> list[Utterance]:
             for i, u in enumerate(win)]
 
 
+def _length(pieces: list[Utterance]) -> float:
+    return sum(u.end - u.start for u in pieces)
+
+
 def _span(win: list[Utterance]) -> float:
-    return sum(u.end - u.start for u in _with_pauses(win))
+    return _length(_with_pauses(win))
 
 
 def _to_stream_time(pieces: list[Utterance], t: float, end: bool = False) -> float:
@@ -259,8 +401,11 @@ def _to_stream_time(pieces: list[Utterance], t: float, end: bool = False) -> flo
     return pieces[-1].end
 
 
-def _covered(u: Utterance, finals: list[Final]) -> bool:
-    """Does some final overlap at least half of the utterance? (Whisper's segment times are
-    loose: a neighbour's segment often reaches half a second into the next utterance.)"""
-    need = 0.5 * (u.end - u.start)
-    return any(min(u.end, f.end) - max(u.start, f.start) >= need for f in finals)
+def _to_window_time(pieces: list[Utterance], t: float) -> float:
+    """The inverse: a stream time inside (or between) the pieces → seconds in the window."""
+    offset = 0.0
+    for u in pieces:
+        if t < u.end:
+            return offset + max(0.0, t - u.start)
+        offset += u.end - u.start
+    return offset

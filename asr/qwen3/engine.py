@@ -52,16 +52,16 @@ class Qwen3Utterances:
         self.language = options.language
         self.context = options.context
 
-    def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript:
-        # `context` (the session's previous text) is not used: the system turn carries the
-        # user's biasing context, and the model was not trained to continue a transcript.
+    def decode(self, audio: np.ndarray, prefix: str, heard: tuple, timestamps: bool) -> Transcript:
+        # `heard` is always empty: utterances are not packed (no timestamps to place them).
+        # The system turn carries the user's biasing context.
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
         r = self.decoder.transcribe(audio, context=self.context, language=self.language, prefix=prefix)
         return Transcript(r.text, (), r.flags)
 
     def decode_many(self, windows: list[np.ndarray]) -> list[Transcript]:
-        return [self.decode(w, "", "", False) for w in windows]
+        return [self.decode(w, "", (), False) for w in windows]
 
 
 class Qwen3Engine(Engine):

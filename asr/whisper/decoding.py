@@ -6,7 +6,7 @@ repetition-loop detector that cuts a looping segment and flags it."""
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mlx.core as mx
 import numpy as np
@@ -51,12 +51,15 @@ class DecodingResult:
     tokens: tuple[int, ...]  # sampled tokens (text and timestamps), no EOT
     prefix: tuple[int, ...]  # forced tokens before them
     text: str  # prefix + sampled text
-    segments: tuple[Segment, ...]
+    segments: tuple[Segment, ...]  # the last one may be unfinished: see complete_until
     avg_logprob: float
     no_speech_prob: float
     temperature: float
     compression_ratio: float
     flags: tuple[str, ...] = ()
+    # Window seconds up to which the segments are closed, when the last one is unfinished
+    # (no closing timestamp): the audio after it wants another window. None: all closed.
+    complete_until: float | None = None
 
 
 def compression_ratio(text: str) -> float:
@@ -120,7 +123,8 @@ class WhisperDecoder:
         return [codes[int(i)] for i in np.argmax(logits[:, ids], axis=-1)]
 
     # -- one decoding pass ------------------------------------------------------
-    def _prompt(self, opts: DecodingOptions, language: str | None, context: list[int], prefix: list[int]):
+    def _prompt(self, opts: DecodingOptions, language: str | None, context: list[int], forced: list[int]):
+        """`<|startofprev|>` + context, the start-of-transcript tokens, then the forced tokens."""
         prompt: list[int] = []
         if context:
             room = self.n_text_ctx // 2 - 1
@@ -129,20 +133,26 @@ class WhisperDecoder:
         prompt += self.tok.sot_sequence(language, opts.task)
         if not opts.timestamps:
             prompt.append(self.tok.no_timestamps)
-        return prompt + prefix, sot_index
+        return prompt + forced, sot_index
 
-    def _filter(self, logits: np.ndarray, rows: list[_Row], opts: DecodingOptions) -> None:
-        """Apply suppression and timestamp rules in place to (batch, vocab) logits."""
+    def _filter(self, logits: np.ndarray, rows: list[_Row], opts: DecodingOptions,
+                forced: list[int] | tuple[int, ...] = ()) -> None:
+        """Apply suppression and timestamp rules in place to (batch, vocab) logits.
+
+        The timestamp rules read the forced tokens (earlier segments given with their
+        timestamps) as if sampled: the first new token opens a segment at or after them.
+        """
         logits[:, self._suppress] = -np.inf
-        first = len(rows[0].tokens) == 0
-        if first and opts.suppress_blank:
+        if len(rows[0].tokens) == 0 and opts.suppress_blank:
             logits[:, self._blank] = -np.inf
         if not opts.timestamps:
             return
         tb = self.tok.timestamp_begin
+        forced = list(forced)
+        first = len(rows[0].tokens) == 0 and not forced
         logits[:, self.tok.no_timestamps] = -np.inf
         for k, row in enumerate(rows):
-            seq = row.tokens
+            seq = forced + row.tokens if forced else row.tokens
             last_ts = len(seq) >= 1 and seq[-1] >= tb
             penult_ts = len(seq) < 2 or seq[-2] >= tb
             if last_ts:
@@ -166,7 +176,7 @@ class WhisperDecoder:
         logits[ts_lp > text_lp, :tb] = -np.inf
 
     def _run(self, features: mx.array, prompt: list[int], sot_index: int, opts: DecodingOptions,
-             temperature: float, max_new: int) -> tuple[list[_Row], np.ndarray]:
+             temperature: float, max_new: int, forced: list[int]) -> tuple[list[_Row], np.ndarray]:
         b = features.shape[0]
         steps = self._steps(features)
         logits = steps(np.array([prompt] * b))
@@ -175,7 +185,7 @@ class WhisperDecoder:
         rows = [_Row() for _ in range(b)]
         rng = np.random.default_rng(opts.seed)
         for _ in range(max_new):
-            self._filter(last, rows, opts)
+            self._filter(last, rows, opts, forced)
             if temperature == 0:
                 nxt = last.argmax(axis=-1)
             else:
@@ -211,43 +221,65 @@ class WhisperDecoder:
 
     # -- public -----------------------------------------------------------------
     def decode(self, features: mx.array, opts: DecodingOptions, durations: list[float],
-               context: list[int] | None = None, prefix: list[int] | None = None) -> list[DecodingResult]:
-        """Decode a batch of encoded windows with temperature fallback per window."""
+               context: list[int] | None = None, prefix: list[int] | None = None,
+               heard: list[int] | None = None) -> list[DecodingResult]:
+        """Decode a batch of encoded windows with temperature fallback per window.
+
+        `context`: tokens after `<|startofprev|>` (earlier text, with its timestamps when
+        they were sampled with them). `heard`: tokens forced after the start of transcript
+        that the window's audio begins with (earlier finals, timestamped in window time);
+        they are not part of the result. `prefix`: forced text that is (committed words).
+        """
         b = features.shape[0]
         languages = [opts.language] * b if opts.language or not self.tok.multilingual else self.detect_language(features)
         results: list[DecodingResult | None] = [None] * b
+        given = (context or [], heard or [], prefix or [])
         # Windows that share a language decode together; fallback re-runs one window at a time.
         for lang in dict.fromkeys(languages):
             idx = [i for i in range(b) if languages[i] == lang]
             sub = features[mx.array(idx)] if len(idx) < b else features
-            first = self._decode_at(sub, opts, lang, opts.temperatures[0], [durations[i] for i in idx],
-                                    context or [], prefix or [])
+            first = self._decode_at(sub, opts, lang, opts.temperatures[0], [durations[i] for i in idx], *given)
             for i, res in zip(idx, first):
                 results[i] = res
             for i in idx:
                 for temp in opts.temperatures[1:]:
                     if not self._needs_fallback(results[i], opts):
                         break
-                    retry = self._decode_at(features[i : i + 1], opts, lang, temp, [durations[i]],
-                                            context or [], prefix or [])[0]
+                    retry = self._decode_at(features[i : i + 1], opts, lang, temp, [durations[i]], *given)[0]
                     results[i] = self._better(results[i], retry, opts)
         return [self._finalise(r, opts) for r in results]
 
-    def _decode_at(self, features, opts, language, temperature, durations, context, prefix):
-        prompt, sot_index = self._prompt(opts, language, context, prefix)
+    def _decode_at(self, features, opts, language, temperature, durations, context, heard, prefix):
+        forced = heard + prefix
+        prompt, sot_index = self._prompt(opts, language, context, forced)
         max_new = opts.max_new_tokens or self.n_text_ctx // 2
         max_new = min(max_new, self.n_text_ctx - len(prompt))
-        rows, no_speech = self._run(features, prompt, sot_index, opts, temperature, max_new)
+        rows, no_speech = self._run(features, prompt, sot_index, opts, temperature, max_new, forced)
+        tb = self.tok.timestamp_begin
+        start = next(((t - tb) * TIME_PRECISION for t in reversed(heard) if t >= tb), 0.0)
         out = []
         for row, ns, dur in zip(rows, no_speech, durations):
             text = self.tok.decode(prefix + row.tokens)
             flags = (FLAG_REPETITION,) if row.looped else ()
             out.append(DecodingResult(
                 tokens=tuple(row.tokens), prefix=tuple(prefix), text=text,
-                segments=self._segments(row.tokens, prefix, dur),
+                segments=self._segments(row.tokens, prefix, dur, start),
                 avg_logprob=row.sum_logprob / (len(row.tokens) + 1), no_speech_prob=float(ns),
-                temperature=temperature, compression_ratio=compression_ratio(text), flags=flags))
+                temperature=temperature, compression_ratio=compression_ratio(text), flags=flags,
+                complete_until=self._complete_until(row.tokens) if opts.timestamps and not row.looped else None))
         return out
+
+    def _complete_until(self, tokens: list[int]) -> float | None:
+        """Where the closed segments end when the last one is unfinished, as faster-whisper
+        seeks: a text token or a lone opening timestamp last means the window ended inside
+        a segment; a closing timestamp last means every segment closed."""
+        tb = self.tok.timestamp_begin
+        if len(tokens) >= 2 and tokens[-2] < tb <= tokens[-1]:
+            return None
+        pairs = [i for i in range(1, len(tokens)) if tokens[i] >= tb and tokens[i - 1] >= tb]
+        if not pairs:
+            return None
+        return (tokens[pairs[-1] - 1] - tb) * TIME_PRECISION
 
     @staticmethod
     def _needs_fallback(r: DecodingResult, opts: DecodingOptions) -> bool:
@@ -281,14 +313,14 @@ class WhisperDecoder:
             flags.append(FLAG_NO_SPEECH)
         if silent:
             return DecodingResult((), r.prefix, "", (), r.avg_logprob, r.no_speech_prob, r.temperature, 0.0, tuple(flags))
-        return DecodingResult(r.tokens, r.prefix, r.text, r.segments, r.avg_logprob, r.no_speech_prob,
-                              r.temperature, r.compression_ratio, tuple(dict.fromkeys(flags)))
+        return replace(r, flags=tuple(dict.fromkeys(flags)))
 
-    def _segments(self, tokens: list[int], prefix: list[int], duration: float) -> tuple[Segment, ...]:
+    def _segments(self, tokens: list[int], prefix: list[int], duration: float,
+                  start: float = 0.0) -> tuple[Segment, ...]:
         """Split sampled tokens at timestamp tokens into timed segments."""
         tb = self.tok.timestamp_begin
         segs: list[Segment] = []
-        start, text = 0.0, list(prefix)
+        text = list(prefix)
         for t in tokens:
             if t >= tb:
                 ts = (t - tb) * TIME_PRECISION

@@ -19,8 +19,8 @@ from asr.base import (
 )
 from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu, release_freed_memory
-from asr.segmented import SegmentedSession, Transcript
-from asr.whisper.decoding import DecodingOptions, DecodingResult, WhisperDecoder
+from asr.segmented import SegmentedSession, Span, Transcript
+from asr.whisper.decoding import TIME_PRECISION, DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
 from asr.whisper.weights import (
     build_model,
@@ -72,7 +72,7 @@ def resolve_whisper(model: str | None, cache_dir: Path | None = None, allow_down
 
 
 class WhisperUtterances:
-    """Adapts the decoder to the segmented session: one utterance or a batch of windows."""
+    """Adapts the decoder to the segmented session: one window, or a batch of them."""
 
     max_window_s = 30.0
     packs_utterances = True
@@ -83,17 +83,32 @@ class WhisperUtterances:
         self._tok = decoder.tok
 
     def _transcript(self, r: DecodingResult) -> Transcript:
-        segs = tuple((s.start, s.end, s.text.strip()) for s in r.segments)
-        return Transcript(r.text.strip(), segs, r.flags)
+        segs = tuple(Span(s.start, s.end, s.text.strip(), s.tokens) for s in r.segments)
+        return Transcript(r.text.strip(), segs, r.flags, r.complete_until)
 
-    def decode(self, audio: np.ndarray, prefix: str, context: str, timestamps: bool) -> Transcript:
+    def _heard_tokens(self, heard: tuple[Span, ...], timestamps: bool) -> list[int]:
+        """Earlier finals as the decoder would have written them: with their timestamps
+        (window seconds) when timestamps are on, so the model goes on sampling them."""
+        out: list[int] = []
+        tb, last = self._tok.timestamp_begin, int(round(self.max_window_s / TIME_PRECISION))
+        for s in heard:
+            text = list(s.tokens) or self._tok.encode(" " + s.text.strip())
+            if timestamps:
+                a = min(last, int(round(s.start / TIME_PRECISION)))
+                b = min(last, max(a + 1, int(round(s.end / TIME_PRECISION))))
+                out += [tb + a, *text, tb + b]
+            else:
+                out += text
+        return out
+
+    def decode(self, audio: np.ndarray, prefix: str, heard: tuple[Span, ...], timestamps: bool) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
         opts = DecodingOptions(language=self.opts.language, timestamps=timestamps)
         prefix_ids = self._tok.encode(" " + prefix.strip()) if prefix.strip() else []
-        context_ids = self._tok.encode(" " + context.strip()) if context.strip() else []
         feats = self.decoder.encode([audio])
-        r = self.decoder.decode(feats, opts, [audio.size / SAMPLE_RATE], context=context_ids, prefix=prefix_ids)[0]
+        r = self.decoder.decode(feats, opts, [audio.size / SAMPLE_RATE], prefix=prefix_ids,
+                                heard=self._heard_tokens(heard, timestamps))[0]
         return self._transcript(r)
 
     def decode_many(self, windows: list[np.ndarray]) -> list[Transcript]:

@@ -55,25 +55,27 @@ class ScriptedDecoder:
             i = j
         return out
 
-    def decode(self, audio, prefix, context, timestamps):
-        words = [w for _, _, w in self._bursts(audio)]
-        self.calls.append({"seconds": len(audio) / SR, "prefix": prefix, "context": context,
+    def decode(self, audio, prefix, heard, timestamps):
+        # Like Whisper given earlier finals as its prefix: only the audio after them is read.
+        skip = heard[-1].end - 0.05 if heard else 0.0
+        bursts = [b for b in self._bursts(audio) if b[0] >= skip]
+        self.calls.append({"seconds": len(audio) / SR, "prefix": prefix, "heard": [h.text for h in heard],
                            "timestamps": timestamps})
-        return Transcript(" ".join(words))
+        return self._transcript(bursts) if timestamps else Transcript(" ".join(w for *_, w in bursts))
 
     def decode_many(self, windows):
         self.batches.append([len(w) / SR for w in windows])
-        out = []
-        for audio in windows:
-            bursts = self._bursts(audio)
-            segs, cur = [], []
-            for b in bursts:  # a segment per run of bursts without a long gap
-                if cur and b[0] - cur[-1][1] > 0.3:  # words are 0.1 s apart, utterances >= 0.4 s
-                    segs.append(cur)
-                    cur = []
-                cur.append(b)
-            if cur:
+        return [self._transcript(self._bursts(audio)) for audio in windows]
+
+    @staticmethod
+    def _transcript(bursts) -> Transcript:
+        segs, cur = [], []
+        for b in bursts:  # a segment per run of bursts without a long gap
+            if cur and b[0] - cur[-1][1] > 0.3:  # words are 0.1 s apart, utterances >= 0.4 s
                 segs.append(cur)
-            out.append(Transcript(" ".join(w for *_, w in bursts),
-                                  tuple((s[0][0], s[-1][1], " ".join(w for *_, w in s)) for s in segs)))
-        return out
+                cur = []
+            cur.append(b)
+        if cur:
+            segs.append(cur)
+        return Transcript(" ".join(w for *_, w in bursts),
+                          tuple((s[0][0], s[-1][1], " ".join(w for *_, w in s)) for s in segs))

@@ -44,16 +44,37 @@ def test_live_partials_commit_agreed_prefix_and_finals_at_endpoints():
     first = [p.text for p in partials if p.start < spans[0][1]]
     assert all(b.startswith(a.rsplit(" ", 1)[0]) for a, b in zip(first, first[1:]))
     assert any(isinstance(e, Partial) and e.text == "" for e in events)
-    # Words agreed on were forced as the prefix of later decodes, including the final one.
+    # Words agreed on were forced as the prefix of later partial decodes; a final is
+    # decoded afresh (with timestamps), never from a partial's words.
     assert any(c["prefix"] for c in dec.calls)
+    assert all(not c["prefix"] for c in dec.calls if c["timestamps"])
     assert done == sorted(done)
 
 
-def test_context_carries_previous_finals():
-    audio, _ = meeting()
+def test_live_finals_hear_the_utterances_before_them():
+    """Each closing utterance is decoded behind the audio of the finals before it (in one
+    window, as offline), those finals forced, so only the new text comes back."""
+    audio, spans = meeting()
+    dec = ScriptedDecoder()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=True)), audio)
+    finals_calls = [c for c in dec.calls if c["timestamps"]]
+    assert [c["heard"] for c in finals_calls] == [
+        [], [" ".join(map(word, UTTERANCES[0]))], [" ".join(map(word, u)) for u in UTTERANCES[:2]]]
+    # the window grows by each utterance and the pause after it (cut to 0.8 s + padding)
+    assert finals_calls[2]["seconds"] > finals_calls[1]["seconds"] > finals_calls[0]["seconds"]
+    assert finals_calls[2]["seconds"] < spans[2][1] - spans[0][0]
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
+
+
+def test_live_history_is_cut_by_age_and_by_a_flagged_final():
+    one = utterance_audio([300, 400, 500])
+    gap = lambda s: np.zeros(int(s * SR), np.float32)  # noqa: E731
+    audio = np.concatenate([gap(1), one, gap(1.5), one, gap(25), one, gap(1.5)])
     dec = ScriptedDecoder()
     drive(SegmentedSession(dec, SessionOptions(partials=True)), audio)
-    assert any(word(UTTERANCES[0][-1]) in c["context"] for c in dec.calls[-3:])
+    heard = [len(c["heard"]) for c in dec.calls if c["timestamps"]]
+    assert heard == [0, 1, 0]  # 25 s of silence: the third utterance starts afresh
 
 
 @pytest.mark.parametrize("chunk", [160, 16000, 10 * SR])
@@ -109,7 +130,7 @@ class _StopsEarly(ScriptedDecoder):
                 for t in out]
 
 
-def test_an_utterance_a_window_skipped_is_decoded_again():
+def test_an_utterance_a_window_skipped_opens_the_next_window():
     audio, spans = meeting()
     dec = _StopsEarly()
     events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False)), audio)
@@ -119,16 +140,57 @@ def test_an_utterance_a_window_skipped_is_decoded_again():
     assert dec.batches[-1] == [pytest.approx(spans[-1][1] - spans[-1][0] + 0.4, abs=0.3)]
 
 
+def test_skipped_utterances_join_the_following_ones_and_nothing_is_said_twice():
+    one, _ = meeting()
+    audio = np.concatenate([one] * 6)
+    dec = _StopsEarly()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False), batch_size=2), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES] * 6
+    assert all(b.start >= a.end - 0.05 for a, b in zip(finals, finals[1:]))
+    # a skipped utterance was packed with the ones after it, not decoded on its own
+    assert sum(len(b) for b in dec.batches) < 6 * len(UTTERANCES) / 1.5
+
+
+class _Unfinished(ScriptedDecoder):
+    """Ends every multi-word window inside its last segment, as Whisper does when the
+    window's audio ends mid-sentence: the last segment has no closing timestamp."""
+
+    def decode_many(self, windows):
+        from asr.segmented import Transcript
+
+        out = []
+        for t in super().decode_many(windows):
+            segs = list(t.segments)
+            if len(segs) > 1:
+                a, b, text = segs[-1]
+                words = text.split()
+                segs[-1] = (a, b, " ".join(words[: max(1, len(words) // 2)]))
+                out.append(Transcript(" ".join(s[2] for s in segs), tuple(segs), complete_until=segs[-2][1] + 0.05))
+            else:
+                out.append(t)
+        return out
+
+
+def test_an_unfinished_last_segment_is_transcribed_again_by_the_next_window():
+    audio, _ = meeting()
+    dec = _Unfinished()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
+    assert len(dec.batches) == 2 and len(dec.batches[1]) == 1
+
+
 class _Slow(ScriptedDecoder):
     def __init__(self, seconds):
         super().__init__()
         self.seconds = seconds
 
-    def decode(self, audio, prefix, context, timestamps):
+    def decode(self, audio, prefix, heard, timestamps):
         import time
 
         time.sleep(self.seconds)
-        return super().decode(audio, prefix, context, timestamps)
+        return super().decode(audio, prefix, heard, timestamps)
 
 
 def test_partials_back_off_when_decoding_is_slow():
