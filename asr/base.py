@@ -77,6 +77,19 @@ class SessionOptions:
     context: str = ""  # biasing text (names, jargon) for engines that take it
     partials: bool = True  # False: offline transcription, finals only (cheaper)
     max_utterance_s: float = 30.0
+    # Whisper, files only: "vad" packs the utterances the VAD finds into windows; "seek"
+    # runs faster-whisper's loop (30 s windows advanced by the last timestamp).
+    windowing: str = "vad"
+    beam_size: int = 1  # Whisper, files only: beam search width (1: greedy)
+
+
+WINDOWINGS = ("vad", "seek")
+
+
+def check_plain_decoding(options: SessionOptions, engine: str) -> None:
+    """Engines without Whisper's windowing and beam search refuse them in one line."""
+    if options.windowing != "vad" or options.beam_size != 1:
+        raise ASRError(f"{engine} has no seek windowing or beam search (Whisper only)")
 
 
 @dataclass(frozen=True)

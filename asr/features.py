@@ -110,6 +110,30 @@ def window_mel(audio: np.ndarray, n_mels: int = 80, n_frames: int = N_FRAMES) ->
     return out
 
 
+def whole_log_mel(audio: np.ndarray, n_mels: int = 80, chunk_frames: int = 6000) -> np.ndarray:
+    """A whole recording's Whisper log-mel as faster-whisper computes it before it cuts
+    30 s windows: one hop of zeros appended, a centred STFT, the last frame dropped, and
+    the clamp at the recording's own max - 8. Equal to `log_mel(pad(audio), pad_to=None)`
+    but computed `chunk_frames` at a time, so an hour never holds its STFT in float64."""
+    x = np.pad(np.asarray(audio, dtype=np.float32).reshape(-1), (0, HOP))
+    if x.size <= N_FFT // 2:
+        return log_mel(x, n_mels, pad_to=None)
+    half = N_FFT // 2
+    n_frames = (x.size + 2 * half - N_FFT) // HOP + 1 - 1  # the last frame dropped
+    out = np.empty((n_frames, n_mels), np.float32)
+    last = x.size - 1
+    for f0 in range(0, n_frames, chunk_frames):
+        f1 = min(n_frames, f0 + chunk_frames)
+        idx = np.arange(f0 * HOP - half, (f1 - 1) * HOP + N_FFT - half)
+        idx = np.abs(idx)  # reflect at the start ...
+        idx = np.where(idx > last, 2 * last - idx, idx)  # ... and at the end
+        out[f0:f1] = _log10_mel(_frame_power(x[idx], f1 - f0), n_mels)
+    np.maximum(out, out.max() - 8.0, out=out)
+    out += 4.0
+    out /= 4.0
+    return out
+
+
 # --- Voxtral Realtime ---------------------------------------------------------------
 
 

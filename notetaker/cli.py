@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(t)
     t.add_argument("--realtime", action="store_true", help="play the file at wall-clock speed, like a live meeting")
     t.add_argument("--speed", type=_positive_float, default=1.0, help="with --realtime: clock speed-up (2 = twice as fast)")
+    t.add_argument("--windowing", choices=["vad", "seek"], default="vad",
+                   help="whisper: 'vad' packs the speech the VAD finds into 30 s windows (default); 'seek' runs "
+                        "faster-whisper's loop over the whole file, for an exact comparison")
+    t.add_argument("--beam-size", type=_positive_int, default=1, metavar="N",
+                   help="whisper: beam search width (faster-whisper's default is 5; 1 = greedy, fastest)")
     t.add_argument("--title", help="session title (default: the file name)")
     t.add_argument("--json", action="store_true", help="print JSON Lines: session, partial, final and progress events")
     t.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],

@@ -158,6 +158,18 @@ def _pull_missing(settings: Settings, plan) -> bool:
     return pulled
 
 
+def _check_decoding(args: argparse.Namespace, settings: Settings) -> None:
+    if args.windowing == "vad" and args.beam_size == 1:
+        return
+    flag = "--windowing seek" if args.windowing != "vad" else "--beam-size"
+    if (settings.engine or "whisper") != "whisper":
+        raise UsageError(f"{flag} is for the whisper engine only")
+    if args.realtime:
+        raise UsageError(f"{flag} transcribes files, not live: drop --realtime")
+    if args.beam_size > 16:
+        raise UsageError("--beam-size must be 1 to 16")
+
+
 def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from asr.base import SessionOptions
     from asr.registry import load_engine
@@ -169,6 +181,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("give an audio FILE or --sample (not both)")
     path = data_file(SAMPLE) if args.sample else Path(args.file)
     # Everything a user can get wrong is checked before anything is saved.
+    _check_decoding(args, settings)
     source = FileSource.open(path, realtime=args.realtime, speed=args.speed)
     with source:
         from notetaker.tui.launch import check_engine_options
@@ -185,7 +198,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         printer = _Printer(args.json, args.realtime)
         options = SessionOptions(language=settings.language, partials=args.realtime,
                                  delay_ms=settings.delay_ms if engine.capabilities.delay_control else None,
-                                 context=settings.context)
+                                 context=settings.context, windowing=args.windowing, beam_size=args.beam_size)
         title = args.title or (("Sample: " if args.sample else "") + path.stem)
         recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
                             listeners=[printer], audio_path=path.resolve(), rewrite=rewrite,

@@ -14,6 +14,7 @@ from asr.base import (
     Engine,
     MemoryEstimate,
     SessionOptions,
+    check_plain_decoding,
 )
 from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu, release_freed_memory
@@ -99,6 +100,7 @@ class Qwen3Engine(Engine):
 
     def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
         options = options or SessionOptions()
+        check_plain_decoding(options, "Qwen3-ASR")
         if options.language and options.language not in LANGUAGE_NAMES:
             raise ASRError(f"Qwen3-ASR does not support language {options.language!r}; "
                            f"it knows {', '.join(LANGUAGE_NAMES)}")

@@ -13,6 +13,7 @@ from asr.base import (
     MemoryEstimate,
     ModelNotFoundError,
     SessionOptions,
+    check_plain_decoding,
 )
 from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu, release_freed_memory
@@ -83,6 +84,7 @@ class VoxtralEngine(Engine):
 
     def start_session(self, options: SessionOptions | None = None) -> VoxtralSession:
         options = options or SessionOptions()
+        check_plain_decoding(options, "Voxtral")
         if options.delay_ms is None:
             options = SessionOptions(language=options.language, delay_ms=self.default_delay_ms,
                                      context=options.context, partials=options.partials,

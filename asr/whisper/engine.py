@@ -10,6 +10,7 @@ import numpy as np
 
 from asr.base import (
     SAMPLE_RATE,
+    WINDOWINGS,
     ASRError,
     Capabilities,
     Engine,
@@ -21,6 +22,7 @@ from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu, release_freed_memory
 from asr.segmented import SegmentedSession, Span, Transcript
 from asr.whisper.decoding import TIME_PRECISION, DecodingOptions, DecodingResult, WhisperDecoder
+from asr.whisper.seek import SeekSession
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
 from asr.whisper.weights import (
     build_model,
@@ -79,7 +81,7 @@ class WhisperUtterances:
 
     def __init__(self, decoder: WhisperDecoder, options: SessionOptions):
         self.decoder = decoder
-        self.opts = DecodingOptions(language=options.language)
+        self.opts = DecodingOptions(language=options.language, beam_size=options.beam_size)
         self._tok = decoder.tok
 
     def _transcript(self, r: DecodingResult) -> Transcript:
@@ -164,4 +166,17 @@ class WhisperEngine(Engine):
             raise ASRError(f"unknown language code {options.language!r}")
         if options.language and not self.tokenizer.multilingual and options.language != "en":
             raise ASRError(f"{self.model} is English-only; choose a multilingual model for {options.language!r}")
+        check_decoding(options)
+        if options.windowing == "seek":
+            return SeekSession(self.decoder, DecodingOptions(language=options.language, beam_size=options.beam_size))
         return SegmentedSession(WhisperUtterances(self.decoder, options), options)
+
+
+def check_decoding(options: SessionOptions) -> None:
+    """Seek windowing and beam search are for files: refused live, in one line."""
+    if options.windowing not in WINDOWINGS:
+        raise ASRError(f"unknown windowing {options.windowing!r}; choose {' or '.join(WINDOWINGS)}")
+    if not 1 <= options.beam_size <= 16:
+        raise ASRError(f"beam size must be 1 to 16, not {options.beam_size}")
+    if options.partials and (options.windowing != "vad" or options.beam_size != 1):
+        raise ASRError("seek windowing and beam search are for files, not live transcription")
