@@ -16,6 +16,7 @@ from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
 from asr.features import window_mel
 from asr.mlxrt import on_cpu
 from asr.repetition import find_loop
+from asr.whisper.beam import beam_search, filter_for_rows, loop_cutter
 from asr.whisper.model import Whisper
 from asr.whisper.npdecoder import NumpyDecoder
 from asr.whisper.tokenizer import WhisperTokenizer
@@ -36,6 +37,8 @@ class DecodingOptions:
     suppress_blank: bool = True
     max_new_tokens: int | None = None  # default: half the text context (224)
     seed: int = 0
+    beam_size: int = 1  # 1: greedy; more: beam search at temperature 0 (sampling stays single)
+    patience: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ class WhisperDecoder:
 
     def _run(self, features: mx.array, prompt: list[int], sot_index: int, opts: DecodingOptions,
              temperature: float, max_new: int, forced: list[int]) -> tuple[list[_Row], np.ndarray]:
+        if temperature == 0 and opts.beam_size > 1:
+            return self._run_beam(features, prompt, sot_index, opts, max_new, forced)
         b = features.shape[0]
         steps = self._steps(features)
         logits = steps(np.array([prompt] * b))
@@ -208,6 +213,20 @@ class WhisperDecoder:
             step = np.array([[r.tokens[-1] if r.tokens and not r.done else self.tok.eot] for r in rows])
             last = steps(step)[:, -1]
         return rows, no_speech
+
+    def _run_beam(self, features: mx.array, prompt: list[int], sot_index: int, opts: DecodingOptions,
+                  max_new: int, forced: list[int]) -> tuple[list[_Row], np.ndarray]:
+        """Beam search, one window at a time, scored as CTranslate2 (faster-whisper) does."""
+        rows, no_speech = [], []
+        logit_filter = filter_for_rows(lambda lg, rs: self._filter(lg, rs, opts, forced), _Row)
+        for i in range(features.shape[0]):
+            steps = self._steps(features[i : i + 1])
+            logits = steps(np.array([prompt]))
+            no_speech.append(_softmax(logits[:, sot_index])[0, self.tok.no_speech])
+            best = beam_search(steps, logits[:, -1], opts.beam_size, opts.patience, max_new,
+                               self.tok.eot, logit_filter, cut_loop=loop_cutter(self.tok.eot))[0]
+            rows.append(_Row(tokens=list(best.tokens), sum_logprob=best.sum_logprob, done=True, looped=best.looped))
+        return rows, np.array(no_speech)
 
     def _cut_loop(self, row: _Row) -> bool:
         text_pos = [i for i, t in enumerate(row.tokens) if t < self.tok.eot]

@@ -94,10 +94,43 @@ class NumpySteps:
 
     def __init__(self, dec: NumpyDecoder, cross: list[tuple[np.ndarray, np.ndarray]]) -> None:
         self.dec = dec
-        self.cross = cross
+        self.cross = cross  # what each batch row attends to (see `reorder`)
         self.keys: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
         self.offset = 0
+        self._windows = cross  # one (keys, values) per window, as encoded
+        self._rows = np.arange(cross[0][0].shape[0]) if cross else np.zeros(0, np.int64)  # window of each row
+
+    def reorder(self, index: np.ndarray) -> None:
+        """Make batch row r continue what row index[r] decoded so far (beam search).
+
+        `index` may repeat rows and change the batch size (one window expanded to a beam
+        of rows). The self-attention caches are gathered, copying only the rows that
+        change; the cross-attention keys and values follow the rows' windows, and rows
+        that all read one window share it (no copy; one matmul for all of them)."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        b = len(self._rows)
+        if len(index) == b and np.array_equal(index, np.arange(b)):
+            return
+        for i in range(len(self.keys)):
+            if len(index) == b:  # same size: move the changed rows' used part in place
+                moved = np.flatnonzero(index != np.arange(b))
+                src = index[moved]
+                self.keys[i][moved, ..., : self.offset] = self.keys[i][src, ..., : self.offset]
+                self.values[i][moved, :, : self.offset] = self.values[i][src, :, : self.offset]
+            else:
+                self.keys[i], self.values[i] = self.keys[i][index], self.values[i][index]
+        rows = self._rows[index]
+        if not np.array_equal(rows, self._rows):
+            n_windows = self._windows[0][0].shape[0]
+            if np.array_equal(rows, np.arange(n_windows)):
+                self.cross = self._windows
+            elif (rows == rows[0]).all():
+                w = int(rows[0])
+                self.cross = [(k[w : w + 1], v[w : w + 1]) for k, v in self._windows]
+            else:
+                self.cross = [(k[rows], v[rows]) for k, v in self._windows]
+        self._rows = rows
 
     def __call__(self, tokens: np.ndarray) -> np.ndarray:
         """tokens (batch, n) → logits (batch, n, vocab), float32."""
@@ -113,12 +146,22 @@ class NumpySteps:
             k, v = self._append(i, k, v)
             x = x + _linear(_attend(q, k, v, mask), layer.out_w, layer.out_b)
             q = _heads(_linear(_layer_norm(x, *layer.ln[1]), layer.cq_w, layer.cq_b), layer.n_head)
-            x = x + _linear(_attend(q, *self.cross[i], None), layer.cout_w, layer.cout_b)
+            x = x + _linear(self._cross_attend(q, *self.cross[i]), layer.cout_w, layer.cout_b)
             h = _linear(_layer_norm(x, *layer.ln[2]), layer.mlp1_w, layer.mlp1_b)
             x = x + _linear(np_gelu(h), layer.mlp2_w, layer.mlp2_b)
         self.offset += n
         h = _layer_norm(x, *d.ln)
         return np_matmul_columns(h.reshape(b * n, -1), d.embedding.T).reshape(b, n, -1)
+
+    @staticmethod
+    def _cross_attend(q: np.ndarray, kt: np.ndarray, v: np.ndarray) -> np.ndarray:
+        b, h, n, dh = q.shape
+        if kt.shape[0] == b:
+            return _attend(q, kt, v, None)
+        # Every row reads the one window (a beam): its queries go in one matmul, which
+        # reads the window's keys and values once instead of once per row.
+        shared = q.transpose(1, 0, 2, 3).reshape(1, h, b * n, dh)
+        return _attend(shared, kt, v, None).reshape(b, n, h * dh)
 
     def _append(self, i: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Add this step's keys (kept transposed, (b, h, dh, T)) and values to layer i's cache."""
