@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -32,6 +32,9 @@ MAX_PAUSE_S = 0.8  # pause kept between packed utterances, beyond their own padd
 PREROLL_S = 2.0  # audio kept before the VAD's decision point while nobody speaks
 HISTORY_GAP_S = 20.0  # an earlier utterance is heard again only if it ended this recently
 WINDOW_MARGIN_S = 0.5  # room left in a window for timestamp slack
+LIVE_MAX_UTTERANCE_S = 20.0  # live: a monologue is cut here, so a carried tail fits beside it
+STRETCH_S, STRETCH_S_PER_WORD = 1.5, 0.5  # a segment longer than this skipped speech
+MAX_CARRY_S = 8.0  # live: audio held back for the next window at most (else taken as it is)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class SegmentedSession(Session):
         self.options = opts = options or SessionOptions()
         self.decoder = decoder
         max_utt = min(opts.max_utterance_s, decoder.max_window_s) - 0.5
+        if opts.partials:
+            max_utt = min(max_utt, LIVE_MAX_UTTERANCE_S)
         self._vad = Endpointer(vad or VadConfig(max_utterance_s=max_utt))
         self._base_interval = int(decode_interval_s * SAMPLE_RATE)
         self._interval = self._base_interval
@@ -95,6 +100,8 @@ class SegmentedSession(Session):
         self._done = 0.0
         self._history: deque[_Said] = deque()  # live: recent finals, heard again as context
         self._carry: list[Utterance] = []  # live: utterances a window skipped, for the next one
+        self._redo: list[list[Utterance]] = []  # offline: windows to decode before the decoded ones
+        self._decoded: deque[tuple[list[Utterance], Transcript]] = deque()  # offline: waiting their turn
         self._finished = False
         self.windows_decoded = 0  # windows given to the decoder (a measure of work)
 
@@ -124,6 +131,7 @@ class SegmentedSession(Session):
         open_start = self._vad.open_start
         kept = [u.start for u in self._closed] + [u.start for u in self._carry]
         kept += [s.utterance.start for s in self._history]
+        kept += [w[0].start for w in self._redo] + [w[0].start for w, _ in self._decoded]
         keep_s = min(kept + [idle_keep if open_start is None else open_start])
         drop = int(keep_s * SAMPLE_RATE) - self._buf_start
         if drop > max(SAMPLE_RATE, self._len // 2):  # move the kept tail down in bulk
@@ -161,7 +169,7 @@ class SegmentedSession(Session):
             else:
                 self._advance(self._vad.open_start if self._vad.open_start is not None else self._vad.processed_s)
         elif self._offline_ready():
-            events = self._decode_windows(self._pack())
+            events = self._offline_step()
         self._trim()
         return events
 
@@ -169,12 +177,12 @@ class SegmentedSession(Session):
         self._ingest()
         self._closed.extend(self._vad.flush())
         events: list[Event] = []
-        while self._closed:
+        while self._closed or self._redo:
             if self.options.partials:
                 last = len(self._closed) == 1
                 events += self._finalize([self._closed.popleft()], may_carry=not last)
             else:
-                events += self._decode_windows(self._pack())
+                events += self._offline_step()
         if self._carry:  # nothing left to join: the skipped audio is decoded in its own window
             events += self._finalize([], may_carry=False)
         self._advance(self.fed_s)
@@ -225,8 +233,9 @@ class SegmentedSession(Session):
         return chosen
 
     def _finalize(self, utterances: list[Utterance], may_carry: bool) -> list[Event]:
-        """Decode closing utterances behind the audio of the finals before them; trailing
-        utterances the decoder skipped wait for the next window while one can take them."""
+        """Decode closing utterances behind the audio of the finals before them. What the
+        decode did not reach (skipped utterances, an unfinished or cut-off last sentence)
+        waits for the next window while one can take it."""
         new = self._carry + utterances
         self._carry = []
         history = self._history_for(new)
@@ -237,16 +246,14 @@ class SegmentedSession(Session):
         self._agreement.reset()
         end = new[-1].end
         self._last_decode = int(end * SAMPLE_RATE)
-        spans = _stream_spans(_spans(t, _length(pieces)), pieces)
-        spans = [s for s in spans if s.end > new[0].start]  # never the heard audio's text again
-        k = _reached(new, spans)
-        if may_carry and k < len(new) and _span(new) < self.decoder.max_window_s / 2:
-            self._carry = new[k:]
-            new = new[:k]
-            spans = [s for s in spans if s.start < self._carry[0].start]
+        spans = [s for s in _stream_spans(_spans(t, _length(pieces)), pieces) if s.end > new[0].start]
+        kept, rest = _cut(new, spans, t.complete_until, pieces)
+        if may_carry and rest and _length(rest) <= MAX_CARRY_S:
+            spans, self._carry = kept, rest
+            new = _before(new, rest[0].start)
         finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
         self._remember(new, spans, t.flags)
-        self._advance(end)
+        self._advance(self._carry[0].start if self._carry else end)
         return finals + [Partial("", round(end, 3), round(end, 3))]
 
     def _remember(self, new: list[Utterance], spans: list[Span], flags: tuple[str, ...]) -> None:
@@ -265,9 +272,9 @@ class SegmentedSession(Session):
     def _offline_ready(self) -> bool:
         # Decode once the closed utterances hold enough speech to fill a batch of windows.
         speech = sum(u.end - u.start for u in self._closed)
-        return speech >= self._batch * self.decoder.max_window_s
+        return bool(self._redo) or speech >= self._batch * self.decoder.max_window_s
 
-    def _pack(self) -> list[list[Utterance]]:
+    def _pack(self, source: deque[Utterance]) -> list[list[Utterance]]:
         """Up to a batch of windows, each as many whole utterances as fit in 30 s of audio.
 
         Utterances go in with the pause after each cut to at most MAX_PAUSE_S, so long
@@ -277,51 +284,70 @@ class SegmentedSession(Session):
         windows: list[list[Utterance]] = []
         limit = self.decoder.max_window_s
         packs = self.decoder.packs_utterances
-        while self._closed and len(windows) < self._batch:
-            win = [self._closed.popleft()]
-            while packs and self._closed and _span(win + [self._closed[0]]) <= limit:
-                win.append(self._closed.popleft())
+        while source and len(windows) < self._batch:
+            win = [source.popleft()]
+            while packs and source and _span(win + [source[0]]) <= limit:
+                win.append(source.popleft())
             windows.append(win)
         return windows
 
-    def _decode_windows(self, windows: list[list[Utterance]]) -> list[Event]:
-        pieces = [_with_pauses(w) for w in windows]
-        results = self.decoder.decode_many([self._window_audio(p) for p in pieces])
+    def _offline_step(self) -> list[Event]:
+        """Decode a batch of windows, then turn decoded windows into finals in order."""
+        windows, self._redo = (self._redo, []) if self._redo else (self._pack(self._closed), [])
+        results = self.decoder.decode_many([self._window_audio(_with_pauses(w)) for w in windows])
         self.windows_decoded += len(windows)
-        finals: list[Final] = []
-        for k, (win, piece, t) in enumerate(zip(windows, pieces, results)):
-            found, rest = self._take(win, piece, t)
+        self._decoded.extendleft(reversed(list(zip(windows, results))))
+        finals: list[Event] = []
+        while self._decoded:
+            win, t = self._decoded.popleft()
+            found, rest = self._take(win, _with_pauses(win), t)
             finals += found
             self._advance(rest[0].start if rest else win[-1].end)
-            if rest:
-                # The window stopped short: what it did not reach opens the next window, and
-                # the windows packed behind it are packed again after it (their text would
-                # otherwise come before this audio's).
-                later = [u for w in windows[k + 1 :] for u in w]
-                self._closed.extendleft(reversed(rest + later))
-                break
+            if not rest:
+                continue
+            # The window stopped short: what it did not reach opens the next window. A window
+            # decoded behind it is decoded again after it; those further on keep their text.
+            if self._decoded:
+                self._redo = self._pack(deque(rest + self._decoded.popleft()[0]))
+            else:
+                self._closed.extendleft(reversed(rest))
+            break
         return finals
 
     def _take(self, win: list[Utterance], pieces: list[Utterance],
               t: Transcript) -> tuple[list[Final], list[Utterance]]:
         """A window's finals up to where its decode got, and the utterances (or the part of
         one) after that point."""
-        length = _length(pieces)
-        spans = _spans(t, length)
-        cut = length if t.complete_until is None else min(length, t.complete_until)
-        spans = [s for s in spans if s.start < cut - 1e-6] if cut < length else spans
-        spans = _stream_spans(spans, pieces)
-        cut_s = _to_stream_time(pieces, cut, end=True) if cut < length else win[-1].end
-        k = _reached(win, spans)
-        if k < len(win):
-            cut_s = min(cut_s, win[k].start)
-        rest = _after(win, cut_s)
-        if rest and rest[0].start <= win[0].start + 1e-6:
-            rest = []  # nothing reached at all: take what there is rather than loop
-        if rest:
-            spans = [s for s in spans if s.start < cut_s]
-        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
+        spans = _stream_spans(_spans(t, _length(pieces)), pieces)
+        kept, rest = _cut(win, spans, t.complete_until, pieces)
+        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in kept]
         return finals, rest
+
+
+def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,
+         pieces: list[Utterance]) -> tuple[list[Span], list[Utterance]]:
+    """Where a window's transcript of the utterances `win` (stream spans) stops being
+    trustworthy, as (spans before it, the utterances or part of one after it):
+      - at the end of its last closed segment, when the last one is unfinished;
+      - at the first of the trailing utterances that no segment reached (skipped);
+      - before the last segment, when the window ends where the VAD cut a monologue at
+        its maximum length (that sentence goes on in the next utterance).
+    A window that reached nothing keeps everything: it must not come back unchanged."""
+    end = win[-1].end
+    cut = end
+    if complete_until is not None:
+        cut = min(cut, _to_stream_time(pieces, complete_until, end=True))
+    k = _reached(win, spans)
+    if k < len(win):
+        cut = min(cut, win[k].start)
+    before = [s if s.end <= cut else replace(s, end=cut) for s in spans if s.start < cut - 1e-6]
+    if cut >= end - 1e-6 and win[-1].forced and len(before) >= 2 and before[-1].start > win[-1].start + 1.0:
+        cut = before[-1].start
+        before = before[:-1]
+    rest = _after(win, cut)
+    if not rest or rest[0].start <= win[0].start + 1e-6:
+        return spans, []
+    return before, rest
 
 
 def _spans(t: Transcript, length: float) -> list[Span]:
@@ -346,12 +372,24 @@ def _stream_spans(spans: list[Span], pieces: list[Utterance]) -> list[Span]:
 
 def _reached(win: list[Utterance], spans: list[Span]) -> int:
     """How many of the window's utterances its text reached: a trailing utterance whose
-    middle no segment got to was skipped (Whisper can end a window early)."""
-    last_end = max((s.end for s in spans), default=-1.0)
+    middle no segment's words got to was skipped (Whisper can end a window early, or
+    close a few words with a timestamp far past them)."""
+    last_end = max((_words_end(s) for s in spans), default=-1.0)
     k = len(win)
     while k > 0 and last_end < 0.5 * (win[k - 1].start + win[k - 1].end):
         k -= 1
     return k
+
+
+def _words_end(s: Span) -> float:
+    """The latest a segment's words can have ended: half a second a word (a slow speaker)
+    and one pause as long as packing leaves (MAX_PAUSE_S + padding)."""
+    return min(s.end, s.start + STRETCH_S + STRETCH_S_PER_WORD * len(s.text.split()))
+
+
+def _before(win: list[Utterance], t: float) -> list[Utterance]:
+    """The utterances of a window up to stream time t (the one it falls in, cut there)."""
+    return [u if u.end <= t else Utterance(u.start, t, True) for u in win if u.start < t]
 
 
 def _after(win: list[Utterance], t: float, min_s: float = 0.2) -> list[Utterance]:

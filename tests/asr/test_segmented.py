@@ -201,3 +201,31 @@ def test_partials_back_off_when_decoding_is_slow():
         drive(SegmentedSession(dec, SessionOptions(partials=True)), np.concatenate([audio, np.zeros(SR, np.float32)]))
     partial_calls = lambda d: [c for c in d.calls if not c["timestamps"] or c["prefix"]]  # noqa: E731
     assert len(partial_calls(slow)) < 0.7 * len(partial_calls(fast))
+
+
+class _Stretched(ScriptedDecoder):
+    """Like Whisper at times: a few words closed by a timestamp at the window's end, the
+    speech between never transcribed."""
+
+    def decode_many(self, windows):
+        from asr.segmented import Transcript
+
+        out = []
+        for audio, t in zip(windows, super().decode_many(windows)):
+            if len(t.segments) > 1:
+                a, _, text = t.segments[0]
+                t = Transcript(text, ((a, len(audio) / SR, text),))
+            out.append(t)
+        return out
+
+
+def test_a_few_words_stretched_over_a_window_do_not_swallow_the_rest():
+    pitches = [[300], [350, 450, 550], [600, 650, 700, 750]]
+    gap = np.zeros(int(1.5 * SR), np.float32)
+    audio = np.concatenate([gap] + [np.concatenate([utterance_audio(p), gap]) for p in pitches])
+    dec = _Stretched()
+    events, _ = drive(SegmentedSession(dec, SessionOptions(partials=False)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in pitches]
+    # the one-word final ends where the next utterance starts, not at the window's end
+    assert finals[0].end <= finals[1].start

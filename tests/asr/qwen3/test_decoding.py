@@ -151,9 +151,9 @@ def test_parse_answer(answer, language, text):
 def test_utterances_adapter_uses_the_users_context_and_language(tok):
     d, model = _decoder(tok, "language German<asr_text>words")
     u = Qwen3Utterances(d, SessionOptions(language="de", context="Kubernetes"))
-    t = u.decode(SPEECH, prefix="", context="previous sentence", timestamps=True)
+    t = u.decode(SPEECH, prefix="", heard=(), timestamps=True)
     assert t.text == "words" and t.segments == ()
     prompt = tok.decode(model.prompts[0], skip_special=False)
-    assert "Kubernetes" in prompt and "previous sentence" not in prompt and "language German" in prompt
-    assert u.decode(np.zeros(800, np.float32), "", "", False).text == ""  # under 0.1 s: nothing
+    assert "Kubernetes" in prompt and "language German" in prompt
+    assert u.decode(np.zeros(800, np.float32), "", (), False).text == ""  # under 0.1 s: nothing
     assert [x.text for x in u.decode_many([SPEECH, SPEECH])] == ["words", "words"]
