@@ -54,8 +54,13 @@ def test_wer_within_half_a_point_of_faster_whisper(decoded):
     assert ours_wer < 0.15
 
 
+MODES = {"offline": SessionOptions(partials=False), "live": SessionOptions(partials=True),
+         "seek": SessionOptions(partials=False, windowing="seek")}
+
+
 def _session_text(engine, audio, partials, chunk=SR // 10):
-    s = engine.start_session(SessionOptions(partials=partials))
+    options = partials if isinstance(partials, SessionOptions) else SessionOptions(partials=partials)
+    s = engine.start_session(options)
     events = []
     for i in range(0, len(audio), chunk):
         s.feed_audio(audio[i : i + chunk])
@@ -65,18 +70,18 @@ def _session_text(engine, audio, partials, chunk=SR // 10):
     return [e for e in events if isinstance(e, Final)]
 
 
-@pytest.mark.parametrize("partials", [False, True], ids=["offline", "live"])
-def test_a_meeting_of_utterances_transcribes(engine, partials):
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_meeting_of_utterances_transcribes(engine, mode):
     clips = librivox_clips()[:3]
     audio = np.concatenate([np.concatenate([a, silence(1.2)]) for _, a, _ in clips])
-    finals = _session_text(engine, audio, partials)
+    finals = _session_text(engine, audio, MODES[mode])
     assert wer([" ".join(t for *_, t in clips)], [" ".join(f.text for f in finals)]) < 0.2
     starts = [f.start for f in finals]
     assert starts == sorted(starts) and finals[-1].end <= len(audio) / SR + 1e-6
 
 
-@pytest.mark.parametrize("partials", [False, True], ids=["offline", "live"])
-@pytest.mark.parametrize("kind", ["silence", "pinknoise"])
-def test_a_minute_of_silence_or_noise_gives_no_unflagged_text(engine, partials, kind):
-    finals = _session_text(engine, sox_noise(kind, 60.0), partials)
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("kind", ["silence", "pinknoise", "whitenoise"])
+def test_a_minute_of_silence_or_noise_gives_no_unflagged_text(engine, mode, kind):
+    finals = _session_text(engine, sox_noise(kind, 60.0), MODES[mode])
     assert all(f.flags for f in finals if f.text.strip())
