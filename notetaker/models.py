@@ -270,7 +270,7 @@ def _bundled() -> Installed:
 
     entry = next((m for m in catalogue.CATALOGUE if m.repo is None), None)
     try:
-        from asr.whisper.engine import bundled_model_dir
+        from asr.whisper.bundled import bundled_model_dir
 
         folder = bundled_model_dir()
     except (ImportError, OSError):  # no MLX: the bundled files may be there, the engine is not

