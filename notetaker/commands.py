@@ -142,6 +142,7 @@ def fetch_planned(settings: Settings, plan) -> None:
 def _pull_missing(settings: Settings, plan) -> bool:
     """Download catalogue models the plan needs through `models pull` (only the files the
     engine reads, with a progress bar); other models download when they load."""
+    from notetaker.budget import gb
     from notetaker.catalogue import by_name
     from notetaker.models import pull
 
@@ -151,8 +152,9 @@ def _pull_missing(settings: Settings, plan) -> bool:
         entry = by_name(c.name) if c is not None and not c.downloaded else None
         if entry is None or not settings.allow_download:
             continue
-        if sys.stderr.isatty():
-            print(f"notetaker: downloading {c.name} ({entry.repo})", file=sys.stderr)
+        # Never a silent download: one line first, on a terminal or not.
+        print(f"notetaker: downloading {c.name} ({entry.repo}, {gb(entry.download_bytes)})", file=sys.stderr,
+              flush=True)
         pull(c.name, settings, progress=sys.stderr.isatty())
         pulled = True
     return pulled
@@ -473,6 +475,21 @@ def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=Non
                         report=lambda line: print(f"notetaker: {line}", file=sys.stderr))
 
 
+def _say_llm_download(settings: Settings) -> None:
+    """One line before mlx-lm fetches a rewrite model the plan did not pull (the default when
+    none is downloaded, a hub repo outside the catalogue): never a silent download."""
+    from rewrite.mlx_llm import DEFAULT_MODEL
+
+    from notetaker.budget import gb
+    from notetaker.models import find
+
+    spec = settings.rewrite_model or DEFAULT_MODEL
+    item = find(spec, settings) if settings.allow_download and not Path(spec).expanduser().exists() else None
+    if item is not None and item.repo is not None and item.state in ("missing", "partial"):
+        size = gb(item.entry.download_bytes) if item.entry is not None else "size unknown until it is fetched"
+        print(f"notetaker: downloading {item.name} ({item.repo}, {size})", file=sys.stderr, flush=True)
+
+
 def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     from rewrite.prompts import load_template, write_default_templates
 
@@ -491,6 +508,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
                                           rewrite_backend=settings.rewrite_backend if explicit else None))
     fetch_planned(settings, plan)
     name = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
+    if name == "mlx":
+        _say_llm_download(settings)
     backend = load_rewrite(settings, name, context_tokens=_context(plan))
     printed = 0
 
