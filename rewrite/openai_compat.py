@@ -8,18 +8,28 @@ flags, so it cannot end up in them or in shell history.
 
 Servers do not say how they tokenize, so `count_tokens` is an estimate (4 characters a
 token, rounded up) and the context is what the constructor is told (8192 if nothing).
+
+The key stays with the server it is meant for: a redirect to another scheme, host or port
+is followed without the Authorization header (as curl and requests do), a same-origin one
+keeps it; a base URL with `user:pass@` is refused (secrets come from the environment only);
+every message this module makes has the key, any `Bearer …` token and any URL userinfo
+replaced by `***`; a key about to cross the network unencrypted (plain http:// to a host
+that is not this machine) is warned about once, through `report`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
+import re
 import socket
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
@@ -28,6 +38,9 @@ DEFAULT_CONTEXT = 8192  # conservative: most served models hold more
 KEY_VARIABLES = ("NOTETAKER_OPENAI_API_KEY", "OPENAI_API_KEY")
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English with a modern BPE vocabulary
 _ERROR_CHARS = 200  # of a server's error text quoted in ours
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"<>]*@")  # up to the last @ of the address
+_TOKEN = re.compile(r"\b(bearer)(\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+_WARNED: set[tuple[str, str, int]] = set()  # origins already warned about a key sent in the clear
 
 
 class _NoModelList(RewriteError):
@@ -35,13 +48,46 @@ class _NoModelList(RewriteError):
 
 
 def api_url(base_url: str) -> str:
-    """`base_url` normalised to end in /v1 (accepted with or without it, and a slash)."""
+    """`base_url` normalised to end in /v1 (accepted with or without it, and a slash).
+    One-line RewriteError for anything else, the address shown without its userinfo."""
     url = base_url.strip().rstrip("/")
-    parts = urllib.parse.urlsplit(url)
+    shown = redact(base_url.strip())
+    example = "e.g. http://127.0.0.1:8080"
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:  # "http://[::1": an unclosed IPv6 bracket
+        raise _fail(f"the rewrite server address {shown!r} is not a valid URL ({_clip(str(e)).lower()}), "
+                    f"{example}") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RewriteError(f"the rewrite server address {base_url!r} is not an http(s) URL, "
-                           "e.g. http://127.0.0.1:8080")
+        raise _fail(f"the rewrite server address {shown!r} is not an http(s) URL, {example}")
+    if "@" in parts.netloc:
+        # Secrets come from the environment only: a password in openai_base_url would sit in
+        # config.toml or a shell's history and compete with the key for the Authorization header.
+        raise _fail(f"the rewrite server address {shown!r} carries a user name or password; notetaker does not "
+                    "take secrets from its settings: drop them and put the API key in NOTETAKER_OPENAI_API_KEY")
+    try:
+        parts.port  # raises on a port that is not a number or out of range
+    except ValueError as e:
+        raise _fail(f"the rewrite server address {shown!r} is not a valid URL ({_clip(str(e)).lower()}), "
+                    f"{example}") from None
+    if not parts.hostname:
+        raise _fail(f"the rewrite server address {shown!r} is not an http(s) URL, {example}")
     return url if parts.path.endswith("/v1") else url + "/v1"
+
+
+def redact(text: str) -> str:
+    """`text` with the userinfo of every URL in it replaced: http://***@host:port/..."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def key_in_clear(url: str) -> bool:
+    """Whether a key sent to `url` crosses the network unencrypted: plain http:// to a host
+    that is not this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme == "http" and not _is_loopback(parts.hostname)
 
 
 def api_key() -> tuple[str, str] | None:
@@ -57,11 +103,13 @@ class OpenAIBackend(RewriteBackend):
     name = "openai"
 
     def __init__(self, base_url: str, model: str | None = None, *, timeout: float = 60.0,
-                 context_tokens: int | None = None):
+                 context_tokens: int | None = None, report: Callable[[str], None] | None = None):
         """No network here: a missing `model` is asked of the server (GET /v1/models, the
-        first listed) by the first call that needs it."""
+        first listed) by the first call that needs it. `report` gets warnings, one line each
+        (default: a `notetaker: ` line on stderr, as the CLI prints them)."""
         self.base = api_url(base_url)
         self.timeout = timeout
+        self._report = report or _to_stderr
         self._opener = _opener(self.base)
         self._model = model
         self._context = context_tokens or DEFAULT_CONTEXT
@@ -99,10 +147,10 @@ class OpenAIBackend(RewriteBackend):
         except ValueError:
             what = f"a reply that is not JSON: {_clip(raw.decode('utf-8', errors='replace'))}" if raw.strip() else (
                 "an empty reply")
-            raise _NoModelList(f"the rewrite server at {self.base} answered /models with {what}") from None
+            raise _NoModelList(_scrub(f"the rewrite server at {self.base} answered /models with {what}")) from None
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list):
-            raise _NoModelList(f"the rewrite server at {self.base} answered /models without a model list")
+            raise _NoModelList(_scrub(f"the rewrite server at {self.base} answered /models without a model list"))
         return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
 
     def complete(self, messages: Sequence[Message], max_tokens: int, temperature: float = 0.0) -> Iterator[str]:
@@ -142,7 +190,7 @@ class OpenAIBackend(RewriteBackend):
                 if piece:
                     yield piece
         if not done and self.last_finish_reason is None:
-            raise RewriteError(f"the rewrite server at {self.base} closed the stream before the reply ended")
+            raise _fail(f"the rewrite server at {self.base} closed the stream before the reply ended")
 
     def _whole(self, raw: bytes) -> Iterator[str]:
         body = _json(raw, self.base)
@@ -151,9 +199,9 @@ class OpenAIBackend(RewriteBackend):
             content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             if isinstance(body, dict) and "error" in body:
-                raise RewriteError(f"the rewrite server at {self.base} failed: {_error_text(body)}") from None
-            raise RewriteError(f"the rewrite server at {self.base} sent a reply without choices[0].message: "
-                               f"{_clip(raw.decode('utf-8', errors='replace'))}") from None
+                raise _fail(f"the rewrite server at {self.base} failed: {_error_text(body)}") from None
+            raise _fail(f"the rewrite server at {self.base} sent a reply without choices[0].message: "
+                        f"{_clip(raw.decode('utf-8', errors='replace'))}") from None
         self.last_finish_reason = choice.get("finish_reason")
         if isinstance(content, str) and content:
             yield content
@@ -163,11 +211,11 @@ class OpenAIBackend(RewriteBackend):
             try:
                 raw = reply.readline()
             except TimeoutError:
-                raise RewriteError(f"the rewrite server at {self.base} sent nothing for {self.timeout:g} s "
-                                   "mid-reply (a slow model needs a longer timeout)") from None
+                raise _fail(f"the rewrite server at {self.base} sent nothing for {self.timeout:g} s "
+                            "mid-reply (a slow model needs a longer timeout)") from None
             except OSError as e:
-                raise RewriteError(f"the connection to the rewrite server at {self.base} broke mid-reply: "
-                                   f"{_reason(e)}") from None
+                raise _fail(f"the connection to the rewrite server at {self.base} broke mid-reply: "
+                            f"{_reason(e)}") from None
             if not raw:
                 return
             yield raw
@@ -176,12 +224,12 @@ class OpenAIBackend(RewriteBackend):
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise RewriteError(f"the rewrite server at {self.base} sent a stream event that is not JSON: "
-                               f"{_clip(data)}") from None
+            raise _fail(f"the rewrite server at {self.base} sent a stream event that is not JSON: "
+                        f"{_clip(data)}") from None
         if not isinstance(chunk, dict):
-            raise RewriteError(f"the rewrite server at {self.base} sent an unexpected event: {_clip(data)}")
+            raise _fail(f"the rewrite server at {self.base} sent an unexpected event: {_clip(data)}")
         if "error" in chunk:
-            raise RewriteError(f"the rewrite server at {self.base} failed mid-reply: {_error_text(chunk)}")
+            raise _fail(f"the rewrite server at {self.base} failed mid-reply: {_error_text(chunk)}")
         choices = chunk.get("choices") or []
         if not choices or not isinstance(choices[0], dict):
             return ""  # e.g. a usage-only event
@@ -203,6 +251,7 @@ class OpenAIBackend(RewriteBackend):
         key = api_key()
         if key:
             headers["Authorization"] = f"Bearer {key[1]}"
+            self._warn_if_in_clear(key[0])
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             return self._opener.open(request, timeout=self.timeout)
@@ -210,13 +259,25 @@ class OpenAIBackend(RewriteBackend):
             raise self._http_error(e, path, key[0] if key else None) from None
         except urllib.error.URLError as e:
             if isinstance(e.reason, TimeoutError):
-                raise RewriteError(f"cannot reach the rewrite server at {self.base}: "
-                                   f"no answer within {self.timeout:g} s") from None
-            raise RewriteError(f"cannot reach the rewrite server at {self.base}: {_reason(e.reason)}") from None
+                raise _fail(f"cannot reach the rewrite server at {self.base}: "
+                            f"no answer within {self.timeout:g} s") from None
+            raise _fail(f"cannot reach the rewrite server at {self.base}: {_reason(e.reason)}") from None
         except TimeoutError:
-            raise RewriteError(f"the rewrite server at {self.base} did not answer within {self.timeout:g} s") from None
+            raise _fail(f"the rewrite server at {self.base} did not answer within {self.timeout:g} s") from None
         except OSError as e:  # connection reset while reading the headers, and the like
-            raise RewriteError(f"cannot reach the rewrite server at {self.base}: {_reason(e)}") from None
+            raise _fail(f"cannot reach the rewrite server at {self.base}: {_reason(e)}") from None
+        except ValueError as e:  # a redirect to a malformed address (http.client.InvalidURL, urllib.parse)
+            raise _fail(f"the rewrite server at {self.base} sent an address that cannot be followed: "
+                        f"{_clip(str(e))}") from None
+
+    def _warn_if_in_clear(self, key_variable: str) -> None:
+        """Once per server and process: the key goes over plain http:// to another machine."""
+        if not key_in_clear(self.base) or _origin(self.base) in _WARNED:
+            return
+        _WARNED.add(_origin(self.base))
+        self._report(_scrub(f"the API key in {key_variable} is sent unencrypted over http:// to "
+                            f"{urllib.parse.urlsplit(self.base).netloc}; anyone on the network between can read "
+                            "it (use https:// for a server on another machine)"))
 
     def _http_error(self, e: urllib.error.HTTPError, path: str, key_variable: str | None) -> RewriteError:
         try:
@@ -227,19 +288,30 @@ class OpenAIBackend(RewriteBackend):
             e.close()
         said = f": {detail}" if detail else ""
         where = f"the rewrite server at {self.base}"
+        final = e.geturl() or self.base
+        moved = _origin(final) != _origin(self.base)
+        if moved:
+            where += f" (redirected to {_origin_text(final)})"
         if e.code in (401, 403):
-            hint = f"the key in {key_variable} was refused" if key_variable else (
-                "it needs an API key: set NOTETAKER_OPENAI_API_KEY")
-            return RewriteError(f"{where} refused the request (HTTP {e.code}); {hint}{said}")
+            if moved and key_variable:
+                hint = (f"the key in {key_variable} is sent only to {_origin_text(self.base)}, never to the "
+                        "address it redirects to: set openai_base_url to that server if it is the one meant")
+            else:
+                hint = f"the key in {key_variable} was refused" if key_variable else (
+                    "it needs an API key: set NOTETAKER_OPENAI_API_KEY")
+            return _fail(f"{where} refused the request (HTTP {e.code}); {hint}{said}")
+        if 300 <= e.code < 400:
+            return _fail(f"{where} answered HTTP {e.code} for {path}, a redirect notetaker does not follow "
+                         "(a POST turned into a GET, or a loop): set openai_base_url to the server's own address")
         if e.code == 404 and path == "/chat/completions":
             offered = self._offered()
             if offered is not None and self._model and self._model not in offered:
                 listing = ", ".join(offered[:10]) + (" ..." if len(offered) > 10 else "") if offered else "none"
-                return RewriteError(f"{where} has no model {self._model!r}; it offers: {listing}")
-            return RewriteError(f"{where} answered HTTP 404 for {path}{said}")
+                return _fail(f"{where} has no model {self._model!r}; it offers: {listing}")
+            return _fail(f"{where} answered HTTP 404 for {path}{said}")
         if e.code == 404:
-            return RewriteError(f"{where} has no {path} endpoint (HTTP 404): is it an OpenAI-compatible server?")
-        return RewriteError(f"{where} answered HTTP {e.code} for {path}{said}")
+            return _fail(f"{where} has no {path} endpoint (HTTP 404): is it an OpenAI-compatible server?")
+        return _fail(f"{where} answered HTTP {e.code} for {path}{said}")
 
     def _offered(self) -> list[str] | None:
         try:
@@ -249,12 +321,84 @@ class OpenAIBackend(RewriteBackend):
 
 
 def _opener(base: str) -> urllib.request.OpenerDirector:
-    """urllib's opener; a server on this machine is never reached through an HTTP proxy
-    from the environment (urllib would otherwise send loopback requests to it)."""
-    host = urllib.parse.urlsplit(base).hostname or ""
-    if host == "localhost" or host.startswith("127.") or host == "::1":
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+    """urllib's opener, with redirects that keep the key at its origin; a server on this
+    machine is never reached through an HTTP proxy from the environment (urllib would
+    otherwise send loopback requests to it)."""
+    if _is_loopback(urllib.parse.urlsplit(base).hostname):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), _Redirects)
+    return urllib.request.build_opener(_Redirects)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, with the Authorization header kept only while the redirect stays
+    at the same scheme, host and port (urllib copies it to wherever a server points). A POST
+    follows 307/308 with its body (their meaning); 301/302/303 would turn it into a GET and
+    lose the request, so they are answered as errors. Only http(s) targets are followed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # urllib's signature
+        if urllib.parse.urlsplit(newurl).scheme not in ("http", "https"):
+            fp.close()
+            raise _fail(f"the rewrite server at {_origin_text(req.full_url)} redirected to {redact(newurl)!r}, "
+                        "which is not an http(s) address")
+        if req.get_method() == "POST" and code in (307, 308):
+            new = urllib.request.Request(newurl, data=req.data, headers=dict(req.headers),
+                                         origin_req_host=req.origin_req_host, unverifiable=True, method="POST")
+        elif req.get_method() == "POST":
+            raise urllib.error.HTTPError(req.full_url, code, msg, headers, fp)
+        else:
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of `url`, the port filled in; a malformed one is nobody's origin."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme, 0)
+    except ValueError:
+        return ("", url, -1)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def _origin_text(url: str) -> str:
+    scheme, host, port = _origin(url)
+    if port < 0 or not host:
+        return repr(redact(url))
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
+def _is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and localhost."""
+    host = (host or "").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _to_stderr(line: str) -> None:
+    print(f"notetaker: {line}", file=sys.stderr, flush=True)
+
+
+def _fail(message: str) -> RewriteError:
+    """The error a user sees: never the key, a bearer token or a URL's userinfo."""
+    return RewriteError(_scrub(message))
+
+
+def _scrub(text: str) -> str:
+    for name in KEY_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            text = text.replace(value, "***")
+    return redact(_TOKEN.sub(r"\1\2***", text))
 
 
 def _events(lines: Iterator[bytes]) -> Iterator[str]:
@@ -270,9 +414,9 @@ def _read_body(reply: Any, base: str) -> bytes:
     try:
         return reply.read()
     except TimeoutError:
-        raise RewriteError(f"the rewrite server at {base} stopped answering mid-reply") from None
+        raise _fail(f"the rewrite server at {base} stopped answering mid-reply") from None
     except Exception as e:  # OSError, http.client.IncompleteRead
-        raise RewriteError(f"the connection to the rewrite server at {base} broke: {_reason(e)}") from None
+        raise _fail(f"the connection to the rewrite server at {base} broke: {_reason(e)}") from None
 
 
 def _json(raw: bytes, base: str) -> Any:
@@ -280,9 +424,9 @@ def _json(raw: bytes, base: str) -> Any:
         return json.loads(raw)
     except ValueError:
         if not raw.strip():
-            raise RewriteError(f"the rewrite server at {base} sent an empty reply") from None
+            raise _fail(f"the rewrite server at {base} sent an empty reply") from None
         text = raw.decode("utf-8", errors="replace")
-        raise RewriteError(f"the rewrite server at {base} sent a reply that is not JSON: {_clip(text)}") from None
+        raise _fail(f"the rewrite server at {base} sent a reply that is not JSON: {_clip(text)}") from None
 
 
 def _parse(raw: bytes) -> Any:
@@ -304,7 +448,8 @@ def _error_text(body: Any) -> str:
 
 
 def _clip(text: str) -> str:
-    line = " ".join(text.split())
+    """One line of at most _ERROR_CHARS, scrubbed before it is cut (a cut key is still a key)."""
+    line = _scrub(" ".join(text.split()))
     return line if len(line) <= _ERROR_CHARS else line[: _ERROR_CHARS - 3] + "..."
 
 
