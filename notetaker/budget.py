@@ -386,7 +386,10 @@ def _place_asr(plan: Plan, request: Request, candidates, resolve, bundled: Candi
         plan.reasons.append(f"speech: {c.name}, the best downloaded model that fits ({gb(c.footprint.total)})")
         return
     plan.asr = bundled
-    if bundled is not None:
+    if bundled is not None and bundled.footprint is not None and not _fits(bundled, budget):
+        plan.problem = (f"even the bundled {bundled.name} needs {gb(bundled.footprint.total)} but the memory "
+                        f"budget is {gb(budget)}; raise memory_budget_gb")
+    elif bundled is not None:
         plan.reasons.append(f"speech: {bundled.name}, bundled with the package ({gb(bundled.footprint.total)})")
 
 

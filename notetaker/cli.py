@@ -13,6 +13,8 @@ from notetaker import __version__
 from notetaker.config import ConfigError, Settings, ensure_home, load_settings
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SQLITE_MAX_INT = 2**63 - 1
+MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # --realtime --speed: slower than a tenth never ends, faster is batch
 
 
 class UsageError(Exception):
@@ -35,13 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample", action="store_true", help="transcribe the bundled sample recording")
     _engine_args(t)
     t.add_argument("--realtime", action="store_true", help="play the file at wall-clock speed, like a live meeting")
-    t.add_argument("--speed", type=_positive_float, default=1.0, help="with --realtime: clock speed-up (2 = twice as fast)")
+    t.add_argument("--speed", type=_speed, default=1.0,
+                   help=f"with --realtime: clock speed-up (2 = twice as fast; {MIN_SPEED:g} to {MAX_SPEED:g})")
     t.add_argument("--windowing", choices=["vad", "seek"], default="vad",
                    help="whisper: 'vad' packs the speech the VAD finds into 30 s windows (default); 'seek' runs "
                         "faster-whisper's loop over the whole file, for an exact comparison")
     t.add_argument("--beam-size", type=_positive_int, default=1, metavar="N",
                    help="whisper: beam search width (faster-whisper's default is 5; 1 = greedy, fastest)")
-    t.add_argument("--title", help="session title (default: the file name)")
+    t.add_argument("--title", type=_text, help="session title (default: the file name)")
     t.add_argument("--json", action="store_true", help="print JSON Lines: session, partial, final and progress events")
     t.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
                    help="clean up finals with a local LLM as they come (default: the config's, else none)")
@@ -58,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(r)
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                    help="play a file at wall-clock speed, like a live meeting (default: on)")
-    r.add_argument("--speed", type=_positive_float, default=1.0,
-                   help="with --realtime: clock speed-up (2 = twice as fast)")
-    r.add_argument("--title", help="meeting title (default: the file name)")
+    r.add_argument("--speed", type=_speed, default=1.0,
+                   help=f"with --realtime: clock speed-up (2 = twice as fast; {MIN_SPEED:g} to {MAX_SPEED:g})")
+    r.add_argument("--title", type=_text, help="meeting title (default: the file name)")
     r.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
                    help="clean up finals with a local LLM as they come (default: the config's, else none)")
     r.set_defaults(func="record")
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func="show")
 
     q = sub.add_parser("search", help="full-text search across all meetings")
-    q.add_argument("query")
+    q.add_argument("query", type=_text)
     q.add_argument("--limit", type=_positive_int, default=20)
     q.add_argument("--session", type=_session_id, default=None, help="search one meeting only")
     q.add_argument("--json", action="store_true")
@@ -123,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     mr.add_argument("--yes", "-y", action="store_true", help="do not ask first")
     ma = ms.add_parser("add", help="register a local model folder under a name")
     ma.add_argument("path", help="a folder in a layout an engine loads (or a chat LLM for rewrite)")
-    ma.add_argument("--name", help="the name to list it under (default: the folder's name)")
+    ma.add_argument("--name", type=_text, help="the name to list it under (default: the folder's name)")
 
     d = sub.add_parser("doctor", help="check the platform, BLAS, models, audio and data home")
     d.add_argument("--json", action="store_true")
@@ -137,7 +140,7 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--language", help="language code, e.g. en (default: the model's or detected)")
     p.add_argument("--delay", type=int, dest="delay_ms", metavar="MS",
                    help="streaming engines: how far the text may trail the speech, 80-2400 ms in 80 ms steps")
-    p.add_argument("--context", metavar="TEXT",
+    p.add_argument("--context", type=_text, metavar="TEXT",
                    help='names, jargon or agenda that bias recognition (qwen3), e.g. "Anya, Kubernetes, Q3 OKRs"')
 
 
@@ -148,6 +151,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value > SQLITE_MAX_INT:  # ids and limits go to SQLite, whose integers are 64-bit
+        raise argparse.ArgumentTypeError(f"{text!r} is too large (at most {SQLITE_MAX_INT})")
     return value
 
 
@@ -161,11 +166,30 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _speed(text: str) -> float:
+    value = _positive_float(text)
+    if not MIN_SPEED <= value <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between {MIN_SPEED:g} and {MAX_SPEED:g}")
+    return value
+
+
 def _session_id(text: str) -> int:
     try:
         return _positive_int(text)
-    except argparse.ArgumentTypeError:
+    except argparse.ArgumentTypeError as e:
+        if "too large" in str(e):
+            raise
         raise argparse.ArgumentTypeError(f"{text!r} is not a session id (a positive number)") from None
+
+
+def _text(text: str) -> str:
+    """Text that is stored or searched: the shell hands undecodable bytes over as
+    surrogates, which SQLite cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{ascii(text)} is not valid UTF-8 text") from None
+    return text
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

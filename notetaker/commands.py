@@ -443,14 +443,23 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+MAX_IMPORT_BYTES = 256 << 20  # a JSON export of a very long meeting is a few MB
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from rewrite.prompts import read_user_text
+
     path = Path(args.file)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = read_user_text(path, MAX_IMPORT_BYTES)
+    except ValueError as e:
+        raise UsageError(f"cannot read {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
         raise UsageError(f"{path} is not a notetaker JSON export: {e}") from None
+    except (ValueError, RecursionError):  # 5,000-digit numbers, nesting 100,000 deep
+        raise UsageError(f"{path} is not a notetaker JSON export: numbers too long or nesting too deep") from None
     with open_store(settings) as store:
         sid = store.import_json(data)
     print(f"imported as session {sid}", file=sys.stderr)

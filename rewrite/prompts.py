@@ -18,6 +18,8 @@ from pathlib import Path
 
 from rewrite.base import Message, RewriteBackend, RewriteError, Segment
 
+MAX_TEMPLATE_BYTES = 1 << 20  # a summary template is a page of Markdown
+
 FIELDS = ("title", "date", "duration", "language")
 MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message (role markers, separators)
 
@@ -253,15 +255,37 @@ def load_template(name_or_path: str | None, templates_dir: Path | None = None) -
 
 
 def _read_template(path: Path) -> Template:
-    if path.is_dir():
-        raise RewriteError(f"cannot read template {path}: it is a folder")
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise RewriteError(f"cannot read template {path}: it is not UTF-8 text") from None
-    except OSError as e:
-        raise RewriteError(f"cannot read template {path}: {e.strerror or e}") from None
+        text = read_user_text(path, MAX_TEMPLATE_BYTES)
+    except ValueError as e:
+        raise RewriteError(f"cannot read template {path}: {e}") from None
     return Template.from_text(text, path.name)
+
+
+def read_user_text(path: Path, max_bytes: int) -> str:
+    """A small UTF-8 text file a user names (a template, an export to import): a regular
+    file under `max_bytes`, so /dev/zero, a FIFO or a 2 GB file is one line, not a hang.
+    ValueError says why in a few words."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ValueError(e.strerror or str(e)) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise ValueError("it is a folder" if stat.S_ISDIR(st.st_mode) else "it is not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > max_bytes:
+            raise ValueError(f"it is {st.st_size / 2**20:.0f} MB; at most {max_bytes / 2**20:.0f} MB is read")
+        try:
+            return f.read(max_bytes + 1).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("it is not UTF-8 text") from None
+        except OSError as e:
+            raise ValueError(e.strerror or str(e)) from None
 
 
 def write_default_templates(templates_dir: Path) -> Path:

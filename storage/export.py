@@ -424,6 +424,8 @@ def _opt_int(x: Mapping[str, Any], key: str, where: str) -> int | None:
     value = x.get(key)
     if value is not None and not _is_int(value):
         raise StoreError(f"bad export: {where} {key} must be a whole number")
+    if value is not None and not -(2**63) <= value < 2**63:  # SQLite's integers are 64-bit
+        raise StoreError(f"bad export: {where} {key} is out of range")
     return value
 
 
@@ -431,8 +433,10 @@ def _opt_float(x: Mapping[str, Any], key: str, where: str) -> float | None:
     value = x.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(min(value, 1e300)):
         raise StoreError(f"bad export: {where} {key} must be a number")
+    if abs(value) > 1e12:  # seconds: no meeting lasts 30,000 years
+        raise StoreError(f"bad export: {where} {key} is out of range")
     return float(value)
 
 

@@ -1,5 +1,6 @@
 import re
 from datetime import datetime
+import os
 from pathlib import Path
 
 import pytest
@@ -163,10 +164,14 @@ def test_unreadable_template_file(tmp_path, monkeypatch):
     path = tmp_path / "secret.md"
     path.write_text("## x\n", encoding="utf-8")
 
-    def denied(self, *a, **k):
-        raise PermissionError(13, "Permission denied", str(self))
+    real_open = os.open
 
-    monkeypatch.setattr(Path, "read_text", denied)  # file modes do not bind root, who runs CI
+    def denied(name, *a, **k):
+        if str(name) == str(path):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, *a, **k)
+
+    monkeypatch.setattr(os, "open", denied)  # file modes do not bind root, who runs CI
     with pytest.raises(RewriteError) as e:
         load_template("secret", tmp_path)
     assert str(e.value) == f"cannot read template {path}: Permission denied"
