@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("id", type=_session_id)
     e.add_argument("--format", "-f", required=True, choices=["md", "json", "srt", "vtt", "txt"])
     e.add_argument("-o", "--output", help="file or folder to write (default: standard output)")
+    e.add_argument("--force", action="store_true", help="overwrite a file that is already there")
     e.set_defaults(func="export")
 
     i = sub.add_parser("import", help="import a meeting exported as JSON")

@@ -423,7 +423,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from storage import render
 
-    from notetaker.summary import export_name, os_error_text, write_text_atomic
+    from notetaker.summary import ExistsError, export_name, os_error_text, write_export
 
     with open_store(settings) as store:
         s = store.get_session(args.id)
@@ -436,7 +436,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     if out.is_dir() or args.output.endswith(("/", os.sep)):
         out = out / export_name(s, args.format)
     try:
-        write_text_atomic(out, text)
+        write_export(out, text, force=args.force)
+    except ExistsError as e:
+        raise UsageError(str(e)) from None
     except OSError as e:
         raise UsageError(f"cannot write {out}: {os_error_text(e)}") from None
     print(f"wrote {out}", file=sys.stderr)

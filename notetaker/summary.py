@@ -45,6 +45,32 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+class ExistsError(Exception):
+    """The target is a file already there and overwriting was not asked for."""
+
+
+def write_export(path: Path, text: str, force: bool = False) -> None:
+    """Write an export where the user said. A regular file (or a link to one) is replaced
+    atomically, and only with `force`; anything else there (a terminal, /dev/stdout, a
+    FIFO, /dev/full) is written to as it is, never renamed over: as root a rename would
+    turn a device node into a plain file. OSError when it cannot."""
+    import stat
+
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "it is a folder", str(path))
+        with open(path, "w", encoding="utf-8") as f:  # no O_CREAT race: it exists and is not ours
+            f.write(text)
+        return
+    if st is not None and not force:
+        raise ExistsError(f"{path} exists; add --force to overwrite it")
+    write_text_atomic(path.resolve() if path.is_symlink() else path, text)
+
+
 def export_session(store: SessionStore, session_id: int, folder: Path, fmt: str = "md") -> Path:
     """Write one meeting into `folder` (created if needed); the file's path. OSError when it cannot."""
     session = store.get_session(session_id)
