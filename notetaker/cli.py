@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("path", help="a folder in a layout an engine loads (or a chat LLM for rewrite)")
     ma.add_argument("--name", type=_text, help="the name to list it under (default: the folder's name)")
 
+    dl = sub.add_parser("delete", help="delete meetings: transcript, marks, summaries, search index and audio")
+    dl.add_argument("ids", nargs="+", type=_session_id, metavar="ID")
+    dl.add_argument("--yes", action="store_true", help="do not ask (needed when not in a terminal)")
+    dl.set_defaults(func="delete")
+
     d = sub.add_parser("doctor", help="check the platform, BLAS, models, audio and data home")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func="doctor")
@@ -207,10 +212,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rewrite.base import RewriteError
 
     from notetaker.audio import AudioError
+    from notetaker.meetings import DeleteError
     from notetaker.recovery import RecoveryError
     from notetaker.spool import SpoolError
 
-    return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError, SpoolError, RecoveryError)
+    return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError, SpoolError, RecoveryError,
+            DeleteError)
 
 
 def main(argv: list[str] | None = None) -> int:

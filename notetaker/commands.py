@@ -445,6 +445,26 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.meetings import delete_meeting
+
+    ids = list(dict.fromkeys(args.ids))
+    with open_store(settings) as store:
+        sessions = [store.get_session(i) for i in ids]  # every id checked before one is deleted
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("deleting cannot be undone: add --yes to delete without being asked")
+            listed = "; ".join(f"{s.id} “{s.title or 'Untitled'}”" for s in sessions)
+            answer = input(f"Delete {listed} with transcripts, marks, summaries and audio? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted", file=sys.stderr)
+                return EXIT_OK
+        for s in sessions:
+            delete_meeting(store, settings.sessions_dir, s.id)
+            print(f"deleted meeting {s.id}", file=sys.stderr)
+    return EXIT_OK
+
+
 MAX_IMPORT_BYTES = 256 << 20  # a JSON export of a very long meeting is a few MB
 
 

@@ -124,6 +124,22 @@ def _m0002_clean_text(db: Database) -> None:
     db.execute("ALTER TABLE segments ADD COLUMN clean_text TEXT")
 
 
+@_migration("0003_session_ids_never_reused")
+def _m0003_session_ids_never_reused(db: Database) -> None:
+    # INTEGER PRIMARY KEY hands a deleted newest id out again, and a new meeting then took
+    # the deleted one's spool folder. The highest id ever deleted is kept; new ids go above.
+    db.execute("CREATE TABLE id_floor (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+    db.execute("""CREATE TRIGGER sessions_ad_floor AFTER DELETE ON sessions BEGIN
+        INSERT INTO id_floor (name, value) VALUES ('sessions', old.id)
+            ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value);
+    END""")
+
+
+# The id for a new session: above every id there is and every id ever deleted.
+NEXT_SESSION_ID = ("(SELECT MAX(COALESCE((SELECT MAX(id) FROM sessions), 0),"
+                   " COALESCE((SELECT value FROM id_floor WHERE name = 'sessions'), 0)) + 1)")
+
+
 # Unindexed segments are indexed once this many wait: one FTS5 segment per batch.
 FTS_BATCH = 1024
 

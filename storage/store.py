@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from storage import search as _search
 from storage.db import (
     FTS_BATCH,
+    NEXT_SESSION_ID,
     has_pending,
     index_pending,
     open_db,
@@ -145,9 +146,9 @@ class SessionStore:
         """A new session in `recording`, owned by this process until finished."""
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO sessions (title, started_at, status, engine, model, language,"
+                "INSERT INTO sessions (id, title, started_at, status, engine, model, language,"
                 " delay_ms, audio_path, owner_pid, owner_host)"
-                " VALUES (?, ?, 'recording', ?, ?, ?, ?, ?, ?, ?)",
+                f" VALUES ({NEXT_SESSION_ID}, ?, ?, 'recording', ?, ?, ?, ?, ?, ?, ?)",
                 (
                     title or "",
                     _iso(started_at or utc_now()),
@@ -450,8 +451,8 @@ class SessionStore:
         status = "interrupted" if s.status == "recording" else s.status
         with self._write() as conn:
             cur = conn.execute(
-                "INSERT INTO sessions (title, started_at, ended_at, status, engine, model, language,"
-                " delay_ms, audio_path, duration_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id, title, started_at, ended_at, status, engine, model, language,"
+                f" delay_ms, audio_path, duration_s) VALUES ({NEXT_SESSION_ID}, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     s.title,
                     to_iso(s.started_at),

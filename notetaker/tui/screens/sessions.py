@@ -241,16 +241,18 @@ class SessionsScreen(SessionActions, Screen):
         def done(yes: bool | None) -> None:
             if not yes:
                 return
+            from notetaker.meetings import DeleteError, delete_meeting
+
             try:
-                self.deps.store.delete_session(sid)
-            except StoreError as e:
+                delete_meeting(self.deps.store, self.deps.spool_dir, sid)
+            except (StoreError, DeleteError) as e:
                 self.notify(str(e), severity="error")
             else:
                 self.notify(f"deleted meeting {sid} “{title}”")
             self.reload()
 
-        question = (f"Delete meeting {sid} “{title}” ({local_time(session)}) with its transcript, marks "
-                    "and summaries? This cannot be undone.")
+        question = (f"Delete meeting {sid} “{title}” ({local_time(session)}) with its transcript, marks, "
+                    "summaries and audio? This cannot be undone.")
         self.app.push_screen(ConfirmDialog(question, "Delete meeting?"), done)
 
     def action_recover(self) -> None:
