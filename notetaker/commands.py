@@ -177,6 +177,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     from asr.registry import load_engine
 
     from notetaker.audio import FileSource
+    from notetaker.audio.file import path_text
     from notetaker.recorder import Recorder
 
     if args.sample == bool(args.file):
@@ -201,12 +202,14 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         options = SessionOptions(language=settings.language, partials=args.realtime,
                                  delay_ms=settings.delay_ms if engine.capabilities.delay_control else None,
                                  context=settings.context, windowing=args.windowing, beam_size=args.beam_size)
-        title = args.title or (("Sample: " if args.sample else "") + path.stem)
+        title = args.title or (("Sample: " if args.sample else "") + path_text(path.stem))
         recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
-                            listeners=[printer], audio_path=path.resolve(), rewrite=rewrite,
+                            listeners=[printer], audio_path=path_text(path.resolve()), rewrite=rewrite,
                             spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
         try:
             result = recorder.run()
+            if result.status == "complete":
+                _flag_file(store, source.audio, result.session_id)
             if plan.after and result.status == "complete":
                 del recorder, engine
                 _clean_after(store, settings, plan, result.session_id)
@@ -215,6 +218,18 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
             if rewrite is not None:
                 rewrite.close()
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+def _flag_file(store, audio, session_id: int) -> None:
+    """What decoding found that the transcript does not show (damage skipped, audio that ends
+    before the header says, speech-level audio with no text): a warning line each and a
+    `note` mark on the meeting, so it never looks silently complete."""
+    from notetaker.audio.file import path_text
+
+    recognised = any(seg.text.strip() for seg in store.segments(session_id))
+    for t, text in audio.notes(recognised):
+        store.add_mark(session_id, t, "note", text)
+        print(f"notetaker: {path_text(audio.path)}: {text}", file=sys.stderr)
 
 
 def _context(plan) -> int | None:
