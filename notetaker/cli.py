@@ -11,6 +11,7 @@ from pathlib import Path
 
 from notetaker import __version__
 from notetaker.config import ConfigError, Settings, ensure_home, load_settings
+from notetaker.inert import inert  # noqa: F401  (the commands print through it)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SQLITE_MAX_INT = 2**63 - 1

@@ -9,7 +9,16 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, data_file, open_store, write_json
+from notetaker.cli import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    data_file,
+    inert,
+    open_store,
+    write_json,
+)
 from notetaker.config import Settings
 from notetaker.recorder import RecorderListener
 
@@ -62,7 +71,7 @@ class _Printer(RecorderListener):
             return
         self._clear_status()
         flags = f"  ({', '.join(final.flags)})" if final.flags else ""
-        print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {final.text}{flags}", flush=True)
+        print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {inert(final.text)}{flags}", flush=True)
 
     def on_cleaned(self, segments) -> None:
         if self.as_json:
@@ -294,9 +303,9 @@ def _list_recoverable(found, as_json: bool) -> int:
         started = r.session.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
         if r.recoverable:
             print(f"{r.session.id:>5}  {started:16}  {duration(r.audio_s):>7}  {duration(r.after_last_final_s):>7}  "
-                  f"{r.session.title}")
+                  f"{inert(r.session.title)}")
         else:
-            print(f"{r.session.id:>5}  {started:16}  {'-':>7}  {'-':>7}  {r.session.title}  (no audio to recover)")
+            print(f"{r.session.id:>5}  {started:16}  {'-':>7}  {'-':>7}  {inert(r.session.title)}  (no audio to recover)")
     if any(r.recoverable for r in found):
         print("`notetaker recover ID` (or --all) transcribes the unheard audio into the meeting", file=sys.stderr)
     return EXIT_OK
@@ -327,7 +336,7 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
                             "flags": list(seg.flags)})
             else:
                 channel = f" {seg.channel}:" if seg.channel else ""
-                print(f"[{clock(seg.start_s, True)} → {clock(seg.end_s, True)}]{channel} {seg.text}", flush=True)
+                print(f"[{clock(seg.start_s, True)} → {clock(seg.end_s, True)}]{channel} {inert(seg.text)}", flush=True)
 
         try:
             result = recover_session(store, settings.sessions_dir, sid, engine, keep_audio=settings.keep_audio,
@@ -394,7 +403,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
         status = s.status.upper() if s.status == "interrupted" else s.status
         engine = f"{s.engine or '-'}/{s.model or '-'}"[:18]
         started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        print(f"{s.id:>5}  {started:16}  {duration(s.duration_s):>7}  {status:11}  {engine:18}  {s.title}")
+        print(f"{s.id:>5}  {started:16}  {duration(s.duration_s):>7}  {status:11}  {inert(engine):18}  {inert(s.title)}")
     return EXIT_OK
 
 
@@ -407,13 +416,13 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         segments = store.segments(args.id)
         marks = store.marks(args.id)
     started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    print(f"# {s.title or 'Untitled'}  (session {s.id}, {started}, {duration(s.duration_s)}, {s.status}, "
-          f"{s.engine}/{s.model})")
+    print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration(s.duration_s)}, {s.status}, "
+          f"{inert(s.engine)}/{inert(s.model)})")
     for m in marks:
-        print(f"  mark [{clock(m.t_s)}] {m.kind}: {m.text}")
+        print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")
     for seg in segments:
-        flags = f"  ({', '.join(seg.flags)})" if seg.flags else ""
-        print(f"[{clock(seg.start_s)}] {seg.text}{flags}")
+        flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
+        print(f"[{clock(seg.start_s)}] {inert(seg.text)}{flags}")
     if not segments:
         print("(no transcript)", file=sys.stderr)
     return EXIT_OK
@@ -421,15 +430,18 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     bold = sys.stdout.isatty() and not args.json
-    highlight = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
+    marks = ("\ue000", "\ue001")  # private-use stand-ins: the snippet is made inert, then marked up
+    shown = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
     with open_store(settings) as store:
-        hits = store.search(args.query, limit=args.limit, session_id=args.session, highlight=highlight)
+        hits = store.search(args.query, limit=args.limit, session_id=args.session,
+                            highlight=shown if args.json else marks)
     for h in hits:
         if args.json:
             write_json({"session_id": h.session_id, "title": h.session_title, "segment_id": h.segment_id,
                         "seq": h.seq, "start": h.start_s, "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
         else:
-            print(f"{h.session_id:>5}  [{clock(h.start_s)}]  {h.session_title[:30]:30}  {h.snippet}")
+            snippet = inert(h.snippet).replace(marks[0], shown[0]).replace(marks[1], shown[1])
+            print(f"{h.session_id:>5}  [{clock(h.start_s)}]  {inert(h.session_title)[:30]:30}  {snippet}")
     if not hits and not args.json:
         print("no matches", file=sys.stderr)
     return EXIT_OK

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from notetaker.inert import inert
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.screens.help import KeyCommands
@@ -221,7 +222,7 @@ class LiveScreen(Screen):
         text = Text(f"[{clock(seg.start_s)}] ", style="bold")
         if seg.channel:
             text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
-        text.append(seg.display_text)
+        text.append(inert(seg.display_text))
         if seg.flags:
             text.append(f"  ({', '.join(seg.flags)})", style="italic")
         return text

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from notetaker.inert import inert
 from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.screens.help import KeyCommands
@@ -27,7 +28,7 @@ def segment_line(seg: SegmentRecord) -> Text:
     line = Text(f"[{clock(seg.start_s)}] ", style="bold")
     if seg.speaker or seg.channel:
         line.append(f"{seg.speaker or seg.channel}: ", style="italic")
-    line.append(seg.display_text)
+    line.append(inert(seg.display_text))
     if seg.flags:
         line.append(f"  ({', '.join(seg.flags)})", style="italic yellow")
     return line
@@ -38,12 +39,12 @@ def mark_line(mark: MarkRecord) -> Text:
     line.append(f"[{clock(mark.t_s)}] ", style="bold")
     line.append(mark.kind.capitalize(), style="bold magenta")
     if mark.text.strip():
-        line.append(f": {mark.text}")
+        line.append(f": {inert(mark.text)}")
     return line
 
 
 def info_line(session: SessionRecord) -> Text:
-    line = Text(session.title or "Untitled", style="bold")
+    line = Text(inert(session.title or "Untitled"), style="bold")
     line.append(f"  ·  {local_time(session)}  ·  {duration_text(session_length(session))}  ·  ")
     line.append_text(status_text(session.status))
     line.append(f"  ·  {engine_text(session)}  ·  meeting {session.id}", style="dim")
@@ -105,7 +106,7 @@ class MeetingScreen(SessionActions, Screen):
             self.notify(str(e), severity="error")
             self.query_one("#meeting-info", Static).update(Text(str(e), style="bold red"))
             return
-        self.sub_title = self.session.title or "Untitled"
+        self.sub_title = inert(self.session.title or "Untitled")
         self.query_one("#meeting-info", Static).update(info_line(self.session))
         marks_widget = self.query_one("#marks", Static)
         marks_widget.update(Text("\n").join(mark_line(m) for m in marks))

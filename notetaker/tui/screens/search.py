@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from notetaker.inert import inert
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.screens.help import KeyCommands
 from notetaker.tui.screens.summary import clock
@@ -55,7 +56,7 @@ def hit_text(result: Result) -> Text:
     hit = result.hit
     line = Text(hit.session_title or "Untitled", style="bold")
     line.append(f"  {result.started}  [{clock(hit.start_s)}]  #{hit.segment_id}\n", style="dim")
-    line.append_text(snippet_text(" ".join(hit.snippet.split())))
+    line.append_text(snippet_text(inert(" ".join(hit.snippet.split()))))
     return line
 
 

@@ -12,6 +12,7 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from notetaker.inert import inert
 from notetaker.summary import duration_text, export_session, os_error_text
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.screens.help import KeyCommands
@@ -182,7 +183,7 @@ class SessionsScreen(SessionActions, Screen):
             length = session_length(s)
             table.add_row(
                 Text(str(s.id), justify="right"),
-                Text(s.title or "Untitled", style="bold" if s.status == "interrupted" else ""),
+                Text(inert(s.title or "Untitled"), style="bold" if s.status == "interrupted" else ""),
                 local_time(s),
                 Text(duration_text(length), justify="right"),
                 engine_text(s),
@@ -236,7 +237,7 @@ class SessionsScreen(SessionActions, Screen):
         if session.status == "recording":
             self.notify(f"meeting {sid} is still recording; finish it first", severity="warning")
             return
-        title = session.title or "Untitled"
+        title = inert(session.title or "Untitled")
 
         def done(yes: bool | None) -> None:
             if not yes:

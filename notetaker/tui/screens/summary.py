@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
+from notetaker.inert import inert
 from notetaker.summary import StoredSummary, check_transcript, removed_citations_note, summarize_session
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.screens.help import KeyCommands
@@ -150,7 +151,7 @@ class SummaryScreen(Screen):
         except StoreError as e:
             self._fail(str(e))
             return
-        self.sub_title = f"Summary · {session.title or 'Untitled'}"
+        self.sub_title = f"Summary · {inert(session.title or 'Untitled')}"
         if self.stored is not None:
             await self._show_stored(self.stored)
         else:
@@ -277,7 +278,7 @@ class SummaryScreen(Screen):
                 continue
             line = Text(f"#{sid} ", style="bold")
             line.append(f"[{clock(seg.start_s)}] ", style="dim")
-            line.append(seg.display_text)
+            line.append(inert(seg.display_text))
             options.add_option(Option(line, id=str(sid)))
         options.display = options.option_count > 0
 
