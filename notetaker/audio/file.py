@@ -188,10 +188,10 @@ class AudioFile:
             lost = sum(n for _, n in self.gaps) / rate
             first = self.gaps[0][0] / rate
             if len(self.gaps) == 1:
-                text = f"{lost:.1f} s at {_clock(first)} could not be decoded (the file is damaged there)"
+                text = f"{_secs(lost)} at {_clock(first)} could not be decoded (the file is damaged there)"
             else:
                 last = self.gaps[-1][0] / rate
-                text = (f"{len(self.gaps)} damaged stretches, {lost:.1f} s in all from {_clock(first)} to "
+                text = (f"{len(self.gaps)} damaged stretches, {_secs(lost)} in all from {_clock(first)} to "
                         f"{_clock(last)}, could not be decoded")
             notes.append((first, f"{text}; silence is in their place" if len(self.gaps) > 1
                           else f"{text}; silence is in its place"))
@@ -242,40 +242,46 @@ class AudioFile:
         resyncs = 0
         try:
             while True:
+                err: BaseException | None = None
                 try:
                     with _NATIVE_STDERR.quiet(quiet):
                         got = reader.handle.read(out=buf)
-                except _DECODE_ERRORS as err:
+                except _DECODE_ERRORS as e:
+                    err, got = e, buf[:0]
                     # What the failed read did decode is in `buf`; the handle's position says how much.
                     n = (reader.position() or pos) - pos
                     if n > 0:
                         pos += n
                         self.decoded_frames = pos
                         yield buf[:n]
-                    resyncs += 1
-                    resumed = self._resync(reader, pos) if resyncs <= MAX_RESYNCS else None
-                    if resumed is None:
-                        if pos == 0:
-                            raise _damaged(self.path, err) from None
-                        self.stopped = _reason(err)
-                        log.info("%s: decoding stopped at %.1f s (%s)", self.path, pos / self.native_rate,
-                                 self.stopped)
-                        return
-                    if reader.handle is not self._handle:
-                        reader.close()
-                    reader = resumed
-                    if reader.start > pos:
-                        self.gaps.append((pos, reader.start - pos))
-                        log.info("%s: skipped damage from %.2f s to %.2f s", self.path, pos / self.native_rate,
-                                 reader.start / self.native_rate)
-                        yield from _silence(reader.start - pos, self.channels)
-                        pos = self.decoded_frames = reader.start
+                if len(got):
+                    pos += len(got)
+                    self.decoded_frames = pos
+                    yield got
                     continue
-                if len(got) == 0:
+                # The reader stopped: an error, or an MP3 ending quietly well short of its length
+                # (libsndfile has libmpg123 stop where junk looks like the start of another stream).
+                if err is None and not (quiet and pos < self.frames - SHORTFALL_S * self.native_rate):
                     return
-                pos += len(got)
-                self.decoded_frames = pos
-                yield got
+                resyncs += 1
+                resumed = self._resync(reader, pos) if resyncs <= MAX_RESYNCS else None
+                if resumed is None:
+                    if err is None:
+                        return
+                    if pos == 0:
+                        raise _damaged(self.path, err) from None
+                    self.stopped = _reason(err)
+                    log.info("%s: decoding stopped at %.1f s (%s)", self.path, pos / self.native_rate, self.stopped)
+                    return
+                if reader.handle is not self._handle:
+                    reader.close()
+                reader = resumed
+                if reader.start > pos:
+                    self.gaps.append((pos, reader.start - pos))
+                    log.info("%s: skipped damage from %.2f s to %.2f s", self.path, pos / self.native_rate,
+                             reader.start / self.native_rate)
+                    yield from _silence(reader.start - pos, self.channels)
+                    pos = self.decoded_frames = reader.start
         finally:
             if reader.handle is not self._handle:
                 reader.close()
@@ -476,6 +482,11 @@ def _native_path(p: Path) -> str | bytes:
     """What libsndfile opens: the file system's own bytes, so a name that is not UTF-8 works
     (soundfile would encode a str as UTF-8 and fail on it)."""
     return str(p) if os.name == "nt" else os.fsencode(p)
+
+
+def _secs(seconds: float) -> str:
+    """0.3 s; under a tenth, 0.03 s (an MP3 frame is 0.026 s)."""
+    return f"{seconds:.1f} s" if seconds >= 0.095 else f"{seconds:.2f} s"
 
 
 def _clock(seconds: float) -> str:
@@ -754,8 +765,9 @@ def _wav_data_frames(head: bytes) -> int | None:
         if chunk == b"fmt " and pos + 22 <= len(head):
             align = int.from_bytes(head[pos + 20 : pos + 22], "little")
         if chunk == b"data":
-            # 0 and 0xFFFFFFFF: a writer that streamed and never came back to fill it in.
-            return size // align if align and 0 < size < 0xFFFFFFFF else None
+            # 0, 0xFFFFFFFF, 0x7FFFFFFF and near: placeholders of a writer that streamed (sox,
+            # arecord to a pipe) and never came back to fill in the size.
+            return size // align if align and 0 < size < 0x7FFF0000 else None
         pos += 8 + size + (size & 1)
     return None
 

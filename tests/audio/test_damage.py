@@ -138,6 +138,31 @@ def test_variable_bitrate_mp3_lands_within_a_frame(whole: dict[str, Path], tmp_p
     assert abs(len(out) - len(ref)) <= 2 * frame  # the Xing frame's length lets the tail read to the end
 
 
+def test_mp3_that_stops_quietly_at_junk_is_read_on(whole: dict[str, Path], tmp_path: Path) -> None:
+    """libsndfile asks libmpg123 to stop where a stream seems to change: a frame turned into
+    the header of another stream (here 48 kHz) ends the decode with no error at all."""
+    from notetaker.audio.file import _mpeg_frame
+
+    data = bytearray(whole["mp3"].read_bytes())
+    at = 0
+    while at < len(data) // 2:
+        at += _mpeg_frame(data, at)[0]
+    length = _mpeg_frame(data, at)[0]
+    data[at : at + length] = bytes([0xFF, 0xFB, 0x94, 0x64]) + bytes(length - 4)
+    path = tmp_path / "changed.mp3"
+    path.write_bytes(bytes(data))
+    with sf.SoundFile(str(path)) as f:  # libsndfile alone: half the file, and no error
+        assert len(f.read(dtype="float32")) < 0.6 * SECONDS * 44100
+
+    ref = read_audio(whole["mp3"])
+    out, audio = decode(path)
+    assert abs(len(out) - len(ref)) <= 1152 * SAMPLE_RATE / 44100 + 1
+    [(start, length)] = audio.gaps
+    assert length <= 2 * 1152 and audio.damage.startswith("0.0")  # one frame: "0.03 s at 0:06.0 ..."
+    after, end = gap_end(audio) + SAMPLE_RATE // 10, len(ref) - 800
+    assert np.max(np.abs(out[after:end] - ref[after:end])) <= 1e-4
+
+
 def test_mp3_prints_nothing(whole: dict[str, Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     path = damage(whole["mp3"], tmp_path / "damaged.mp3", 0.3, 0.6)
     out, audio = decode(path)
