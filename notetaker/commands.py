@@ -52,6 +52,7 @@ class _Printer(RecorderListener):
         self.realtime = realtime
         self.tty = sys.stderr.isatty()
         self._status = False
+        self._store_problem: str | None = None
 
     def on_started(self, session) -> None:
         if self.as_json:
@@ -89,20 +90,36 @@ class _Printer(RecorderListener):
         print(f"notetaker: capture stopped: {message}; everything so far is saved", file=sys.stderr)
 
     def on_progress(self, p) -> None:
+        if p.store_problem != self._store_problem:  # the store refuses finals, or takes them again
+            self._store_problem = p.store_problem
+            self._clear_status()
+            if p.store_problem:
+                print(f"notetaker: {p.waiting} finals waiting: {p.store_problem}; capture goes on and they are "
+                      "stored when it lets them", file=sys.stderr, flush=True)
+            else:
+                print("notetaker: the waiting finals are stored", file=sys.stderr, flush=True)
         if self.as_json and self.realtime:
             write_json({"type": "progress", "audio_s": round(p.audio_s, 2), "lag_s": round(p.lag_s, 2),
-                        "rtf": round(p.rtf, 3)})
+                        "rtf": round(p.rtf, 3), "waiting": p.waiting, "store_problem": p.store_problem})
         elif self.tty and self.realtime and not self.as_json:
-            self._status_line(f"audio {clock(p.audio_s)}  behind {p.lag_s:4.1f} s  RTF {p.rtf:.2f}")
+            waiting = f"  {p.waiting} finals waiting: {p.store_problem}" if p.waiting else ""
+            self._status_line(f"audio {clock(p.audio_s)}  behind {p.lag_s:4.1f} s  RTF {p.rtf:.2f}{waiting}")
 
     def on_finished(self, result) -> None:
         p = result.progress
         if self.as_json:
             write_json({"type": "session", "event": "finished", "id": result.session_id, "status": result.status,
                         "finals": result.finals, "duration_s": round(result.duration_s, 3),
-                        "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4)})
-            return
+                        "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4), "waiting": result.waiting,
+                        "waiting_file": str(result.waiting_file) if result.waiting_file else None})
         self._clear_status()
+        if result.waiting:
+            where = f"they are in {result.waiting_file}" if result.waiting_file else "they could not be written"
+            print(f"notetaker: {result.waiting} finals could not be stored ({p.store_problem}): {where}; the audio "
+                  f"is in the spool; `notetaker recover {result.session_id}` stores them", file=sys.stderr)
+            return
+        if self.as_json:
+            return
         lag = f", {p.lag_s:.1f} s behind at the end" if self.realtime else ""
         print(f"session {result.session_id} {result.status}: {result.finals} segments, "
               f"{duration(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
@@ -226,6 +243,8 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
             store.close()
             if rewrite is not None:
                 rewrite.close()
+    if result.waiting:
+        return EXIT_USAGE
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
 
 

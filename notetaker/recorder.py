@@ -1,7 +1,10 @@
 """One live session: audio source → ASR session → events → store.
 
 Every final is committed in its own transaction the moment it exists; partials only
-go to listeners. With a real-time source a producer thread feeds audio as it arrives
+go to listeners. A store that refuses a final (locked by another process, disk full,
+gone) never stops capture: finals wait in order in memory and are retried with backoff;
+whatever still waits when the meeting ends is written beside the spool as JSON Lines
+(WAITING_FILE), which `notetaker recover` stores. With a real-time source a producer thread feeds audio as it arrives
 while this thread owns all model work, so how far the transcript is behind the audio
 can be measured and reported.
 """
@@ -12,6 +15,7 @@ import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +24,15 @@ import numpy as np
 
 from asr.base import SAMPLE_RATE, Engine, Final, Partial, SessionOptions
 from rewrite.base import RewriteBackend
-from storage import SegmentRecord, SessionRecord, SessionStore
+from storage import SegmentRecord, SessionRecord, SessionStore, StoreError
 
 from notetaker.audio import AudioSource
 
 PROGRESS_EVERY_S = 1.0
+WAITING_FILE = "finals-waiting.jsonl"  # finals the store refused, beside the spool
+STORE_WAIT_MS = 200  # a final waits this long for another writer's lock, then waits in memory
+RETRY_S = (0.5, 5.0)  # first and longest pause between tries of waiting finals
+END_TRIES_S = 3.0  # at the end of a meeting, waiting finals are tried this long before parking
 CLEANUP_BATCH = 8  # finals cleaned per idle turn of the compute thread: bounded work
 
 
@@ -37,6 +45,8 @@ class Progress:
     level_db: float = -120.0  # input level of the latest block, dBFS (RMS)
     dropped_frames: int = 0  # audio frames the input lost (overruns)
     paused: bool = False
+    waiting: int = 0  # finals the store has not taken yet
+    store_problem: str | None = None  # why ("the database is busy")
 
     @property
     def lag_s(self) -> float:
@@ -55,6 +65,8 @@ class RecordingResult:
     finals: int
     duration_s: float
     progress: Progress
+    waiting: int = 0  # finals the store never took: they are in `waiting_file`
+    waiting_file: Path | None = None
 
 
 class RecorderListener:
@@ -172,6 +184,11 @@ class Recorder:
         self.session_id: int | None = None
         self.finished = False  # run() has ended: submitted jobs would never run here
         self._complete_on_stop = False
+        self._waiting: deque[tuple[str | None, Final]] = deque()  # finals the store refused so far
+        self.store_problem: str | None = None
+        self._retry_at = 0.0
+        self._retry_s = RETRY_S[0]
+        self.waiting_file: Path | None = None
 
     def stop(self, complete: bool = False) -> None:
         """Ask a running recording to end (from any thread). `complete=True` is the user
@@ -230,13 +247,18 @@ class Recorder:
             clean_end = True
         finally:
             audio_s = self._channels.fed_s if self._channels else self._captured / SAMPLE_RATE
-            self.store.finish_session(sid, status, duration_s=round(audio_s, 3))
+            if not self._end_waiting():
+                status, clean_end = "interrupted", False  # recover stores the parked finals
+            try:
+                self.store.finish_session(sid, status, duration_s=round(audio_s, 3))
+            except StoreError as e:  # still `recording`: the next start marks it interrupted
+                self.store_problem, clean_end = str(e), False
             self._close_spool(clean_end)
             self.finished = True
             while self._run_job():  # a job submitted while the meeting ended still runs
                 pass
         progress = self._progress()
-        result = RecordingResult(sid, status, self._finals, audio_s, progress)
+        result = RecordingResult(sid, status, self._finals, audio_s, progress, len(self._waiting), self.waiting_file)
         self._emit("on_progress", progress)
         self._emit("on_finished", result)
         return result
@@ -308,6 +330,7 @@ class Recorder:
             self._feed_inbox()
             while not self._channels.idle:
                 self._handle(self._timed(self._channels.step))
+            self._commit_waiting()
             self._maybe_progress()
 
     def _run_realtime(self) -> None:
@@ -336,6 +359,7 @@ class Recorder:
             self._ensure_channels()
             while True:
                 self._feed_inbox()
+                self._commit_waiting()
                 if not self._channels.idle:
                     self._handle(self._timed(self._channels.step))
                 elif self._run_job():
@@ -400,21 +424,79 @@ class Recorder:
         multi = len(self.labels) > 1
         for channel, event in events:
             if isinstance(event, Final):
-                seg = self.store.add_segment(self.session_id, event.text, event.start, event.end,
-                                             channel=channel, flags=event.flags)
-                self._finals += 1
-                self._emit("on_final", event, seg)
+                self._waiting.append((channel, event))
+                self._commit_waiting()
             elif isinstance(event, Partial):
                 if multi and event.text:  # one partial line for all channels: say whose it is
                     event = Partial(f"{channel}: {event.text}", event.start, event.end)
                 self._emit("on_partial", event)
+
+    # -- finals into the store ------------------------------------------------------------
+    def _commit_waiting(self, now: bool = False) -> None:
+        """Store the waiting finals in order; on a refusal keep them and try again after a
+        pause that doubles up to RETRY_S[1]. Capture and the ASR go on meanwhile."""
+        if not self._waiting or (not now and self._clock() < self._retry_at):
+            return
+        while self._waiting:
+            channel, final = self._waiting[0]
+            try:
+                seg = self.store.add_segment(self.session_id, final.text, final.start, final.end,
+                                             channel=channel, flags=final.flags, wait_ms=STORE_WAIT_MS)
+            except StoreError as e:
+                first = self.store_problem is None
+                self.store_problem = str(e)
+                self._retry_at = self._clock() + self._retry_s
+                self._retry_s = min(RETRY_S[1], 2 * self._retry_s)
+                if first:
+                    self._emit("on_progress", self._progress())
+                return
+            self._waiting.popleft()
+            self._finals += 1
+            self._emit("on_final", final, seg)
+        if self.store_problem is not None:
+            self.store_problem, self._retry_s = None, RETRY_S[0]
+            self._emit("on_progress", self._progress())
+
+    def _end_waiting(self) -> bool:
+        """The meeting is over: try the waiting finals a little longer, then park what the
+        store still refuses beside the spool. False when finals had to be parked."""
+        deadline = self._clock() + END_TRIES_S
+        while self._waiting and self._clock() < deadline:
+            self._commit_waiting(now=True)
+            if self._waiting:
+                time.sleep(0.2)
+        if not self._waiting:
+            return True
+        self.waiting_file = self._park_waiting()
+        return False
+
+    def _park_waiting(self) -> Path | None:
+        import json
+        import os
+
+        folder = Path(self.spool_dir) / str(self.session_id) if self.spool_dir is not None else None
+        if folder is None:
+            return None
+        path = folder / WAITING_FILE
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                for channel, final in self._waiting:
+                    f.write(json.dumps({"text": final.text, "start": final.start, "end": final.end,
+                                        "channel": channel, "flags": list(final.flags)}, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self._emit("on_capture_error", f"cannot write {path}: {e.strerror or e}")
+            return None
+        return path
 
     def _progress(self) -> Progress:
         dropped = int(getattr(self.source, "dropped_frames", 0))
         ch = self._channels or _NotStarted(self)
         fed = max(ch.fed_s, self._captured / SAMPLE_RATE)
         return Progress(fed, ch.done_s, self._compute_s, self._clock() - self._start,
-                        self._level_db, dropped, self.paused)
+                        self._level_db, dropped, self.paused, len(self._waiting), self.store_problem)
 
     def _maybe_progress(self) -> None:
         now = self._clock()

@@ -231,6 +231,7 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
         if session.status == "complete":
             result.already_complete = True
             return result
+        _store_parked(store, folder, session_id, result, on_final)
         points = [p for p in _resume_points(store, session_id, reader) if p.start < reader.seconds - 0.01]
         result.from_s = {p.label: p.start for p in points}
         if points:
@@ -242,6 +243,35 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
     except SpoolError as e:
         result.spool_error = str(e)
     return result
+
+
+def _store_parked(store: SessionStore, folder: Path, session_id: int, result: RecoveryResult,
+                  on_final: Callable[[SegmentRecord], None] | None) -> None:
+    """Finals the store refused during the meeting (the recorder parked them beside the
+    spool) are stored first, in order, each once; then the file goes."""
+    import json
+
+    from notetaker.recorder import WAITING_FILE
+
+    path = folder / WAITING_FILE
+    if not path.is_file():
+        return
+    have = {(round(s.start_s, 3), round(s.end_s, 3), s.text) for s in store.segments(session_id)}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            f = json.loads(line)
+            key = (round(float(f["start"]), 3), round(float(f["end"]), 3), str(f["text"]))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by the crash that parked it
+        if key in have:
+            continue
+        seg = store.add_segment(session_id, key[2], key[0], key[1], channel=f.get("channel"),
+                                flags=tuple(f.get("flags") or ()))
+        have.add(key)
+        result.added.append(seg)
+        if on_final is not None:
+            on_final(seg)
+    path.unlink()
 
 
 def _transcribe(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,

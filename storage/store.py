@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from storage import search as _search
 from storage.db import (
+    BUSY_TIMEOUT_MS,
     FTS_BATCH,
     NEXT_SESSION_ID,
     has_pending,
@@ -247,24 +248,39 @@ class SessionStore:
         channel: str | None = None,
         speaker: str | None = None,
         flags: Iterable[str] = (),
+        wait_ms: int | None = None,
     ) -> SegmentRecord:
-        """Append one final; committed before this returns (one transaction per call)."""
+        """Append one final; committed before this returns (one transaction per call).
+        `wait_ms`: how long to wait for another writer's lock (default: the busy timeout);
+        a recorder that can keep the final and try again later waits briefly."""
         flag_tuple = tuple(flags)
         start, end = float(start_s), float(end_s)
         flags_json = json.dumps(flag_tuple) if flag_tuple else None
         params = (session_id, start, end, text, channel, speaker, flags_json)
-        try:
-            with self._write() as conn:
-                ((seg_id, seq),) = conn.execute(_INSERT_SEGMENT, params).fetchall()
-                self._queued += 1
-                if self._queued >= self.fts_batch:
-                    index_pending(conn)
-                    self._queued = 0
-        except StoreError as exc:
-            if foreign_key_failed(exc):
-                raise SessionNotFound(session_id) from None
-            raise
+        with self._lock:
+            if wait_ms is not None:
+                self._set_busy_timeout(wait_ms)
+            try:
+                with self._write() as conn:
+                    ((seg_id, seq),) = conn.execute(_INSERT_SEGMENT, params).fetchall()
+                    self._queued += 1
+                    if self._queued >= self.fts_batch:
+                        index_pending(conn)
+                        self._queued = 0
+            except StoreError as exc:
+                if foreign_key_failed(exc):
+                    raise SessionNotFound(session_id) from None
+                raise
+            finally:
+                if wait_ms is not None:
+                    self._set_busy_timeout(BUSY_TIMEOUT_MS)
         return SegmentRecord(seg_id, session_id, seq, start, end, text, channel, speaker, flag_tuple)
+
+    def _set_busy_timeout(self, ms: int) -> None:
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(ms)}")
+        except sqlite3.Error:
+            pass  # a closed or broken connection: the write that follows says so
 
     def segments(self, session_id: int) -> list[SegmentRecord]:
         rows = self._read(

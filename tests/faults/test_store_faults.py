@@ -1,0 +1,123 @@
+"""Capture never stops for a storage fault. Another process holds the database's write
+lock (BEGIN IMMEDIATE) for longer than the busy timeout in the middle of a live meeting:
+audio keeps spooling, finals wait in order and all land once the lock is released, each
+printed once. A lock held past the meeting's end parks the finals beside the spool, the
+command says where in one line and exits 2, and `recover` stores them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from notetaker.spool import open_spool
+from storage import SessionStore
+
+from ..app.spooled import write_clip
+
+pytestmark = pytest.mark.slow
+
+NAMES = ["es01", "es02", "es03", "es04", "es05", "es06", "es07", "es08"]
+
+
+class Locker:
+    """A second process's write transaction on the database, from `start` until `release`."""
+
+    def __init__(self, db_path):
+        self.conn = sqlite3.connect(db_path, timeout=30, isolation_level=None, check_same_thread=False)
+
+    def hold(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        self.conn.execute("COMMIT")
+        self.conn.close()
+
+
+def live_transcribe(cli, clip, speed: float):
+    return subprocess.Popen([sys.executable, "-m", "notetaker", "transcribe", str(clip), "--realtime", "--speed",
+                             str(speed), "--json"], cwd=cli.base, env=cli.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def read_events(proc, events: list) -> threading.Thread:
+    def read() -> None:
+        for line in proc.stdout:
+            if line.strip():
+                events.append((time.monotonic(), json.loads(line)))
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    return t
+
+
+def wait_for(events, kind, count=1, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(1 for _, e in events if e["type"] == kind) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} event in time: {events[-3:]}")
+
+
+def test_a_lock_held_40_s_mid_meeting_loses_nothing(cli, tmp_path):
+    clip, spans = write_clip(tmp_path / "meeting.wav", NAMES)  # ~35 s of speech
+    audio_s = spans[-1][2] + 0.7
+    proc = live_transcribe(cli, clip, speed=0.5)  # ~70 s of wall time: the lock falls inside
+    events: list = []
+    reader = read_events(proc, events)
+    wait_for(events, "final", 1)
+    locker = Locker(cli.db_path)
+    locker.hold()
+    held = time.monotonic()
+    time.sleep(40)
+    waiting = [e for at, e in events if e["type"] == "progress" and at > held and e.get("waiting")]
+    locker.release()
+    proc.wait(timeout=180)
+    reader.join(10)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert waiting and "busy" in waiting[-1]["store_problem"]
+    assert "finals waiting" in err and "the waiting finals are stored" in err
+    finals = [e for _, e in events if e["type"] == "final"]
+    with SessionStore.open(cli.db_path) as store:
+        sid = next(e["id"] for _, e in events if e["type"] == "session")
+        segs = store.segments(sid)
+        assert store.get_session(sid).status == "complete"
+    assert [(s.id, s.text) for s in segs] == [(f["id"], f["text"]) for f in finals]  # each printed once, stored
+    assert [s.seq for s in segs] == list(range(1, len(segs) + 1))
+    assert segs[-1].end_s > audio_s - 3.0  # the end of the meeting is there
+    assert open_spool(cli.home / "sessions" / str(sid)).seconds == pytest.approx(audio_s, abs=0.1)
+
+
+def test_a_lock_past_the_end_parks_the_finals_and_recover_stores_them(cli, tmp_path):
+    clip, spans = write_clip(tmp_path / "meeting.wav", NAMES[:4])
+    proc = live_transcribe(cli, clip, speed=4)
+    events: list = []
+    reader = read_events(proc, events)
+    wait_for(events, "session", 1)
+    locker = Locker(cli.db_path)
+    locker.hold()
+    proc.wait(timeout=180)
+    reader.join(10)
+    err = proc.stderr.read()
+    locker.release()
+    sid = next(e["id"] for _, e in events if e["type"] == "session")
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if "could not be stored" in line]
+    assert len(lines) == 1 and "finals-waiting.jsonl" in lines[0] and f"notetaker recover {sid}" in lines[0]
+    parked = cli.home / "sessions" / str(sid) / "finals-waiting.jsonl"
+    n = len(parked.read_text().splitlines())
+    assert n >= 3
+    r = cli("recover", str(sid))
+    assert r.rc == 0, r.err
+    with SessionStore.open(cli.db_path) as store:
+        segs = store.segments(sid)
+        assert store.get_session(sid).status == "complete"
+    assert len(segs) >= n and not parked.exists()
+    words = " ".join(s.text for s in segs).lower()
+    assert words.count("budget") == 1 and words.count("morning") == 1  # stored once, not heard again
