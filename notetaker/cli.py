@@ -266,9 +266,13 @@ def write_json(obj, out=None) -> None:
     out.flush()
 
 
-def open_store(settings: Settings):
+def open_store(settings: Settings, readonly: bool = False):
+    """The meeting store; `readonly` for commands that only read: they never write the
+    file, so they work on a full disk (and never create a home that is not there)."""
     from storage import SessionStore
 
+    if readonly:
+        return SessionStore.open_readonly(settings.db_path)
     ensure_home(settings)
     return SessionStore.open(settings.db_path)
 

@@ -408,7 +408,7 @@ def _session_json(s) -> dict:
 
 
 def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
-    with open_store(settings) as store:
+    with open_store(settings, readonly=True) as store:
         sessions = store.list_sessions(limit=args.limit)
     if args.json:
         for s in sessions:
@@ -427,7 +427,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
-    with open_store(settings) as store:
+    with open_store(settings, readonly=True) as store:
         if args.json:
             write_json(store.export_json(args.id))
             return EXIT_OK
@@ -451,7 +451,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     bold = sys.stdout.isatty() and not args.json
     marks = ("\ue000", "\ue001")  # private-use stand-ins: the snippet is made inert, then marked up
     shown = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
-    with open_store(settings) as store:
+    with open_store(settings, readonly=True) as store:
         hits = store.search(args.query, limit=args.limit, session_id=args.session,
                             highlight=shown if args.json else marks)
     for h in hits:
@@ -471,7 +471,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     from notetaker.summary import ExistsError, export_name, os_error_text, write_export
 
-    with open_store(settings) as store:
+    with open_store(settings, readonly=True) as store:
         s = store.get_session(args.id)
         text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id))
     if not args.output:

@@ -203,6 +203,40 @@ def open_db(path: str | Path | None = None) -> Database:
     return db
 
 
+def open_db_readonly(path: str | Path) -> Database | None:
+    """A connection that never writes: `mode=ro`, or, where even that needs to write (a
+    WAL database's shared-memory file on a full disk), `immutable=1`, which reads the file
+    as it is. An empty in-memory database when the file does not exist; None when the
+    file's schema is older than ours (it needs a writer to migrate it)."""
+    from urllib.parse import quote
+
+    file = Path(path).expanduser()
+    if not file.exists():
+        return open_db(None)
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "immutable=1"):
+        conn = None
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(file))}?{flags}", uri=True,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            db = Database(conn, execute_plugins=False)
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            applied = _check_applied(db, str(file))
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            last = exc
+            continue
+        except StoreError:
+            conn.close()
+            raise
+        if applied < SCHEMA_VERSION:
+            conn.close()
+            return None
+        return db
+    raise StoreError(f"cannot open {file}: {describe(last)}")
+
+
 def prepare(db: Database, where: str = "the database") -> None:
     """Per-connection pragmas and pending migrations; cheap and idempotent."""
     try:

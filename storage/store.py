@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from storage.db import (
     has_pending,
     index_pending,
     open_db,
+    open_db_readonly,
     prepare,
     rebuild_index,
 )
@@ -73,14 +75,20 @@ class SessionStore:
     Safe to share between threads: one lock serialises use of the connection.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, readonly: bool = False) -> None:
         self.db = db
         self._conn: sqlite3.Connection = db.conn
         self._lock = threading.RLock()
         self._queued = 0  # segments added by this store since it last indexed
         self.fts_batch = FTS_BATCH
+        self.readonly = readonly
+        self.recovered: tuple[int, ...] = ()
+        self._dead: frozenset[int] = frozenset()
+        if readonly:  # reads only: no migrations, no fix-ups, no indexing
+            self._dead = frozenset(sid for sid, _ in self._dead_recordings())  # shown as interrupted, left as they are
+            return
         prepare(db)
-        self.recovered: tuple[int, ...] = self.recover()
+        self.recovered = self.recover()
         try:
             self.index_now()  # finals a crashed process left unindexed
         except StoreError:
@@ -90,10 +98,22 @@ class SessionStore:
     def open(cls, path: str | Path | None) -> SessionStore:
         return cls(open_db(path))
 
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> SessionStore:
+        """For commands that only read (list, show, search, export): nothing is written, so
+        they work on a full disk or a read-only home. A file that does not exist yet reads
+        as empty; one whose schema is older than this notetaker's is opened (and migrated)
+        for writing, as before."""
+        db = open_db_readonly(path)
+        if db is None:
+            return cls.open(path)
+        return cls(db, readonly=True)
+
     def close(self) -> None:
         with self._lock:
             try:
-                self.index_now()
+                if not self.readonly:
+                    self.index_now()
             except StoreError:
                 pass  # a read-only or busy file: the next writer indexes them
             self._conn.close()
@@ -197,7 +217,7 @@ class SessionStore:
         rows = self._read(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", (session_id,))
         if not rows:
             raise SessionNotFound(session_id)
-        return _session(rows[0])
+        return self._shown(_session(rows[0]))
 
     def list_sessions(self, limit: int | None = None, offset: int = 0) -> list[SessionRecord]:
         """Newest first."""
@@ -205,7 +225,7 @@ class SessionStore:
             f"SELECT {_SESSION_COLS} FROM sessions ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
             (-1 if limit is None else limit, offset),
         )
-        return [_session(r) for r in rows]
+        return [self._shown(_session(r)) for r in rows]
 
     def interrupted_sessions(self) -> list[SessionRecord]:
         rows = self._read(
@@ -214,14 +234,21 @@ class SessionStore:
         )
         return [_session(r) for r in rows]
 
+    def _dead_recordings(self) -> list[tuple[int, int | None]]:
+        """(id, pid) of `recording` sessions whose process is gone."""
+        rows = self._read("SELECT id, owner_pid FROM sessions WHERE status = 'recording'")
+        return [(sid, pid) for sid, pid in rows if pid is None or not pid_alive(pid)]
+
+    def _shown(self, record: SessionRecord) -> SessionRecord:
+        return replace(record, status="interrupted") if record.id in self._dead else record
+
     def recover(self) -> tuple[int, ...]:
         """Mark `recording` sessions whose owning process is gone as `interrupted`.
 
         Liveness is judged by pid on this machine; the host is kept for diagnosis
         only, because host names drift (macOS renames itself on network changes).
         """
-        rows = self._read("SELECT id, owner_pid FROM sessions WHERE status = 'recording'")
-        dead = [(sid, pid) for sid, pid in rows if pid is None or not pid_alive(pid)]
+        dead = self._dead_recordings()
         flipped = []
         for sid, pid in dead:
             with self._write() as conn:
