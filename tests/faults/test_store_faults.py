@@ -121,3 +121,37 @@ def test_a_lock_past_the_end_parks_the_finals_and_recover_stores_them(cli, tmp_p
     assert len(segs) >= n and not parked.exists()
     words = " ".join(s.text for s in segs).lower()
     assert words.count("budget") == 1 and words.count("morning") == 1  # stored once, not heard again
+
+
+def test_the_live_view_says_finals_are_waiting_and_stores_them_after(tmp_path):
+    """The TUI's live meeting with its database locked by another process for a while."""
+    import asyncio
+
+    from notetaker.tui.app import make_app
+    from tests.app.test_recorder import FINAL_TEXTS
+    from tests.tui.test_live import deps_for, live, wait_for
+
+    store = SessionStore.open(tmp_path / "home" / "notetaker.db")
+    app = make_app(deps_for(store, tmp_path, seconds=4.0, speed=1.0), live=True)
+    locker = Locker(tmp_path / "home" / "notetaker.db")
+    seen: list[str] = []
+
+    async def main() -> None:
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(pilot, lambda: live(app).state == "recording" and live(app).session_id)
+            locker.hold()
+            await wait_for(pilot, lambda: "finals waiting" in live(app).status_text(), timeout=15)
+            seen.append(live(app).status_text())
+            await pilot.pause(1.0)
+            locker.release()
+            await wait_for(pilot, lambda: live(app).state == "finished", timeout=20)
+            seen.append(live(app).status_text())
+
+    try:
+        asyncio.run(main())
+        sid = store.list_sessions()[0].id
+        assert [s.text for s in store.segments(sid)] == FINAL_TEXTS
+        assert store.get_session(sid).status == "complete"
+    finally:
+        store.close()
+    assert "the database is busy" in seen[0] and "finals waiting" not in seen[1]

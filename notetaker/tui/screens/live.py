@@ -272,6 +272,8 @@ class LiveScreen(Screen):
         if p is not None:
             parts += [clock(p.audio_s), f"behind {p.lag_s:.1f} s", f"RTF {p.rtf:.2f}",
                       f"dropped {p.dropped_frames}", f"{p.level_db:.0f} dB"]
+            if p.waiting:  # the store refuses finals: they wait in memory, capture goes on
+                parts.append(f"⚠ {p.waiting} finals waiting: {p.store_problem}")
         parts += [f"rewrite {self.rewrite_name}", self._memory()]
         state = {"recording": "● REC", "paused": "❚❚ PAUSED", "finishing": "saving…", "finished": "■ done",
                  "failed": "✖ stopped", "starting": "starting…"}[self.state]
