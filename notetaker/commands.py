@@ -83,11 +83,12 @@ class _Printer(RecorderListener):
         self._clear_status()
         print(f"notetaker: cleanup stopped: {message}; the transcript is saved as heard", file=sys.stderr)
 
-    def on_capture_error(self, message: str) -> None:
+    def on_capture_error(self, message: str, saved: bool = True) -> None:
         if self.as_json:
             write_json({"type": "error", "message": message})
         self._clear_status()
-        print(f"notetaker: capture stopped: {message}; everything so far is saved", file=sys.stderr)
+        tail = "; everything so far is saved" if saved else ""
+        print(f"notetaker: capture stopped: {message}{tail}", file=sys.stderr)
 
     def on_progress(self, p) -> None:
         if p.store_problem != self._store_problem:  # the store refuses finals, or takes them again
@@ -113,6 +114,8 @@ class _Printer(RecorderListener):
                         "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4), "waiting": result.waiting,
                         "waiting_file": str(result.waiting_file) if result.waiting_file else None})
         self._clear_status()
+        if result.home_lost:
+            return  # said once already, and there is no meeting to point at
         if result.waiting:
             where = f"they are in {result.waiting_file}" if result.waiting_file else "they could not be written"
             print(f"notetaker: {result.waiting} finals could not be stored ({p.store_problem}): {where}; the audio "

@@ -67,6 +67,7 @@ class RecordingResult:
     progress: Progress
     waiting: int = 0  # finals the store never took: they are in `waiting_file`
     waiting_file: Path | None = None
+    home_lost: bool = False  # the data home was removed or replaced: nothing of it is saved
 
 
 class RecorderListener:
@@ -86,7 +87,7 @@ class RecorderListener:
     def on_rewrite_error(self, message: str) -> None:
         """Cleanup failed (e.g. the server went away); the meeting goes on without it."""
 
-    def on_capture_error(self, message: str) -> None:
+    def on_capture_error(self, message: str, saved: bool = True) -> None:
         """Capture stopped (the audio spool cannot be written); everything so far is kept."""
 
     def on_finished(self, result: RecordingResult) -> None: ...
@@ -189,6 +190,7 @@ class Recorder:
         self._retry_at = 0.0
         self._retry_s = RETRY_S[0]
         self.waiting_file: Path | None = None
+        self.home_lost = False
 
     def stop(self, complete: bool = False) -> None:
         """Ask a running recording to end (from any thread). `complete=True` is the user
@@ -258,7 +260,8 @@ class Recorder:
             while self._run_job():  # a job submitted while the meeting ended still runs
                 pass
         progress = self._progress()
-        result = RecordingResult(sid, status, self._finals, audio_s, progress, len(self._waiting), self.waiting_file)
+        result = RecordingResult(sid, status, self._finals, audio_s, progress, len(self._waiting), self.waiting_file,
+                                 self.home_lost)
         self._emit("on_progress", progress)
         self._emit("on_finished", result)
         return result
@@ -285,7 +288,8 @@ class Recorder:
             else:
                 self.spool.close(compact=False, keep=True)
         except SpoolError as e:
-            self._emit("on_capture_error", str(e))
+            if not self.home_lost:  # already said: its folder is gone with the home
+                self._emit("on_capture_error", str(e))
 
     def _capture(self, block: np.ndarray) -> bool:
         """Spool a captured block, then queue it for the ASR. False when capture must stop
@@ -502,7 +506,23 @@ class Recorder:
         now = self._clock()
         if now - self._last_progress >= PROGRESS_EVERY_S:
             self._last_progress = now
+            self._check_home()
             self._emit("on_progress", self._progress())
+
+    def _check_home(self) -> None:
+        """A data home removed (or replaced) while recording is noticed within a second:
+        the writes would go on into deleted files, so the meeting stops and says so."""
+        if self.home_lost:
+            return
+        gone = [what for what, ok in (("the database", self.store.still_there()),
+                                      ("the audio spool", self.spool is None or self.spool.still_there())) if not ok]
+        if not gone:
+            return
+        self.home_lost = True
+        self.capture_error = (f"{' and '.join(gone)} of this meeting {'were' if len(gone) > 1 else 'was'} removed "
+                              "or replaced while recording (the data home was deleted?): nothing of it is saved")
+        self._emit("on_capture_error", self.capture_error, False)
+        self.stop()
 
     def _emit(self, name: str, *args) -> None:
         for listener in self.listeners:

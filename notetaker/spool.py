@@ -190,6 +190,18 @@ class Spool:
     def raw_path(self) -> Path:
         return self.folder / RAW
 
+    def still_there(self) -> bool:
+        """Whether the file this spool writes is still the one at its path (a data home
+        removed or replaced while recording leaves the writes going to a deleted file)."""
+        with self._lock:
+            if self._fd is None:
+                return True
+            try:
+                mine, there = os.fstat(self._fd), os.stat(self.folder / RAW)
+            except OSError:
+                return False
+        return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
     def append(self, block: np.ndarray) -> None:
         """Write a (n,) or (n, k) float32 block; SpoolError if it cannot be written (the
         samples written before stay readable)."""

@@ -82,6 +82,8 @@ class SessionStore:
         self._queued = 0  # segments added by this store since it last indexed
         self.fts_batch = FTS_BATCH
         self.readonly = readonly
+        self._file = _main_file(self._conn)
+        self._identity = _identity(self._file)
         self.recovered: tuple[int, ...] = ()
         self._dead: frozenset[int] = frozenset()
         if readonly:  # reads only: no migrations, no fix-ups, no indexing
@@ -93,6 +95,11 @@ class SessionStore:
             self.index_now()  # finals a crashed process left unindexed
         except StoreError:
             pass  # busy: the next search or finish indexes them
+
+    def still_there(self) -> bool:
+        """Whether the database file is still the one this store opened (a data home
+        removed or replaced while recording leaves the writes going to a deleted file)."""
+        return self._file is None or _identity(self._file) == self._identity
 
     @classmethod
     def open(cls, path: str | Path | None) -> SessionStore:
@@ -588,6 +595,21 @@ def pid_alive(pid: int) -> bool:
         return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return True  # no /proc (macOS): kill(0) succeeding is our answer
+
+
+def _main_file(conn: sqlite3.Connection) -> str | None:
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    return next((r[2] for r in rows if r[1] == "main" and r[2]), None)
+
+
+def _identity(file: str | None) -> tuple[int, int] | None:
+    if file is None:
+        return None
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _session(r: tuple) -> SessionRecord:

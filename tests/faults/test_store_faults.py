@@ -155,3 +155,24 @@ def test_the_live_view_says_finals_are_waiting_and_stores_them_after(tmp_path):
     finally:
         store.close()
     assert "the database is busy" in seen[0] and "finals waiting" not in seen[1]
+
+
+def test_a_data_home_removed_mid_meeting_is_noticed_in_one_line(cli, tmp_path):
+    import shutil
+
+    clip, _ = write_clip(tmp_path / "meeting.wav", NAMES[:4])
+    proc = live_transcribe(cli, clip, speed=2)
+    events: list = []
+    reader = read_events(proc, events)
+    wait_for(events, "final", 1)
+    shutil.rmtree(cli.home)
+    proc.wait(timeout=120)
+    reader.join(10)
+    err = proc.stderr.read()
+    assert proc.returncode != 0
+    said = [line for line in err.splitlines() if "removed or replaced" in line]
+    assert len(said) == 1 and "nothing of it is saved" in said[0], err
+    assert "everything so far is saved" not in err and "notetaker show" not in err
+    assert "Traceback" not in err
+    stopped = max(at for at, e in events if e["type"] == "error")
+    assert any(e["type"] == "error" for _, e in events) and stopped - events[0][0] < 60

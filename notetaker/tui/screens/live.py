@@ -85,8 +85,9 @@ class Bridge(RecorderListener):
     def on_started(self, session) -> None:
         self.screen.post_message(Started(session.id, f"{session.engine}/{session.model}"))
 
-    def on_capture_error(self, message: str) -> None:
-        self.screen.post_message(Notice(f"capture stopped: {message}; everything so far is saved", "error"))
+    def on_capture_error(self, message: str, saved: bool = True) -> None:
+        tail = "; everything so far is saved" if saved else ""
+        self.screen.post_message(Notice(f"capture stopped: {message}{tail}", "error"))
 
     def on_partial(self, partial) -> None:
         with self._lock:
