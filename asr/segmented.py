@@ -251,6 +251,9 @@ class SegmentedSession(Session):
         if may_carry and rest and _length(rest) <= MAX_CARRY_S:
             spans, self._carry = kept, rest
             new = _before(new, rest[0].start)
+        if spans:  # the last final reaches to where the next window starts: no audio in between is
+            # anyone's (recovery after a crash resumes at the last final's end)
+            spans[-1] = replace(spans[-1], end=max(spans[-1].end, self._carry[0].start if self._carry else end))
         finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
         self._remember(new, spans, t.flags)
         self._advance(self._carry[0].start if self._carry else end)

@@ -225,6 +225,7 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
         raise RecoveryError(f"meeting {session_id} has no audio to recover: {e}") from None
     if reader.sample_rate != 16000:
         raise RecoveryError(f"meeting {session_id}: the spool is at {reader.sample_rate} Hz, not 16000")
+    _check_layout(store, session_id, reader)
     result = RecoveryResult(session_id, audio_s=reader.seconds)
     with _exclusive(folder, session_id):
         session = store.get_session(session_id)  # another recovery may have finished it meanwhile
@@ -243,6 +244,16 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
     except SpoolError as e:
         result.spool_error = str(e)
     return result
+
+
+def _check_layout(store: SessionStore, session_id: int, reader: SpoolReader) -> None:
+    """The finals saved live name the channels they came from: a spool.json that names
+    others (edited or damaged) would read the interleaved audio wrongly."""
+    names = {store_label(c) for c in reader.channels}
+    stray = {s.channel for s in store.segments(session_id)} - names
+    if (stray and len(reader.channels) > 1) or stray - {None}:
+        raise RecoveryError(f"meeting {session_id}: its spool.json names a channel layout ({', '.join(reader.channels)}) "
+                            "that do not match the finals saved live; it was edited or damaged")
 
 
 def _store_parked(store: SessionStore, folder: Path, session_id: int, result: RecoveryResult,

@@ -84,6 +84,11 @@ def _write_meta(folder: Path, meta: dict) -> None:
     _fsync_dir(folder)
 
 
+# The channel lists a recorder writes: one unnamed source, a microphone, system audio,
+# both mixed, or both apart (the order is the raw file's interleaving).
+CHANNEL_LAYOUTS = {("mono",), ("mic",), ("system",), ("mix",), ("mic", "system")}
+
+
 def _read_meta(folder: Path) -> dict:
     path = folder / META
     try:
@@ -104,6 +109,10 @@ def _read_meta(folder: Path) -> dict:
         raise SpoolError(f"{path} is spool format {version}; this notetaker reads up to {FORMAT} (upgrade it)")
     if not channels or rate <= 0:
         raise SpoolError(f"{path} is damaged (no channels or no sample rate)")
+    if channels not in CHANNEL_LAYOUTS:
+        # The raw file is interleaved by this list: another one would mix the channels up.
+        raise SpoolError(f"{path} names a channel layout notetaker never writes ({', '.join(channels)}): "
+                         "it was edited or damaged; restore it to recover this audio")
     return meta
 
 
@@ -156,8 +165,8 @@ class Spool:
         never mixed in."""
         folder = Path(folder)
         channels = tuple(str(c) for c in channels)
-        if not channels:
-            raise ValueError("a spool needs at least one channel")
+        if channels not in CHANNEL_LAYOUTS:
+            raise ValueError(f"a spool's channels are one of {sorted(CHANNEL_LAYOUTS)}, not {channels}")
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, not {sample_rate}")
         try:
