@@ -117,9 +117,13 @@ class _Printer(RecorderListener):
         if result.home_lost:
             return  # said once already, and there is no meeting to point at
         if result.waiting:
-            where = f"they are in {result.waiting_file}" if result.waiting_file else "they could not be written"
-            print(f"notetaker: {result.waiting} finals could not be stored ({p.store_problem}): {where}; the audio "
-                  f"is in the spool; `notetaker recover {result.session_id}` stores them", file=sys.stderr)
+            sid = result.session_id
+            if result.waiting_file:
+                where = f"they are in {result.waiting_file}; `notetaker recover {sid}` stores them"
+            else:
+                where = (f"nor could they be written beside it; their audio is in the spool: `notetaker recover {sid}` "
+                         "transcribes it again once the store takes writes")
+            print(f"notetaker: {result.waiting} finals could not be stored ({p.store_problem}): {where}", file=sys.stderr)
             return
         if self.as_json:
             return

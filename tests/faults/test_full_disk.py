@@ -83,3 +83,38 @@ def test_reading_a_home_that_does_not_exist_creates_nothing(cli, tmp_path):
     assert r.rc == 0 and "no meetings yet" in r.err
     assert c("search", "budget").rc == 0
     assert not home.exists()
+
+
+def test_a_disk_filling_up_mid_meeting_keeps_what_was_written(cli, tmp_path):
+    """The home on a 700 KB tmpfs: the raw spool (32 KB a second) fills it during a live
+    meeting. Capture stops with one line, the finals and the audio written so far stay,
+    and the meeting reads back as interrupted from the full disk."""
+    from ..app.spooled import write_clip
+    from .conftest import CLI
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = MOUNT_ROOT / f"notetaker-fill-{uuid.uuid4().hex[:8]}"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(mnt)]).returncode:
+        mnt.rmdir()
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        c = CLI(cli.base, home=mnt / "home")
+        clip, _ = write_clip(tmp_path / "long.wav", ["es01", "es02", "es03", "es04", "es05", "es06", "es07", "es08"])
+        r = c("transcribe", clip, "--realtime", "--speed", "8", timeout=300)
+        assert r.rc != 0
+        stopped = [line for line in r.err.splitlines() if "capture stopped" in line]
+        assert len(stopped) == 1 and "everything so far is saved" in stopped[0], r.err
+        assert "Traceback" not in r.err
+        listed = c("sessions")
+        assert listed.rc == 0 and "INTERRUPTED" in listed.out, listed.err
+        from notetaker.spool import open_spool
+
+        spooled = open_spool(mnt / "home" / "sessions" / "1").seconds
+        assert 5 < spooled < 35
+        shown = c("show", "1")
+        assert shown.rc == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+        mnt.rmdir()
