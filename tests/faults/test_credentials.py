@@ -408,19 +408,6 @@ def test_api_url_still_normalises_good_addresses():
 # --- the CLI: one line, exit 2, nothing secret --------------------------------------------------------
 
 
-@pytest.fixture
-def seeded(tmp_path: Path) -> CLI:
-    """A home with one finished meeting, made without any engine."""
-    from storage import SessionStore
-
-    cli = CLI(tmp_path)
-    cli.home.mkdir(mode=0o700)
-    with SessionStore.open(cli.db_path) as store:
-        sid = store.create_session("Planning", "whisper", "tiny.en")
-        store.add_segment(sid, "We agreed on the budget.", 0.0, 2.0)
-        store.add_segment(sid, "Sam writes it up.", 2.0, 4.0)
-        store.finish_session(sid, "complete", duration_s=4.0)
-    return cli
 
 
 def one_line_exit_2(run, *words: str) -> str:

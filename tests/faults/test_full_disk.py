@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,17 +17,27 @@ from storage import SessionStore
 MOUNT_ROOT = Path("/tmp")
 
 
-@pytest.fixture
-def full_home(tmp_path):
-    """A 3 MB tmpfs (root only, as CI runs) holding a home with two meetings, then filled."""
+@contextmanager
+def tmpfs(size: str):
+    """A small tmpfs of its own (root only, as CI runs), unmounted afterwards."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mnt = MOUNT_ROOT / f"notetaker-full-{uuid.uuid4().hex[:8]}"
+    mnt = MOUNT_ROOT / f"notetaker-tmpfs-{uuid.uuid4().hex[:8]}"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(mnt)]).returncode:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)]).returncode:
         mnt.rmdir()
         pytest.skip("cannot mount a tmpfs here")
     try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+        mnt.rmdir()
+
+
+@pytest.fixture
+def full_home(tmp_path):
+    """A 3 MB tmpfs holding a home with two meetings, then filled."""
+    with tmpfs("3M") as mnt:
         home = mnt / "home"
         home.mkdir(mode=0o700)
         with SessionStore.open(home / "notetaker.db") as store:
@@ -49,9 +60,6 @@ def full_home(tmp_path):
             except OSError:
                 pass
         yield home
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)])
-        mnt.rmdir()
 
 
 def test_read_commands_work_on_a_full_disk(cli, full_home):
@@ -92,14 +100,7 @@ def test_a_disk_filling_up_mid_meeting_keeps_what_was_written(cli, tmp_path):
     from ..app.spooled import write_clip
     from .conftest import CLI
 
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mnt = MOUNT_ROOT / f"notetaker-fill-{uuid.uuid4().hex[:8]}"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(mnt)]).returncode:
-        mnt.rmdir()
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs("700k") as mnt:
         c = CLI(cli.base, home=mnt / "home")
         clip, _ = write_clip(tmp_path / "long.wav", ["es01", "es02", "es03", "es04", "es05", "es06", "es07", "es08"])
         r = c("transcribe", clip, "--realtime", "--speed", "8", timeout=300)
@@ -115,6 +116,3 @@ def test_a_disk_filling_up_mid_meeting_keeps_what_was_written(cli, tmp_path):
         assert 5 < spooled < 35
         shown = c("show", "1")
         assert shown.rc == 0
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)])
-        mnt.rmdir()

@@ -79,15 +79,9 @@ def across_windows(tmp_path_factory) -> tuple[np.ndarray, str]:
 
 
 def transcribe(engine, audio: np.ndarray, options: SessionOptions, chunk_s: float) -> list[Final]:
-    s = engine.start_session(options)
-    events = []
-    step = int(chunk_s * SR)
-    for i in range(0, len(audio), step):
-        s.feed_audio(audio[i : i + step])
-        while not s.idle:
-            events += s.step()
-    events += s.finish()
-    return [e for e in events if isinstance(e, Final)]
+    from .test_real_weights import _session_text
+
+    return _session_text(engine, audio, options, int(chunk_s * SR))
 
 
 def assert_said_once(finals: list[Final], reference: str, max_wer: float) -> None:

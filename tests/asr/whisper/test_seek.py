@@ -8,23 +8,13 @@ import pytest
 
 from asr.base import Final, SessionOptions
 from asr.features import whole_log_mel
-from asr.whisper.engine import WhisperEngine, bundled_model_dir
 from tests.support.wer import normalize, wer
 
 from ..audio_util import SR, espeak_clips, librivox_clips, silence, sox_noise
+from .test_real_weights import engine, reference  # noqa: F401  (the shared module fixtures)
 
 faster_whisper = pytest.importorskip("faster_whisper")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return WhisperEngine()
-
-
-@pytest.fixture(scope="module")
-def reference():
-    return faster_whisper.WhisperModel(str(bundled_model_dir()), device="cpu", compute_type="float32")
 
 
 def recordings() -> dict[str, np.ndarray]:
