@@ -120,9 +120,9 @@ def _coerce(name: str, value: Any, where: str) -> Any:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Flat settings from a config.toml; ConfigError for bad TOML or unknown keys."""
-    if not path.exists():
-        return {}
     try:
+        if not path.exists():
+            return {}
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path} is not valid TOML: {e}") from None

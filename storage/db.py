@@ -211,7 +211,11 @@ def open_db_readonly(path: str | Path) -> Database | None:
     from urllib.parse import quote
 
     file = Path(path).expanduser()
-    if not file.exists():
+    try:
+        present = file.exists()
+    except OSError as e:  # a home you cannot read
+        raise StoreError(f"cannot open {file}: {e.strerror or e}") from None
+    if not present:
         return open_db(None)
     last: sqlite3.Error | None = None
     for flags in ("mode=ro", "immutable=1"):
