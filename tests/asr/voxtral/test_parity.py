@@ -250,7 +250,9 @@ def test_long_stream_matches_transformers_past_both_windows(hf, ours):
         ref = hf(input_ids=torch.from_numpy(tokens), input_features=features(mel),
                  num_delay_tokens=6, use_cache=False).logits.numpy()
     _, logits, state, caches = stream(ours, mx.array(mel[None]), mx.array(tokens), [8] * n_tokens, 6.0)
-    np.testing.assert_allclose(np.array(logits), ref, atol=1e-4)
+    # Logits up to ~15 after 300 float32 steps: 1 in 307,200 once differed by 1.02e-4 under a
+    # loaded machine (BLAS threading changes the summation order), so a relative term too.
+    np.testing.assert_allclose(np.array(logits), ref, atol=1e-4, rtol=1e-5)
     for cache in state.caches:
         assert cache.offset == 4 * n_tokens and cache.keys.shape[2] <= ENC["sliding_window"] + 4
     for cache in caches:
