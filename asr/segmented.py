@@ -34,7 +34,8 @@ HISTORY_GAP_S = 20.0  # an earlier utterance is heard again only if it ended thi
 WINDOW_MARGIN_S = 0.5  # room left in a window for timestamp slack
 LIVE_MAX_UTTERANCE_S = 20.0  # live: a monologue is cut here, so a carried tail fits beside it
 STRETCH_S, STRETCH_S_PER_WORD = 1.5, 0.5  # a segment longer than this skipped speech
-MAX_CARRY_S = 8.0  # live: audio held back for the next window at most (else taken as it is)
+MAX_CARRY_S = 8.0
+MAX_WORDS_PER_S = 8.0  # faster than any speaker: a segment this dense was not heard  # live: audio held back for the next window at most (else taken as it is)
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,19 @@ def _spans(t: Transcript, length: float) -> list[Span]:
         text = s.text.strip()
         if text:
             out.append(Span(max(0.0, s.start), min(s.end, length), text, s.tokens))
-    return out
+    return [s for i, s in enumerate(out) if not (i + 1 < len(out) and _said_too_fast_twice(s, out[i + 1]))]
+
+
+def _said_too_fast_twice(s: Span, following: Span) -> bool:
+    """Whisper sometimes writes a sentence twice, the first time in a segment far too short
+    to hold it (seven words in 0.3 s): that one is dropped. Real repeats take real time."""
+    words = len(s.text.split())
+    return (words >= 3 and words > MAX_WORDS_PER_S * max(s.end - s.start, 0.0)
+            and _plain(s.text) == _plain(following.text))
+
+
+def _plain(text: str) -> str:
+    return " ".join("".join(c for c in w.casefold() if c.isalnum() or c == "'") for w in text.split())
 
 
 def _stream_spans(spans: list[Span], pieces: list[Utterance]) -> list[Span]:

@@ -229,3 +229,25 @@ def test_a_few_words_stretched_over_a_window_do_not_swallow_the_rest():
     assert [f.text for f in finals] == [" ".join(map(word, u)) for u in pitches]
     # the one-word final ends where the next utterance starts, not at the window's end
     assert finals[0].end <= finals[1].start
+
+
+class _SaysItTwice(ScriptedDecoder):
+    """Like Whisper at times: a sentence first in a segment far too short to hold it, then
+    again in its real place."""
+
+    def decode_many(self, windows):
+        from asr.segmented import Transcript
+
+        out = []
+        for t in super().decode_many(windows):
+            a, b, text = t.segments[0]
+            segs = ((a, a + 0.3, text), (a + 0.3, b, text)) + tuple(t.segments[1:])
+            out.append(Transcript(" ".join(x[2] for x in segs), segs))
+        return out
+
+
+def test_a_sentence_written_twice_in_no_time_is_kept_once():
+    audio, spans = meeting()
+    events, _ = drive(SegmentedSession(_SaysItTwice(), SessionOptions(partials=False)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]
