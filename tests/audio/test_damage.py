@@ -187,7 +187,9 @@ def test_other_output_passes_while_libmpg123_is_silenced(capfd: pytest.CaptureFi
             os.write(2, b"[src/libmpg123/parse.c:wetwork():1349] error: Giving up resync after 1024 bytes\n")
     thread.join()
     err = capfd.readouterr().err
-    assert err.splitlines() == [f"line {i}" for i in range(200)]
+    # Every line of the other thread arrives whole, none of libmpg123's does; lines written
+    # while the pipe held fd 2 are passed on after it, so order across that edge may change.
+    assert sorted(err.splitlines()) == sorted(f"line {i}" for i in range(200))
 
 
 def test_ogg_damage_reads_short_of_its_header(whole: dict[str, Path], tmp_path: Path) -> None:
