@@ -73,10 +73,19 @@ class UtteranceDecoder(Protocol):
 
 @dataclass(frozen=True)
 class _Said:
-    """An utterance that became unflagged finals (stream seconds): live context."""
+    """Utterances decoded in one window and the unflagged finals they became (stream
+    seconds): live context. A final may run across their joints, so they stay together."""
 
-    utterance: Utterance
+    utterances: tuple[Utterance, ...]
     spans: tuple[Span, ...]
+
+    @property
+    def start(self) -> float:
+        return self.utterances[0].start
+
+    @property
+    def end(self) -> float:
+        return self.utterances[-1].end
 
 
 class SegmentedSession(Session):
@@ -131,7 +140,7 @@ class SegmentedSession(Session):
         idle_keep = self._vad.processed_s - PREROLL_S
         open_start = self._vad.open_start
         kept = [u.start for u in self._closed] + [u.start for u in self._carry]
-        kept += [s.utterance.start for s in self._history]
+        kept += [s.start for s in self._history]
         kept += [w[0].start for w in self._redo] + [w[0].start for w, _ in self._decoded]
         keep_s = min(kept + [idle_keep if open_start is None else open_start])
         drop = int(keep_s * SAMPLE_RATE) - self._buf_start
@@ -203,7 +212,7 @@ class SegmentedSession(Session):
         end = self._vad.processed_s
         new = self._carry + [Utterance(start, end)]
         history = self._history_for(new)
-        pieces = _with_pauses([s.utterance for s in history] + new)
+        pieces = _with_pauses(_heard_utterances(history) + new)
         t0 = time.perf_counter()
         hyp = self.decoder.decode(self._window_audio(pieces), prefix=self._agreement.committed_text,
                                   heard=_heard(history, pieces), timestamps=False)
@@ -225,10 +234,10 @@ class SegmentedSession(Session):
         chosen: list[_Said] = []
         limit = self.decoder.max_window_s - WINDOW_MARGIN_S
         for said in reversed(self._history):
-            later = chosen[0].utterance.start if chosen else new[0].start
-            if later - said.utterance.end > HISTORY_GAP_S:
+            later = chosen[0].start if chosen else new[0].start
+            if later - said.end > HISTORY_GAP_S:
                 break
-            if _span([said.utterance] + [s.utterance for s in chosen] + new) > limit:
+            if _span(_heard_utterances([said] + chosen) + new) > limit:
                 break
             chosen.insert(0, said)
         return chosen
@@ -240,14 +249,17 @@ class SegmentedSession(Session):
         new = self._carry + utterances
         self._carry = []
         history = self._history_for(new)
-        pieces = _with_pauses([s.utterance for s in history] + new)
+        pieces = _with_pauses(_heard_utterances(history) + new)
         t = self.decoder.decode(self._window_audio(pieces), prefix="", heard=_heard(history, pieces),
                                 timestamps=self.decoder.packs_utterances)
         self.windows_decoded += 1
         self._agreement.reset()
         end = new[-1].end
         self._last_decode = int(end * SAMPLE_RATE)
-        spans = [s for s in _stream_spans(_spans(t, _length(pieces)), pieces) if s.end > new[0].start]
+        # The new text starts with the new audio: a timestamp at the joint maps to the end of
+        # the heard audio's last piece, pause included, and is moved up to where new audio begins.
+        spans = [s if s.start >= new[0].start else replace(s, start=new[0].start)
+                 for s in _stream_spans(_spans(t, _length(pieces)), pieces) if s.end > new[0].start]
         kept, rest = _cut(new, spans, t.complete_until, pieces)
         if may_carry and rest and _length(rest) <= MAX_CARRY_S:
             spans, self._carry = kept, rest
@@ -264,11 +276,8 @@ class SegmentedSession(Session):
         if flags:  # never give suspect text back to the decoder: it breeds loops
             self._history.clear()
             return
-        owner = [max([i for i, u in enumerate(new) if u.start <= s.start + 0.05], default=0) for s in spans]
-        for i, u in enumerate(new):
-            mine = tuple(s for s, o in zip(spans, owner) if o == i)
-            if mine:
-                self._history.append(_Said(u, mine))
+        if spans and new:
+            self._history.append(_Said(tuple(new), tuple(spans)))
         while len(self._history) > 16:
             self._history.popleft()
 
@@ -416,6 +425,10 @@ def _after(win: list[Utterance], t: float, min_s: float = 0.2) -> list[Utterance
             continue
         rest.append(u if u.start >= t else Utterance(t, u.end, u.forced))
     return rest
+
+
+def _heard_utterances(history: list[_Said]) -> list[Utterance]:
+    return [u for said in history for u in said.utterances]
 
 
 def _heard(history: list[_Said], pieces: list[Utterance]) -> tuple[Span, ...]:
