@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--realtime", action="store_true", help="play the file at wall-clock speed, like a live meeting")
     t.add_argument("--speed", type=_speed, default=1.0,
                    help=f"with --realtime: clock speed-up (2 = twice as fast; {MIN_SPEED:g} to {MAX_SPEED:g})")
-    t.add_argument("--windowing", choices=["vad", "seek"], default="vad",
-                   help="whisper: 'vad' packs the speech the VAD finds into 30 s windows (default); 'seek' runs "
-                        "faster-whisper's loop over the whole file, for an exact comparison")
+    t.add_argument("--windowing", choices=["vad", "seek"], default=None,
+                   help="whisper: 'seek' (the default for a file) runs faster-whisper's loop over the whole file, the "
+                        "most accurate, with the finals at the end; 'vad' packs the speech the VAD finds into 30 s "
+                        "windows and saves finals as it goes (the default with --realtime and other engines)")
     t.add_argument("--beam-size", type=_positive_int, default=1, metavar="N",
                    help="whisper: beam search width (faster-whisper's default is 5; 1 = greedy, fastest)")
     t.add_argument("--title", type=_text, help="session title (default: the file name)")
