@@ -200,6 +200,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     """`notetaker record`: the TUI straight into a live meeting, from the microphone (and the
     system audio) or from a file played as if live."""
     from notetaker.audio import FileSource
+    from notetaker.audio.file import path_text
 
     path = input_file(args.input or settings.input_device)
     realtime = args.realtime
@@ -208,7 +209,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
         def source_factory():
             return FileSource.open(path, realtime=realtime, speed=args.speed)
-        title = args.title or path.stem
+        title = args.title or path_text(path.stem)
     else:
         from notetaker.audio.capture import CaptureSource
 
@@ -235,7 +236,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         deps = build_deps(settings, store, title=title, realtime=realtime, engine_label=label,
                           rewrite_backend=rewrite, source_factory=source_factory,
                           context_tokens=plan.rewrite.context if plan.rewrite is not None else None)
-        deps.audio_path = path.resolve() if path is not None else None
+        deps.audio_path = path_text(path.resolve()) if path is not None else None
         deps.memory_budget_bytes = plan.budget
         deps.memory_planned_bytes = sum(c.footprint.total for c in plan.during if c.footprint)
         result, stopped = _run_app(make_app(deps, live=True))
