@@ -176,3 +176,64 @@ def test_a_data_home_removed_mid_meeting_is_noticed_in_one_line(cli, tmp_path):
     assert "Traceback" not in err
     stopped = max(at for at, e in events if e["type"] == "error")
     assert any(e["type"] == "error" for _, e in events) and stopped - events[0][0] < 60
+
+
+def test_record_in_a_real_terminal_keeps_capturing_through_a_40_s_lock(cli, tmp_path):
+    """`notetaker record --input FILE` (the TUI, in tmux) while another process holds the
+    database's write lock for 40 s: the status bar says finals are waiting, the spool keeps
+    growing, and every final is stored once the lock is released."""
+    import os
+    import shlex
+    import shutil
+    import uuid
+
+    from ..app.conftest import ROOT
+
+    tmux_bin = shutil.which("tmux")
+    if tmux_bin is None:
+        pytest.skip("tmux is not installed")
+    clip, spans = write_clip(tmp_path / "meeting.wav", NAMES)
+    audio_s = spans[-1][2] + 0.7
+    socket, name = tmp_path / "tmux.sock", f"nt-lock-{uuid.uuid4().hex[:8]}"
+    env = {**cli.env, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    command = " ".join(["exec env -i", *(shlex.quote(f"{k}={v}") for k, v in env.items()), shlex.quote(sys.executable),
+                        "-m", "notetaker", "record", "--input", shlex.quote(str(clip)), "--speed", "0.5"])
+
+    def tmux(*args: str) -> str:
+        return subprocess.run([tmux_bin, "-S", str(socket), *args], capture_output=True, text=True, timeout=20).stdout
+
+    tmux("-f", "/dev/null", "new-session", "-d", "-s", name, "-x", "160", "-y", "40", f"cd {ROOT} && {command}")
+    raw = cli.home / "sessions" / "1" / "audio.raw"
+    try:
+        deadline = time.monotonic() + 120
+        while not (cli.db_path.exists() and raw.exists()):
+            assert time.monotonic() < deadline, tmux("capture-pane", "-p", "-t", name)
+            time.sleep(0.05)
+        time.sleep(3)
+        locker = Locker(cli.db_path)
+        locker.hold()
+        size_at_lock = raw.stat().st_size
+        time.sleep(20)
+        screen = tmux("capture-pane", "-p", "-t", name)
+        time.sleep(20)
+        grown = raw.stat().st_size - size_at_lock
+        locker.release()
+        while "done" not in tmux("capture-pane", "-p", "-t", name):
+            assert time.monotonic() < deadline + 120, tmux("capture-pane", "-p", "-t", name)
+            time.sleep(0.5)
+        tmux("send-keys", "-t", name, "q")
+        end = time.monotonic() + 20
+        while os.path.exists(socket) and "notetaker" in tmux("list-panes", "-a", "-F", "#{pane_current_command}") \
+                and time.monotonic() < end:
+            time.sleep(0.2)
+    finally:
+        subprocess.run([tmux_bin, "-S", str(socket), "kill-server"], capture_output=True)
+    assert "finals waiting" in screen and "busy" in screen, screen
+    assert grown >= 0.9 * 40 * 0.5 * 32000  # 40 s of wall time at half speed: 20 s of audio kept coming
+    with SessionStore.open(cli.db_path) as store:
+        segs = store.segments(1)
+        s = store.get_session(1)
+    assert s.status == "complete" and s.duration_s == pytest.approx(audio_s, abs=0.2)
+    words = " ".join(x.text for x in segs).lower()
+    for word in ("morning", "budget", "report", "march", "server", "design", "customers", "schedule"):
+        assert words.count(word) == 1, (word, words)
