@@ -11,8 +11,9 @@ import unicodedata
 _PUNCT = re.compile(r"[^\w']+", re.UNICODE)
 
 
-def _norm(word: str) -> str:
-    # Agreement ignores case and punctuation: "Friday," and "Friday." are the same word.
+def plain_word(word: str) -> str:
+    """A word as agreement compares it: case and punctuation do not matter ("Friday," and
+    "Friday." are the same word)."""
     return _PUNCT.sub("", unicodedata.normalize("NFKC", word).casefold())
 
 
@@ -30,14 +31,14 @@ class LocalAgreement:
         words = hypothesis.split()
         # The hypothesis starts with the committed prefix (it was forced); skip it.
         k = len(self.committed)
-        if [_norm(w) for w in words[:k]] == [_norm(w) for w in self.committed]:
+        if [plain_word(w) for w in words[:k]] == [plain_word(w) for w in self.committed]:
             new = words[k:]
         else:
             new = words[k:] if len(words) > k else []
         newly: list[str] = []
         if self._previous is not None:
             for a, b in zip(self._previous, new):
-                if _norm(a) != _norm(b) or not _norm(b):
+                if plain_word(a) != plain_word(b) or not plain_word(b):
                     break
                 newly.append(b)
         self.committed.extend(newly)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from asr.agreement import LocalAgreement
+from asr.agreement import LocalAgreement, plain_word
 from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
 from asr.vad import Endpointer, Utterance, VadConfig
 
@@ -34,8 +34,8 @@ HISTORY_GAP_S = 20.0  # an earlier utterance is heard again only if it ended thi
 WINDOW_MARGIN_S = 0.5  # room left in a window for timestamp slack
 LIVE_MAX_UTTERANCE_S = 20.0  # live: a monologue is cut here, so a carried tail fits beside it
 STRETCH_S, STRETCH_S_PER_WORD = 1.5, 0.5  # a segment longer than this skipped speech
-MAX_CARRY_S = 8.0
-MAX_WORDS_PER_S = 8.0  # faster than any speaker: a segment this dense was not heard  # live: audio held back for the next window at most (else taken as it is)
+MAX_CARRY_S = 8.0  # live: audio held back for the next window at most (else taken as it is)
+MAX_WORDS_PER_S = 8.0  # faster than any speaker: a segment this dense was not heard
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,6 @@ class SegmentedSession(Session):
         self._redo: list[list[Utterance]] = []  # offline: windows to decode before the decoded ones
         self._decoded: deque[tuple[list[Utterance], Transcript]] = deque()  # offline: waiting their turn
         self._finished = False
-        self.windows_decoded = 0  # windows given to the decoder (a measure of work)
 
     # -- audio bookkeeping --------------------------------------------------------
     def _ingest(self) -> None:
@@ -216,7 +215,6 @@ class SegmentedSession(Session):
         t0 = time.perf_counter()
         hyp = self.decoder.decode(self._window_audio(pieces), prefix=self._agreement.committed_text,
                                   heard=_heard(history, pieces), timestamps=False)
-        self.windows_decoded += 1
         # Re-decode no more often than twice what a decode costs, so partials never take
         # more than half the machine and the transcript cannot fall ever further behind.
         spent = int((time.perf_counter() - t0) * SAMPLE_RATE)
@@ -252,7 +250,6 @@ class SegmentedSession(Session):
         pieces = _with_pauses(_heard_utterances(history) + new)
         t = self.decoder.decode(self._window_audio(pieces), prefix="", heard=_heard(history, pieces),
                                 timestamps=self.decoder.packs_utterances)
-        self.windows_decoded += 1
         self._agreement.reset()
         end = new[-1].end
         self._last_decode = int(end * SAMPLE_RATE)
@@ -267,7 +264,7 @@ class SegmentedSession(Session):
         if spans:  # the last final reaches to where the next window starts: no audio in between is
             # anyone's (recovery after a crash resumes at the last final's end)
             spans[-1] = replace(spans[-1], end=max(spans[-1].end, self._carry[0].start if self._carry else end))
-        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in spans]
+        finals = _finals(spans, t.flags)
         self._remember(new, spans, t.flags)
         self._advance(self._carry[0].start if self._carry else end)
         return finals + [Partial("", round(end, 3), round(end, 3))]
@@ -308,7 +305,6 @@ class SegmentedSession(Session):
         """Decode a batch of windows, then turn decoded windows into finals in order."""
         windows, self._redo = (self._redo, []) if self._redo else (self._pack(self._closed), [])
         results = self.decoder.decode_many([self._window_audio(_with_pauses(w)) for w in windows])
-        self.windows_decoded += len(windows)
         self._decoded.extendleft(reversed(list(zip(windows, results))))
         finals: list[Event] = []
         while self._decoded:
@@ -333,8 +329,11 @@ class SegmentedSession(Session):
         one) after that point."""
         spans = _stream_spans(_spans(t, _length(pieces)), pieces)
         kept, rest = _cut(win, spans, t.complete_until, pieces)
-        finals = [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=t.flags) for s in kept]
-        return finals, rest
+        return _finals(kept, t.flags), rest
+
+
+def _finals(spans: list[Span], flags: tuple[str, ...]) -> list[Final]:
+    return [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=flags) for s in spans]
 
 
 def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,
@@ -382,8 +381,8 @@ def _said_too_fast_twice(s: Span, following: Span) -> bool:
             and _plain(s.text) == _plain(following.text))
 
 
-def _plain(text: str) -> str:
-    return " ".join("".join(c for c in w.casefold() if c.isalnum() or c == "'") for w in text.split())
+def _plain(text: str) -> list[str]:
+    return [plain_word(w) for w in text.split()]
 
 
 def _stream_spans(spans: list[Span], pieces: list[Utterance]) -> list[Span]:

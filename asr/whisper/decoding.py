@@ -65,6 +65,15 @@ class DecodingResult:
     complete_until: float | None = None
 
 
+def timestamp_pairs(tokens: list[int] | tuple[int, ...], timestamp_begin: int) -> tuple[list[int], bool]:
+    """Where sampled tokens close one segment and open the next (the index of the second
+    of each two timestamps in a row), and whether they end on a lone closing timestamp
+    (text, then a timestamp: every segment closed), as faster-whisper splits them."""
+    tb = timestamp_begin
+    pairs = [i for i in range(1, len(tokens)) if tokens[i] >= tb and tokens[i - 1] >= tb]
+    return pairs, len(tokens) >= 2 and tokens[-2] < tb <= tokens[-1]
+
+
 def compression_ratio(text: str) -> float:
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
@@ -293,10 +302,8 @@ class WhisperDecoder:
         seeks: a text token or a lone opening timestamp last means the window ended inside
         a segment; a closing timestamp last means every segment closed."""
         tb = self.tok.timestamp_begin
-        if len(tokens) >= 2 and tokens[-2] < tb <= tokens[-1]:
-            return None
-        pairs = [i for i in range(1, len(tokens)) if tokens[i] >= tb and tokens[i - 1] >= tb]
-        if not pairs:
+        pairs, single_ending = timestamp_pairs(tokens, tb)
+        if single_ending or not pairs:
             return None
         return (tokens[pairs[-1] - 1] - tb) * TIME_PRECISION
 

@@ -18,7 +18,13 @@ import numpy as np
 from asr.base import FLAG_NO_SPEECH, SAMPLE_RATE, Event, Final, Session
 from asr.features import HOP, N_FRAMES, whole_log_mel
 from asr.vad import Endpointer, Utterance
-from asr.whisper.decoding import TIME_PRECISION, DecodingOptions, DecodingResult, WhisperDecoder
+from asr.whisper.decoding import (
+    TIME_PRECISION,
+    DecodingOptions,
+    DecodingResult,
+    WhisperDecoder,
+    timestamp_pairs,
+)
 
 PROMPT_RESET_ON_TEMPERATURE = 0.5  # faster-whisper: a window sampled hotter starts a fresh prompt
 FRAME_S = HOP / SAMPLE_RATE  # 10 ms per mel frame
@@ -41,7 +47,6 @@ class SeekSession(Session):
         self._vad = Endpointer()
         self._speech: list[Utterance] = []
         self._finished = False
-        self.windows_decoded = 0
 
     @property
     def idle(self) -> bool:
@@ -87,7 +92,6 @@ class SeekSession(Session):
             window[0, :size] = mel[seek : seek + size]
             feats = self.decoder.model.encoder(mx.array(window))
             r = self.decoder.decode(feats, self.opts, [size * FRAME_S], context=prompt[reset_since:])[0]
-            self.windows_decoded += 1
             if not r.tokens:  # the guards found no speech: faster-whisper skips the window
                 seek += size
                 continue
@@ -105,8 +109,7 @@ class SeekSession(Session):
         """A window's tokens → timed pieces, and where the next window starts (frames)."""
         tb = self.decoder.tok.timestamp_begin
         tokens, offset = list(r.tokens), seek * FRAME_S
-        single_ending = len(tokens) >= 2 and tokens[-2] < tb <= tokens[-1]
-        pairs = [i for i in range(1, len(tokens)) if tokens[i] >= tb and tokens[i - 1] >= tb]
+        pairs, single_ending = timestamp_pairs(tokens, tb)
         if not pairs:
             stamps = [t for t in tokens if t >= tb]
             length = size * FRAME_S
