@@ -3,8 +3,8 @@
 Every final is committed in its own transaction the moment it exists; partials only
 go to listeners. A store that refuses a final (locked by another process, disk full,
 gone) never stops capture: finals wait in order in memory and are retried with backoff;
-whatever still waits when the meeting ends is written beside the spool as JSON Lines
-(WAITING_FILE), which `notetaker recover` stores. With a real-time source a producer thread feeds audio as it arrives
+whatever still waits when the meeting ends is parked beside the spool, and `notetaker
+recover` stores it. With a real-time source a producer thread feeds audio as it arrives
 while this thread owns all model work, so how far the transcript is behind the audio
 can be measured and reported.
 """
@@ -29,7 +29,6 @@ from storage import SegmentRecord, SessionRecord, SessionStore, StoreError
 from notetaker.audio import AudioSource
 
 PROGRESS_EVERY_S = 1.0
-WAITING_FILE = "finals-waiting.jsonl"  # finals the store refused, beside the spool
 STORE_WAIT_MS = 200  # a final waits this long for another writer's lock, then waits in memory
 RETRY_S = (0.5, 5.0)  # first and longest pause between tries of waiting finals
 END_TRIES_S = 3.0  # at the end of a meeting, waiting finals are tried this long before parking
@@ -475,24 +474,15 @@ class Recorder:
         return False
 
     def _park_waiting(self) -> Path | None:
-        import json
-        import os
-
-        folder = Path(self.spool_dir) / str(self.session_id) if self.spool_dir is not None else None
-        if folder is None:
+        if self.spool is None:
             return None
-        path = folder / WAITING_FILE
+        from notetaker.spool import park_finals
+
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                for channel, final in self._waiting:
-                    f.write(json.dumps({"text": final.text, "start": final.start, "end": final.end,
-                                        "channel": channel, "flags": list(final.flags)}, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            return park_finals(self.spool.folder, ((channel, f.start, f.end, f.text, f.flags)
+                                                   for channel, f in self._waiting))
         except OSError:  # the same full or broken disk: their audio is in the spool all the same
             return None
-        return path
 
     def _progress(self) -> Progress:
         dropped = int(getattr(self.source, "dropped_frames", 0))

@@ -28,7 +28,15 @@ import numpy as np
 from asr.base import Engine, Event, Final, SessionOptions
 from storage import SegmentRecord, SessionRecord, SessionStore
 
-from notetaker.spool import SpoolError, SpoolReader, finish_spool, open_spool, spool_folder
+from notetaker.spool import (
+    WAITING,
+    SpoolError,
+    SpoolReader,
+    finish_spool,
+    open_spool,
+    parked_finals,
+    spool_folder,
+)
 
 OVERLAP_S = 0.3  # re-heard before the last final, so a word cut at the boundary is whole
 FEED_BLOCK_S = 30.0  # spool audio is read and fed in pieces this long: memory stays flat
@@ -252,37 +260,27 @@ def _check_layout(store: SessionStore, session_id: int, reader: SpoolReader) -> 
     names = {store_label(c) for c in reader.channels}
     stray = {s.channel for s in store.segments(session_id)} - names
     if (stray and len(reader.channels) > 1) or stray - {None}:
-        raise RecoveryError(f"meeting {session_id}: its spool.json names a channel layout ({', '.join(reader.channels)}) "
-                            "that do not match the finals saved live; it was edited or damaged")
+        raise RecoveryError(f"meeting {session_id}: its spool.json names a channel layout "
+                            f"({', '.join(reader.channels)}) that does not match the finals saved live; "
+                            "it was edited or damaged")
 
 
 def _store_parked(store: SessionStore, folder: Path, session_id: int, result: RecoveryResult,
                   on_final: Callable[[SegmentRecord], None] | None) -> None:
     """Finals the store refused during the meeting (the recorder parked them beside the
     spool) are stored first, in order, each once; then the file goes."""
-    import json
-
-    from notetaker.recorder import WAITING_FILE
-
-    path = folder / WAITING_FILE
-    if not path.is_file():
-        return
-    have = {(round(s.start_s, 3), round(s.end_s, 3), s.text) for s in store.segments(session_id)}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            f = json.loads(line)
-            key = (round(float(f["start"]), 3), round(float(f["end"]), 3), str(f["text"]))
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut by the crash that parked it
+    parked = parked_finals(folder)
+    have = {(round(s.start_s, 3), round(s.end_s, 3), s.text) for s in store.segments(session_id)} if parked else set()
+    for channel, start, end, text, flags in parked:
+        key = (round(start, 3), round(end, 3), text)
         if key in have:
             continue
-        seg = store.add_segment(session_id, key[2], key[0], key[1], channel=f.get("channel"),
-                                flags=tuple(f.get("flags") or ()))
+        seg = store.add_segment(session_id, text, key[0], key[1], channel=channel, flags=flags)
         have.add(key)
         result.added.append(seg)
         if on_final is not None:
             on_final(seg)
-    path.unlink()
+    (folder / WAITING).unlink(missing_ok=True)
 
 
 def _transcribe(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,

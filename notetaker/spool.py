@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +31,7 @@ FORMAT = 1
 META = "spool.json"
 RAW = "audio.raw"
 FLAC = "audio.flac"
+WAITING = "finals-waiting.jsonl"  # finals the store refused during the meeting
 SAMPLE_FORMAT = "s16le"
 SYNC_EVERY_S = 1.0  # wall time between fsyncs while there is unsynced audio
 COMPACT_BLOCK = 1 << 20  # frames per block when compacting or verifying (2 MiB per channel)
@@ -478,6 +479,37 @@ class SpoolReader:
         step = max(1, int(block_s * self.sample_rate))
         for s in range(a, b, step):
             yield self.read(s / self.sample_rate, min(b, s + step) / self.sample_rate)
+
+
+def park_finals(folder: Path, finals: Iterable[tuple[str | None, float, float, str, tuple[str, ...]]]) -> Path:
+    """Append finals the store would not take, as (channel, start, end, text, flags), to
+    the meeting's WAITING file beside its audio, synced; OSError when it cannot."""
+    folder = Path(folder)
+    path = folder / WAITING
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        for channel, start, end, text, flags in finals:
+            f.write(json.dumps({"text": text, "start": start, "end": end, "channel": channel,
+                                "flags": list(flags)}, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def parked_finals(folder: Path) -> list[tuple[str | None, float, float, str, tuple[str, ...]]]:
+    """The finals `park_finals` wrote, in order; a line cut by a crash is left out."""
+    path = Path(folder) / WAITING
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            f = json.loads(line)
+            out.append((f.get("channel"), float(f["start"]), float(f["end"]), str(f["text"]),
+                        tuple(f.get("flags") or ())))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return out
 
 
 def open_spool(folder: str | os.PathLike[str]) -> SpoolReader:
