@@ -84,6 +84,7 @@ class SessionOptions:
 
 
 WINDOWINGS = ("vad", "seek")
+MAX_BEAM_SIZE = 16
 
 
 def check_plain_decoding(options: SessionOptions, engine: str) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from notetaker import __version__
 from notetaker.config import ConfigError, Settings, ensure_home, load_settings
-from notetaker.inert import inert  # noqa: F401  (the commands print through it)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SQLITE_MAX_INT = 2**63 - 1
@@ -183,11 +182,12 @@ def _speed(text: str) -> float:
 
 def _session_id(text: str) -> int:
     try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError as e:
-        if "too large" in str(e):
-            raise
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (a positive number)") from None
+        positive = int(text) > 0
+    except ValueError:
+        positive = False
+    if not positive:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (a positive number)")
+    return _positive_int(text)  # and not past SQLite's integers
 
 
 def _text(text: str) -> str:

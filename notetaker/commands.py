@@ -15,11 +15,11 @@ from notetaker.cli import (
     EXIT_USAGE,
     UsageError,
     data_file,
-    inert,
     open_store,
     write_json,
 )
 from notetaker.config import Settings
+from notetaker.inert import inert
 from notetaker.recorder import RecorderListener
 
 SAMPLE = "sample.flac"
@@ -194,6 +194,8 @@ def _pull_missing(settings: Settings, plan) -> bool:
 
 
 def _check_decoding(args: argparse.Namespace, settings: Settings) -> None:
+    from asr.base import MAX_BEAM_SIZE
+
     if args.windowing in (None, "vad") and args.beam_size == 1:
         return
     flag = "--windowing seek" if args.windowing == "seek" else "--beam-size"
@@ -201,8 +203,8 @@ def _check_decoding(args: argparse.Namespace, settings: Settings) -> None:
         raise UsageError(f"{flag} is for the whisper engine only")
     if args.realtime:
         raise UsageError(f"{flag} transcribes files, not live: drop --realtime")
-    if args.beam_size > 16:
-        raise UsageError("--beam-size must be 1 to 16")
+    if args.beam_size > MAX_BEAM_SIZE:
+        raise UsageError(f"--beam-size must be 1 to {MAX_BEAM_SIZE}")
 
 
 def _windowing(args: argparse.Namespace, engine) -> str:

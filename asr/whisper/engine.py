@@ -9,6 +9,7 @@ import mlx.nn as nn
 import numpy as np
 
 from asr.base import (
+    MAX_BEAM_SIZE,
     SAMPLE_RATE,
     WINDOWINGS,
     ASRError,
@@ -169,7 +170,7 @@ def check_decoding(options: SessionOptions) -> None:
     """Seek windowing and beam search are for files: refused live, in one line."""
     if options.windowing not in WINDOWINGS:
         raise ASRError(f"unknown windowing {options.windowing!r}; choose {' or '.join(WINDOWINGS)}")
-    if not 1 <= options.beam_size <= 16:
-        raise ASRError(f"beam size must be 1 to 16, not {options.beam_size}")
+    if not 1 <= options.beam_size <= MAX_BEAM_SIZE:
+        raise ASRError(f"beam size must be 1 to {MAX_BEAM_SIZE}, not {options.beam_size}")
     if options.partials and (options.windowing != "vad" or options.beam_size != 1):
         raise ASRError("seek windowing and beam search are for files, not live transcription")
