@@ -247,16 +247,15 @@ class SegmentedSession(Session):
         new = self._carry + utterances
         self._carry = []
         history = self._history_for(new)
-        pieces = _with_pauses(_heard_utterances(history) + new)
-        t = self.decoder.decode(self._window_audio(pieces), prefix="", heard=_heard(history, pieces),
-                                timestamps=self.decoder.packs_utterances)
+        pieces, t, spans = self._decode_behind(history, new)
+        if history and not spans and not t.flags:
+            # The earlier finals, forced, can make the model end the transcript with them
+            # (a closing timestamp, then end of text): the new speech would be lost, and the
+            # next utterance behind the same finals lost again. It is decoded without them.
+            pieces, t, spans = self._decode_behind([], new)
         self._agreement.reset()
         end = new[-1].end
         self._last_decode = int(end * SAMPLE_RATE)
-        # The new text starts with the new audio: a timestamp at the joint maps to the end of
-        # the heard audio's last piece, pause included, and is moved up to where new audio begins.
-        spans = [s if s.start >= new[0].start else replace(s, start=new[0].start)
-                 for s in _stream_spans(_spans(t, _length(pieces)), pieces) if s.end > new[0].start]
         kept, rest = _cut(new, spans, t.complete_until, pieces)
         if may_carry and rest and _length(rest) <= MAX_CARRY_S:
             spans, self._carry = kept, rest
@@ -268,6 +267,19 @@ class SegmentedSession(Session):
         self._remember(new, spans, t.flags)
         self._advance(self._carry[0].start if self._carry else end)
         return finals + [Partial("", round(end, 3), round(end, 3))]
+
+    def _decode_behind(self, history: list[_Said], new: list[Utterance]
+                       ) -> tuple[list[Utterance], Transcript, list[Span]]:
+        """Decode new utterances in one window behind the audio of earlier finals, forced as
+        heard: the window's pieces, its transcript, and the new text as stream spans."""
+        pieces = _with_pauses(_heard_utterances(history) + new)
+        t = self.decoder.decode(self._window_audio(pieces), prefix="", heard=_heard(history, pieces),
+                                timestamps=self.decoder.packs_utterances)
+        # The new text starts with the new audio: a timestamp at the joint maps to the end of
+        # the heard audio's last piece, pause included, and is moved up to where new audio begins.
+        spans = [s if s.start >= new[0].start else replace(s, start=new[0].start)
+                 for s in _stream_spans(_spans(t, _length(pieces)), pieces) if s.end > new[0].start]
+        return pieces, t, spans
 
     def _remember(self, new: list[Utterance], spans: list[Span], flags: tuple[str, ...]) -> None:
         if flags:  # never give suspect text back to the decoder: it breeds loops
