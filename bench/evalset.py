@@ -13,13 +13,14 @@ prepended), as `<name>@<shift>ms.flac` (16 kHz mono 16-bit) next to `<name>@<shi
 in that file). Files are regenerated only when missing or when the meeting's spec in this
 script changed (a hash is kept in the JSON).
 
-The set, 8.8 minutes of meetings (x 5 shifts) and 25 s of LibriVox (shift 0 only):
-  * six meetings of 27 s to 4.5 min, 2 to 5 distinct voices each (espeak-ng English
+The set, 11 minutes of meetings (x 5 shifts) and 25 s of LibriVox (shift 0 only):
+  * seven meetings of 27 s to 4.5 min, 2 to 5 distinct voices each (espeak-ng English
     accents with +m/+f variants, speeds 140-175 wpm);
   * gaps of 0.2-2 s between turns; three meetings with digital silence between turns,
-    three with sox pink or white noise under the whole meeting (SNR 20-25 dB over the
+    four with sox pink or white noise under the whole meeting (SNR 20-25 dB over the
     speech);
-  * one turn over 30 s (a monologue), one-word and two-word turns, long turns;
+  * four turns over 30 s (monologues: one in an incident review, three in a briefing),
+    one-word and two-word turns, long turns;
   * numbers (dates, times, amounts, percentages, version numbers) and names, written as
     Whisper usually writes them: tests/support/wer.py turns digits into words, and
     espeak-ng says "12,000 euros", "18%", "2:15" and "September 30" the way that
@@ -263,6 +264,39 @@ MEETINGS: tuple[Meeting, ...] = (
                     "customers. Zoe sends the theme colors by July 31. Noah finds a search contractor and "
                     "shares two quotes next week. We meet again in two weeks. Thanks, everyone."),
             ("Zoe", "Thanks, bye."),
+        ),
+    ),
+    Meeting(
+        name="briefing",
+        speakers={"Hannah": Speaker("en-gb-x-rp+m2", 150), "Omar": Speaker("en-us+m7", 160, -1.0),
+                  "Ines": Speaker("en-gb-scotland+f1", 145, 1.0)},
+        gaps=(0.4, 1.2), noise="whitenoise", snr_db=24.0, seed=17,
+        lines=(
+            ("Hannah", "Welcome to the quarterly operations briefing. I will start with the warehouse "
+                       "numbers and then hand over to Omar for logistics. In the last three months we shipped "
+                       "48,000 orders from the Leeds warehouse, which is 9% more than in the spring. Returns "
+                       "fell to 3.5% of orders, the lowest rate since we opened the site. The new packing line "
+                       "went live on July 14, two weeks later than planned, because the conveyor parts arrived "
+                       "late from the supplier in Rotterdam. Since then it has handled about 60% of all "
+                       "parcels, and the average packing time dropped from eleven minutes to seven. Staff "
+                       "turnover is still our biggest problem: we hired 23 people and lost 17."),
+            ("Omar", "Thanks, Hannah."),
+            ("Omar", "On the logistics side, the main change was the move to two carriers. Northway now "
+                     "takes everything under five kilos and Baltic Freight handles the pallets. Delivery "
+                     "within two days went from 81% to 88% of orders. Costs per parcel went down by 40 cents, "
+                     "but pallet costs went up, mostly because of fuel surcharges in August and September. "
+                     "Overall we spent 1.3 million euros on shipping, almost exactly the budget. For the "
+                     "next quarter I want to test Sunday collections in Manchester and Glasgow, starting on "
+                     "November 3, and I would like Ines to help with the customer notices."),
+            ("Ines", "Happy to. How many customers are in those two cities?"),
+            ("Omar", "About 6,500 active customers."),
+            ("Ines", "Then here is what I suggest. We send a short email a week before the first Sunday, "
+                     "explaining the new collection times and how to choose them at checkout. We add a line "
+                     "to the order confirmation, and we brief the support team so they can answer questions "
+                     "from the first day. If fewer than 10% of customers choose Sunday in the first month, we "
+                     "stop the test and keep the money for the Christmas peak. I can have the text ready by "
+                     "October 20 and send it to both of you for review."),
+            ("Hannah", "Good. Please do."),
         ),
     ),
 )
