@@ -46,7 +46,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 import asr  # noqa: F401  (BLAS set-up before numpy loads, as the product does)
-from rewrite.base import Message, RewriteBackend
+from rewrite.backend import RewriteBackend
+from rewrite.base import Message
 from tests.rewrite.tiny_llm import CORPUS, LLAMA_3_2_1B, serve, write_llm
 
 SYSTEM = "You write concise meeting summaries: decisions, action items with owners, open questions."

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.base import SAMPLE_RATE, Engine, Final, Partial, SessionOptions
-from rewrite.base import RewriteBackend
+from rewrite.backend import RewriteBackend
 from storage import SegmentRecord, SessionRecord, SessionStore, StoreError
 
 from notetaker.audio import AudioSource

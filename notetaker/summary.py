@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rewrite.base import RewriteBackend, RewriteError, Segment
+from rewrite.backend import RewriteBackend
+from rewrite.base import RewriteError, Segment
 from rewrite.prompts import Template
 from rewrite.summarize import Summarizer, SummaryResult
 from storage import Citation, SegmentRecord, SessionRecord, SessionStore, SummaryRecord, render

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rewrite.base import RewriteBackend, Segment
+from rewrite.base import ChatModel, Segment
 from rewrite.prompts import cleanup_line, cleanup_messages, prompt_tokens
 
 MAX_BATCH = 24  # segments per request: long batches make models drop or merge lines
@@ -82,7 +82,7 @@ def parse_reply(reply: str) -> dict[int, str]:
     return out
 
 
-def clean_segments(backend: RewriteBackend, segments: Sequence[Segment], max_batch: int = MAX_BATCH,
+def clean_segments(backend: ChatModel, segments: Sequence[Segment], max_batch: int = MAX_BATCH,
                    on_progress: Callable[[int, int], None] | None = None) -> list[str]:
     """Cleaned text for each segment, in order; the raw text where cleanup was unfaithful,
     missing or impossible (a blank segment, or one too long for the context on its own).
@@ -110,17 +110,17 @@ class _Batch:
     fits: bool = True  # False: one segment too long for the context on its own
 
 
-def _reply_budget(backend: RewriteBackend, batch: Sequence[Segment]) -> int:
+def _reply_budget(backend: ChatModel, batch: Sequence[Segment]) -> int:
     lines = sum(backend.count_tokens(cleanup_line(s.id, s.text)) for s in batch)
     return math.ceil(REPLY_FACTOR * lines) + REPLY_SLACK
 
 
-def _fits(backend: RewriteBackend, batch: Sequence[Segment]) -> bool:
+def _fits(backend: ChatModel, batch: Sequence[Segment]) -> bool:
     return prompt_tokens(backend, cleanup_messages(batch)) + _reply_budget(backend, batch) \
         <= backend.capabilities.context_tokens
 
 
-def _batches(backend: RewriteBackend, segments: Sequence[Segment], max_batch: int) -> list[_Batch]:
+def _batches(backend: ChatModel, segments: Sequence[Segment], max_batch: int) -> list[_Batch]:
     """Consecutive batches whose prompt and reply budget fit the context, greedily by
     per-line counts, each then checked on the whole prompt."""
     context = backend.capabilities.context_tokens
@@ -141,7 +141,7 @@ def _batches(backend: RewriteBackend, segments: Sequence[Segment], max_batch: in
     return batches
 
 
-def _verified(backend: RewriteBackend, batch: list[Segment]) -> list[_Batch]:
+def _verified(backend: ChatModel, batch: list[Segment]) -> list[_Batch]:
     """The batch, halved where the summed per-line estimate fell short of the real count."""
     if _fits(backend, batch):
         return [_Batch(batch)]

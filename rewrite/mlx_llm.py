@@ -19,7 +19,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
+from rewrite.backend import BackendOptions, BackendSpec, RewriteBackend
+from rewrite.base import Capabilities, Message, RewriteError
 
 DEFAULT_MODEL = "mlx-community/Llama-3.2-3B-Instruct-4bit"  # 1.8 GB of weights: for 16 GB machines
 SMALL_MODEL = "mlx-community/Llama-3.2-1B-Instruct-4bit"  # 0.7 GB: for tight memory budgets
@@ -239,3 +240,12 @@ def _config_context(config: dict) -> int:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _build(options: BackendOptions) -> MlxBackend:
+    return MlxBackend(options.model, cache_dir=options.cache_dir, allow_download=options.allow_download,
+                      context_tokens=options.context_tokens)
+
+
+SPEC = BackendSpec(name="mlx", summary="a small instruct model run in-process with mlx-lm", build=_build,
+                   default_model=DEFAULT_MODEL, names=NAMES)

@@ -32,7 +32,8 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
+from rewrite.backend import BackendOptions, BackendSpec, RewriteBackend
+from rewrite.base import Capabilities, Message, RewriteError
 
 DEFAULT_CONTEXT = 8192  # conservative: most served models hold more
 KEY_VARIABLES = ("NOTETAKER_OPENAI_API_KEY", "OPENAI_API_KEY")
@@ -465,3 +466,12 @@ def _reason(reason: object) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror.lower()
     return _clip(str(reason)) or type(reason).__name__
+
+
+def _build(options: BackendOptions) -> OpenAIBackend:
+    assert options.openai_base_url  # the registry checks SPEC.needs first
+    return OpenAIBackend(options.openai_base_url, options.model)
+
+
+SPEC = BackendSpec(name="openai", summary="any OpenAI-compatible HTTP server (mlx_lm.server, vLLM, llama.cpp, Ollama)",
+                   build=_build, needs={"openai_base_url": "a server address (e.g. http://127.0.0.1:8080)"})

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rewrite.base import RewriteBackend, RewriteError, Segment
+from rewrite.backend import RewriteBackend
+from rewrite.base import RewriteError, Segment
 from rewrite.cleanup import words
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ class ProbeResult:
         return f"score {self.score:.2f} {'>=' if self.passed else '<'} {PASS_SCORE:.2f}"
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0]
 
 
@@ -124,7 +125,7 @@ def run_probe(backend: RewriteBackend, sentences: Sequence[ProbeSentence] = SENT
             cleaned = backend.cleanup([segment])
             text = cleaned[0] if cleaned else ""
         except RewriteError as e:
-            details.append(SentenceResult(sentence.raw, "", (), (), error=_first_line(e)))
+            details.append(SentenceResult(sentence.raw, "", (), (), error=first_line(e)))
             continue
         details.append(score_sentence(sentence, text))
     score = sum(d.passed for d in details) / len(details) if details else 0.0
@@ -217,27 +218,3 @@ def probe_or_cached(backend: RewriteBackend, store: ProbeStore, key: str) -> Pro
     result = run_probe(backend)
     store.put(key, result)
     return result
-
-
-def choose_voxtral_or_fallback(engine: VoxtralEngine, store: ProbeStore, make_fallback: Callable[[], RewriteBackend],
-                               report: Callable[[str], Any]) -> RewriteBackend:
-    """Voxtral's text mode when its probe passes (run now or read from `store`); otherwise
-    `make_fallback()` (the mlx backend), with one line through `report` saying why."""
-    from rewrite.voxtral_text import VoxtralTextBackend
-
-    try:
-        backend = VoxtralTextBackend(engine)
-        result = probe_or_cached(backend, store, model_key(engine))
-    except RewriteError as e:
-        why = f"is unavailable ({_first_line(e)})"
-    else:
-        if result.passed:
-            return backend
-        backend.close()
-        why = f"failed its probe ({result.line()})"
-    try:
-        fallback = make_fallback()
-    except RewriteError as e:
-        raise RewriteError(f"Voxtral text mode {why}, and its fallback failed: {_first_line(e)}") from None
-    report(f"Voxtral text mode {why}; using {fallback.name or 'mlx'} instead")
-    return fallback

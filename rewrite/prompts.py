@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from rewrite.base import Message, RewriteBackend, RewriteError, Segment
+from rewrite.base import ChatModel, Message, RewriteError, Segment
 
 MAX_TEMPLATE_BYTES = 1 << 20  # a summary template is a page of Markdown
 
@@ -47,7 +47,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def prompt_tokens(backend: RewriteBackend, messages: Sequence[Message]) -> int:
+def prompt_tokens(backend: ChatModel, messages: Sequence[Message]) -> int:
     """Tokens the messages take in the model's prompt, by the backend's own count, with an
     allowance for the chat template's markers (and the assistant turn's opening)."""
     return sum(backend.count_tokens(m.content) + MESSAGE_OVERHEAD for m in messages) + MESSAGE_OVERHEAD
@@ -108,7 +108,7 @@ Keep every decision, action item and open question with its "Decision:", "Action
 DEFAULT_TEMPLATE = """\
 <!--
 A summary template: the Markdown skeleton the model fills in. Copy this file to
-NAME.md in this folder and use it with `notetaker summarize ID --template NAME`.
+NAME.md in this folder; a summary then asks for it by NAME.
 Fields: {title}, {date}, {duration}, {language}; write literal braces as {{ and }}.
 Decisions and action items always end with the transcript lines they rest on, like
 [#12] or [#12, #15] ([#id] below is a placeholder: a real line number could be copied

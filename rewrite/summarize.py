@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rewrite.base import Message, RewriteBackend, RewriteError, Segment
+from rewrite.base import ChatModel, Message, RewriteError, Segment
 from rewrite.prompts import (
     FIELDS,
     Template,
@@ -140,7 +140,7 @@ class Summarizer:
     checked summary. `template`: a Template, its Markdown text, or None for the default;
     `meeting`: any of title, date, duration, language."""
 
-    def __init__(self, backend: RewriteBackend, template: str | Template | None = None,
+    def __init__(self, backend: ChatModel, template: str | Template | None = None,
                  meeting: dict[str, object] | None = None, max_output_tokens: int = 1024,
                  on_progress: Callable[[int, int], None] | None = None):
         self.backend = backend

@@ -30,7 +30,9 @@ import mlx.core as mx
 from asr.base import ASRError
 from asr.voxtral.session import delay_tokens
 from asr.voxtral.tokenizer import StreamDecoder, TekkenTokenizer
-from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
+from rewrite.backend import BackendOptions, BackendSpec, RewriteBackend
+from rewrite.base import Capabilities, Message, RewriteError
+from rewrite.probe import ProbeStore, first_line, model_key, probe_or_cached
 
 if TYPE_CHECKING:
     from asr.voxtral.engine import VoxtralEngine
@@ -197,3 +199,43 @@ class VoxtralTextBackend(RewriteBackend):
         """Stop answering; the weights stay with the engine, which frees them."""
         self._closed = True
         self._scales = []
+
+
+def choose_voxtral_or_fallback(engine: VoxtralEngine, store: ProbeStore, make_fallback: Callable[[], RewriteBackend],
+                               report: Callable[[str], Any]) -> RewriteBackend:
+    """Voxtral's text mode when its probe passes (run now or read from `store`); otherwise
+    `make_fallback()` (the spec's fallback backend), with one line through `report` saying why."""
+    try:
+        backend = VoxtralTextBackend(engine)
+        result = probe_or_cached(backend, store, model_key(engine))
+    except RewriteError as e:
+        why = f"is unavailable ({first_line(e)})"
+    else:
+        if result.passed:
+            return backend
+        backend.close()
+        why = f"failed its probe ({result.line()})"
+    try:
+        fallback = make_fallback()
+    except RewriteError as e:
+        raise RewriteError(f"Voxtral text mode {why}, and its fallback failed: {first_line(e)}") from None
+    report(f"Voxtral text mode {why}; using {fallback.name or 'mlx'} instead")
+    return fallback
+
+
+def _build(options: BackendOptions) -> RewriteBackend:
+    engine = options.voxtral_engine
+    if engine is None:
+        from asr.voxtral.engine import VoxtralEngine
+
+        try:
+            engine = VoxtralEngine(options.voxtral_model, cache_dir=options.cache_dir,
+                                   allow_download=options.allow_download)
+        except ASRError as e:
+            raise RewriteError(f"the voxtral backend needs the Voxtral model: {e}") from None
+    assert options.probe_path is not None and options.fallback is not None  # the registry sees to both
+    return choose_voxtral_or_fallback(engine, ProbeStore(options.probe_path), options.fallback, options.report)
+
+
+SPEC = BackendSpec(name="voxtral", summary="experimental: the loaded Voxtral ASR decoder as a text-only model",
+                   build=_build, needs={"probe_path": "a place to keep its probe score"}, fallback="mlx")

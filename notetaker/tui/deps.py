@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr.base import Engine, SessionOptions
-from rewrite.base import RewriteBackend
+from rewrite.backend import RewriteBackend
 from storage import SessionStore
 
 from notetaker.audio import AudioSource

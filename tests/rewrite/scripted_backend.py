@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
+from rewrite.backend import RewriteBackend
+from rewrite.base import Capabilities, Message, RewriteError
 
 Reply = str | Callable[[list[Message], int], str]
 

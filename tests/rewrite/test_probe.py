@@ -11,7 +11,8 @@ import pytest
 
 from asr.registry import load_engine
 from rewrite import probe
-from rewrite.base import Capabilities, Message, RewriteBackend, RewriteError
+from rewrite.backend import RewriteBackend
+from rewrite.base import Capabilities, Message, RewriteError
 from rewrite.cleanup import is_faithful, words
 from rewrite.probe import (
     PASS_SCORE,
@@ -19,13 +20,12 @@ from rewrite.probe import (
     SENTENCES,
     ProbeResult,
     ProbeStore,
-    choose_voxtral_or_fallback,
     model_key,
     probe_or_cached,
     run_probe,
     score_sentence,
 )
-from rewrite.voxtral_text import VoxtralTextBackend
+from rewrite.voxtral_text import VoxtralTextBackend, choose_voxtral_or_fallback
 from tests.asr.voxtral import conftest as voxtral_fixtures
 from tests.asr.voxtral.conftest import _write_original
 

@@ -16,7 +16,8 @@ from textual.pilot import Pilot
 
 from notetaker.tui.app import NotetakerApp, make_app
 from notetaker.tui.deps import AppDeps
-from rewrite.base import Message, RewriteBackend, RewriteError
+from rewrite.backend import RewriteBackend
+from rewrite.base import Message, RewriteError
 from storage import Citation, SessionStore
 from tests.rewrite.scripted_backend import ScriptedBackend
 
