@@ -74,3 +74,39 @@ def test_every_listed_backend_has_a_spec_under_its_own_name():
 def test_the_openai_backend_needs_a_server_address():
     with pytest.raises(RewriteError, match="^the openai backend needs a server address"):
         registry.load_backend("openai")
+
+
+def _rewrite_imports() -> dict[str, set[str]]:
+    """rewrite/'s modules and the rewrite modules each imports (function-level imports too)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(registry.__file__).parent
+    mods = {f"rewrite.{p.stem}": p for p in root.glob("*.py") if p.stem != "__init__"}
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets |= {node.module, *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+        graph[name] = {t for t in targets if t in mods and t != name}
+    return graph
+
+
+def test_rewrite_has_no_import_cycle_and_only_the_registry_reaches_the_backends():
+    graph = _rewrite_imports()
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name not in done:
+            for target in graph[name]:
+                visit(target, (*path, name))
+            done.add(name)
+
+    for name in graph:
+        visit(name, ())
+    backend_modules = {path.split(":")[0] for path in registry.BACKENDS.values()}
+    assert not {(m, t) for m, targets in graph.items() for t in targets if t in backend_modules}
