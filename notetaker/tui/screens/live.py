@@ -2,85 +2,38 @@
 stored), a status bar, and the meeting's keys.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
-into messages. Fast ones collapse: only the newest partial and the newest progress wait to
-be shown, so a slow frame never queues up stale text.
+into messages (messages.py). Fast ones collapse: a newer partial or progress replaces one
+still waiting to be shown, so a slow frame never queues up stale text.
 """
 
 from __future__ import annotations
 
-import threading
-
 from rich.text import Text
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from notetaker.inert import inert
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
-from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.dialogs import MarkDialog, TextPrompt
+from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, Notice, OpenSummary, PartialChanged,
+                                    ProgressChanged, Started)
+from notetaker.tui.palette import KeyCommands
+from storage.export import clock
 
 
-def clock(t: float) -> str:
-    t = max(0.0, t)
-    h, rem = divmod(int(t), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
+class RecorderMessages(RecorderListener):
+    """Recorder events (compute thread) → messages to the live screen (thread-safe posts).
 
+    Partials and progress replace older ones still waiting (`can_replace`), so they collapse."""
 
-class Started(Message):
-    def __init__(self, session_id: int, engine_label: str) -> None:
-        super().__init__()
-        self.session_id, self.engine_label = session_id, engine_label
-
-
-class FinalAdded(Message):
-    def __init__(self, segment) -> None:
-        super().__init__()
-        self.segment = segment
-
-
-class PartialChanged(Message):
-    """The newest partial is waiting in the bridge; the message carries no text."""
-
-
-class ProgressChanged(Message):
-    """The newest progress is waiting in the bridge."""
-
-
-class Cleaned(Message):
-    def __init__(self, segments) -> None:
-        super().__init__()
-        self.segments = segments
-
-
-class Notice(Message):
-    def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__()
-        self.text, self.severity = text, severity
-
-
-class Finished(Message):
-    def __init__(self, result: RecordingResult | None, error: str | None = None) -> None:
-        super().__init__()
-        self.result, self.error = result, error
-
-
-class Bridge(RecorderListener):
-    """Recorder events (compute thread) → screen messages (UI thread), fast ones collapsed."""
-
-    def __init__(self, screen: LiveScreen) -> None:
+    def __init__(self, screen: Screen) -> None:
         self.screen = screen
-        self._lock = threading.Lock()
-        self._partial: str | None = None
-        self._partial_posted = False
-        self._progress: Progress | None = None
-        self._progress_posted = False
 
     def on_started(self, session) -> None:
         self.screen.post_message(Started(session.id, f"{session.engine}/{session.model}"))
@@ -90,33 +43,13 @@ class Bridge(RecorderListener):
         self.screen.post_message(Notice(f"capture stopped: {message}{tail}", "error"))
 
     def on_partial(self, partial) -> None:
-        with self._lock:
-            self._partial = partial.text
-            if self._partial_posted:
-                return
-            self._partial_posted = True
-        self.screen.post_message(PartialChanged())
-
-    def take_partial(self) -> str | None:
-        with self._lock:
-            self._partial_posted = False
-            return self._partial
+        self.screen.post_message(PartialChanged(partial.text))
 
     def on_final(self, final, segment) -> None:
         self.screen.post_message(FinalAdded(segment))
 
     def on_progress(self, progress: Progress) -> None:
-        with self._lock:
-            self._progress = progress
-            if self._progress_posted:
-                return
-            self._progress_posted = True
-        self.screen.post_message(ProgressChanged())
-
-    def take_progress(self) -> Progress | None:
-        with self._lock:
-            self._progress_posted = False
-            return self._progress
+        self.screen.post_message(ProgressChanged(progress))
 
     def on_cleaned(self, segments) -> None:
         self.screen.post_message(Cleaned(list(segments)))
@@ -145,7 +78,7 @@ class LiveScreen(Screen):
         self.deps = deps
         self.recorder: Recorder | None = None
         self.session_id: int | None = None
-        self.bridge = Bridge(self)
+        self.listener = RecorderMessages(self)
         self.rewrite_name = deps.rewrite_backend
         self.engine_label = deps.engine_label or "loading…"
         self.progress: Progress | None = None
@@ -189,7 +122,7 @@ class LiveScreen(Screen):
                 self.post_message(Notice(f"rewrite {self.rewrite_name}: {e}; recording without cleanup", "warning"))
                 self.rewrite_name = "none"
         self.recorder = Recorder(self.deps.store, engine, source, title=self.deps.title, options=self.deps.options,
-                                 realtime=self.deps.realtime, listeners=[self.bridge], rewrite=rewrite,
+                                 realtime=self.deps.realtime, listeners=[self.listener], rewrite=rewrite,
                                  clock=self.deps.clock, audio_path=self.deps.audio_path,
                                  engine_label=(name, model) if name and model else None,
                                  spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio)
@@ -229,13 +162,12 @@ class LiveScreen(Screen):
         return text
 
     @on(PartialChanged)
-    def _partial(self) -> None:
-        text = self.bridge.take_partial()
-        self.query_one("#partial", Static).update(Text(text or "", style="dim italic"))
+    def _partial(self, m: PartialChanged) -> None:
+        self.query_one("#partial", Static).update(Text(m.text or "", style="dim italic"))
 
     @on(ProgressChanged)
-    def _progress(self) -> None:
-        self.progress = self.bridge.take_progress()
+    def _progress(self, m: ProgressChanged) -> None:
+        self.progress = m.progress
         self._render_status()
 
     @on(Cleaned)
@@ -306,8 +238,6 @@ class LiveScreen(Screen):
         self._render_status()
 
     def action_mark(self) -> None:
-        from notetaker.tui.screens.dialogs import MarkDialog
-
         if self.session_id is None:
             return
         at = self.progress.audio_s if self.progress else 0.0
@@ -343,11 +273,9 @@ class LiveScreen(Screen):
         self.app.run_job(load, name="rewrite-load")
 
     def action_summarize(self) -> None:
-        from notetaker.tui.screens.summary import SummaryScreen
-
         if self.session_id is not None:
-            self.app.push_screen(SummaryScreen(self.deps, self.session_id, self.rewrite_name
-                                               if self.rewrite_name != "none" else None))
+            self.app.post_message(OpenSummary(self.session_id, self.rewrite_name
+                                              if self.rewrite_name != "none" else None))
 
     def action_export(self) -> None:
         if self.session_id is None:
@@ -362,8 +290,6 @@ class LiveScreen(Screen):
         self.notify(f"exported {path}")
 
     def action_rename(self) -> None:
-        from notetaker.tui.screens.dialogs import TextPrompt
-
         if self.session_id is None:
             return
         current = self.deps.store.get_session(self.session_id).title
