@@ -2,28 +2,27 @@
 stored), a status bar, and the meeting's keys.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
-into messages (messages.py). Fast ones collapse: a newer partial or progress replaces one
-still waiting to be shown, so a slow frame never queues up stale text.
+into messages (messages.py) that the transcript widget (widgets/live_transcript.py) and the
+status bar show. Fast ones collapse: a newer partial or progress replaces one still waiting
+to be shown, so a slow frame never queues up stale text.
 """
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from notetaker.inert import inert
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, TextPrompt
 from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, Notice, OpenSummary, PartialChanged,
                                     ProgressChanged, Started)
 from notetaker.tui.palette import KeyCommands
+from notetaker.tui.widgets.live_transcript import LiveTranscript
 from storage.export import clock
 
 
@@ -83,17 +82,15 @@ class LiveScreen(Screen):
         self.engine_label = deps.engine_label or "loading…"
         self.progress: Progress | None = None
         self.state = "starting"  # starting, recording, paused, finishing, finished, failed
-        self._widgets: dict[int, Static] = {}
         self._exit_when_done = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        with VerticalScroll(id="transcript"):
-            yield Static("", id="partial", classes="dim")
+        yield LiveTranscript(id="transcript")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#transcript", VerticalScroll).anchor()
+        self.query_one(LiveTranscript).anchor()
         self._render_status()
         self._record()
 
@@ -145,25 +142,11 @@ class LiveScreen(Screen):
 
     @on(FinalAdded)
     def _final(self, m: FinalAdded) -> None:
-        seg = m.segment
-        widget = Static(self._final_text(seg), classes="final flagged" if seg.flags else "final")
-        widget.segment_id = seg.id
-        self._widgets[seg.id] = widget
-        self.query_one("#transcript").mount(widget, before="#partial")
-
-    @staticmethod
-    def _final_text(seg) -> Text:
-        text = Text(f"[{clock(seg.start_s)}] ", style="bold")
-        if seg.channel:
-            text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
-        text.append(inert(seg.display_text))
-        if seg.flags:
-            text.append(f"  ({', '.join(seg.flags)})", style="italic")
-        return text
+        self.query_one(LiveTranscript).add_final(m.segment)
 
     @on(PartialChanged)
     def _partial(self, m: PartialChanged) -> None:
-        self.query_one("#partial", Static).update(Text(m.text or "", style="dim italic"))
+        self.query_one(LiveTranscript).show_partial(m.text or "")
 
     @on(ProgressChanged)
     def _progress(self, m: ProgressChanged) -> None:
@@ -172,10 +155,7 @@ class LiveScreen(Screen):
 
     @on(Cleaned)
     def _cleaned(self, m: Cleaned) -> None:
-        for seg in m.segments:
-            widget = self._widgets.get(seg.id)
-            if widget is not None:
-                widget.update(self._final_text(seg))
+        self.query_one(LiveTranscript).show_cleaned(m.segments)
 
     @on(Notice)
     def _notice(self, m: Notice) -> None:
@@ -191,7 +171,7 @@ class LiveScreen(Screen):
             self.state = "finished"
             if m.result is not None:
                 self.progress = m.result.progress
-        self.query_one("#partial", Static).update("")
+        self.query_one(LiveTranscript).clear_partial()
         self._render_status()
         if self._exit_when_done:
             self.app.exit(m.result)
@@ -316,11 +296,7 @@ class LiveScreen(Screen):
 
     def scroll_to_segment(self, segment_id: int) -> bool:
         """Bring a final into view (a citation in a summary of this meeting points at it)."""
-        widget = self._widgets.get(segment_id)
-        if widget is None:
-            return False
-        self.query_one("#transcript", VerticalScroll).scroll_to_widget(widget)
-        return True
+        return self.query_one(LiveTranscript).scroll_to_segment(segment_id)
 
 
 def _rss_bytes() -> int:
