@@ -1,4 +1,7 @@
-"""The application: screens, global keys, and where model work runs.
+"""The application: which screen is shown, global keys, and where model work runs.
+
+Screens never open one another: they post a navigation message (messages.py) and the app,
+which alone imports the screens, shows what was asked for. The look is in app.tcss.
 
 Model work (ASR steps, cleanup, summaries, loading a rewrite backend) never runs on the UI
 thread. While a meeting is live it goes to the recorder's compute thread (`Recorder.submit`),
@@ -10,22 +13,25 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
 
 from notetaker.tui.deps import AppDeps
+from notetaker.tui.dialogs import ConfirmDialog, MarkDialog, TextPrompt
+from notetaker.tui.messages import OpenMeeting, OpenSummary, ShowSegment
+from notetaker.tui.screens.help import HelpScreen
+from notetaker.tui.screens.live import LiveScreen
+from notetaker.tui.screens.meeting import MeetingScreen
+from notetaker.tui.screens.search import SearchScreen
+from notetaker.tui.screens.sessions import SessionsScreen
+from notetaker.tui.screens.summary import SummaryScreen
 
 
 class NotetakerApp(App):
     TITLE = "notetaker"
-    CSS = """
-    .dim { color: $text-muted; text-style: italic; }
-    #status { dock: top; height: auto; max-height: 2; background: $boost; color: $text; padding: 0 1; }
-    #transcript { height: 1fr; padding: 0 1; }
-    .final { margin: 0 0 0 0; }
-    .final.flagged { color: $warning; }
-    .interrupted { color: $error; text-style: bold; }
-    """
+    CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("slash", "search", "Search"),
         Binding("question_mark", "help", "Help"),
@@ -39,9 +45,6 @@ class NotetakerApp(App):
         self._job_lock = threading.Lock()
 
     def on_mount(self) -> None:
-        from notetaker.tui.screens.live import LiveScreen
-        from notetaker.tui.screens.sessions import SessionsScreen
-
         self.push_screen(SessionsScreen(self.deps))
         if self.start_live:
             self.push_screen(LiveScreen(self.deps))
@@ -60,10 +63,30 @@ class NotetakerApp(App):
 
         self.run_worker(locked, thread=True, name=name, group="model", exclusive=False)
 
+    # -- navigation: what screens ask for ----------------------------------------------------
+    @on(OpenMeeting)
+    def _open_meeting(self, m: OpenMeeting) -> None:
+        self.push_screen(MeetingScreen(self.deps, m.session_id, focus_segment_id=m.focus_segment_id))
+
+    @on(OpenSummary)
+    def _open_summary(self, m: OpenSummary) -> None:
+        self.push_screen(SummaryScreen(self.deps, m.session_id, m.backend_name))
+
+    @on(ShowSegment)
+    def _show_segment(self, m: ShowSegment) -> None:
+        """In the live meeting's view when the summary asking is of the meeting being recorded
+        (the screen right below it), else in the meeting's stored transcript."""
+        stack = self.screen_stack
+        below = stack[-2] if len(stack) > 1 and isinstance(stack[-1], SummaryScreen) else None
+        if isinstance(below, LiveScreen) and below.session_id == m.session_id:
+            self.screen.dismiss()
+            below.scroll_to_segment(m.segment_id)
+            return
+        self.push_screen(MeetingScreen(self.deps, m.session_id, focus_segment_id=m.segment_id))
+
+    # -- keys ----------------------------------------------------------------------------------
     async def action_quit(self) -> None:
         """ctrl+q (or the palette's quit) during a meeting finishes it safely first."""
-        from notetaker.tui.screens.live import LiveScreen
-
         live = next((s for s in self.screen_stack if isinstance(s, LiveScreen)), None)
         if live is not None and self.recorder is not None and not self.recorder.finished:
             live.action_finish()
@@ -71,18 +94,20 @@ class NotetakerApp(App):
         self.exit()
 
     def action_search(self) -> None:
-        from textual.screen import ModalScreen
-
-        from notetaker.tui.screens.search import SearchScreen
-
         if not isinstance(self.screen, (SearchScreen, ModalScreen)):
             self.push_screen(SearchScreen(self.deps))
 
     def action_help(self) -> None:
-        from notetaker.tui.screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(key_sections()))
+
+
+def key_sections() -> list[tuple[str, type]]:
+    """(heading, class) for the app and each screen, in the order a person meets them."""
+    return [("Everywhere", NotetakerApp), ("Meetings", SessionsScreen), ("Live meeting", LiveScreen),
+            ("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
+            ("Help", HelpScreen), ("Yes/no question", ConfirmDialog), ("Text prompt", TextPrompt),
+            ("Mark", MarkDialog)]
 
 
 def make_app(deps: AppDeps, live: bool = False) -> NotetakerApp:

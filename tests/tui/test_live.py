@@ -13,7 +13,7 @@ from textual.widgets import Static
 from notetaker.audio import FileSource
 from notetaker.tui.app import make_app
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.screens.live import Bridge, LiveScreen
+from notetaker.tui.screens.live import LiveScreen, RecorderMessages
 from storage import SessionStore
 from tests.app.conftest import write_wav
 from tests.app.scripted import ScriptedEngine, final
@@ -239,20 +239,57 @@ def test_a_bad_engine_is_one_notice_and_nothing_is_saved(store, tmp_path):
 
 
 def test_fast_messages_collapse(store, tmp_path):
-    posted = []
+    """Partials posted faster than the screen takes them reach it as one: the newest."""
+    import threading
 
-    class FakeScreen:
-        def post_message(self, m):
-            posted.append(m)
+    from asr.base import ASRError, Partial
 
-    bridge = Bridge(FakeScreen())
-    from asr.base import Partial
+    from notetaker.recorder import Progress
+    from notetaker.tui.messages import PartialChanged, ProgressChanged
 
-    for i in range(50):
-        bridge.on_partial(Partial(f"p{i}", 0, 1))
-    assert len(posted) == 1 and bridge.take_partial() == "p49"
-    bridge.on_partial(Partial("next", 0, 1))
-    assert len(posted) == 2
+    hold = threading.Event()
+
+    def held():  # the recorder never starts, so only this test's messages arrive
+        hold.wait(30)
+        raise ASRError("held back")
+
+    handled: list = []
+
+    def hook(message) -> None:
+        # Once each: after the screen, a message bubbles up to the app.
+        if isinstance(message, (PartialChanged, ProgressChanged)) and all(m is not message for m in handled):
+            handled.append(message)
+
+    async def run():
+        deps = deps_for(store, tmp_path)
+        deps.engine_factory = held
+        app = make_app(deps, live=True)
+        async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
+            await pilot.pause()
+            screen = live(app)
+            listener = RecorderMessages(screen)
+            for i in range(50):  # all queued before the screen handles any
+                listener.on_partial(Partial(f"p{i}", 0, 1))
+            await pilot.pause(0.05)
+            first = [m.text for m in handled]
+            shown = str(screen.query_one("#partial", Static).render())
+            listener.on_partial(Partial("next", 0, 1))
+            await pilot.pause(0.05)
+            second = len(handled)
+            for i in range(3):
+                listener.on_progress(Progress(audio_s=float(i), done_s=0.0, compute_s=0.0, wall_s=1.0))
+            await pilot.pause(0.05)
+            progress = [m.progress.audio_s for m in handled[second:]]
+            hold.set()
+        return first, shown, second, progress
+
+    try:
+        first, shown, second, progress = asyncio.run(run())
+    finally:
+        hold.set()
+    assert first == ["p49"] and shown == "p49"
+    assert second == 2
+    assert progress == [2.0]
 
 
 def test_the_view_follows_new_finals_unless_scrolled_up(store, tmp_path):

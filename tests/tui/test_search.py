@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.widgets import Input, OptionList, Static
 
 from notetaker.tui.app import make_app
+from notetaker.tui.messages import SearchAnswered
 from notetaker.tui.screens.meeting import MeetingScreen
 from notetaker.tui.screens.search import DEBOUNCE_S, HINT, SearchScreen, snippet_text
 from notetaker.tui.screens.sessions import SessionsScreen
@@ -151,7 +152,7 @@ def test_slash_in_the_search_box_is_text_not_a_second_search(app):
 def test_an_answer_to_an_older_query_is_not_shown(app, seeded):
     async def scenario(pilot):
         screen = await search_for(pilot, "lakeside")
-        stale = SearchScreen.Answered("budget", [], "stale error")
+        stale = SearchAnswered("budget", [], "stale error")
         screen.post_message(stale)
         await settle(pilot)
         assert screen.error is None and len(screen.results) == 1

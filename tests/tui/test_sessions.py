@@ -7,9 +7,9 @@ import io
 
 from textual.widgets import DataTable, Input, Markdown, OptionList, Static
 
-from notetaker.tui.app import make_app
-from notetaker.tui.screens.dialogs import ConfirmDialog, MarkDialog, TextPrompt
-from notetaker.tui.screens.help import HelpScreen, bindings_of, key_sections
+from notetaker.tui.app import key_sections, make_app
+from notetaker.tui.dialogs import ConfirmDialog, MarkDialog, TextPrompt
+from notetaker.tui.screens.help import HelpScreen, bindings_of
 from notetaker.tui.screens.meeting import MeetingScreen
 from notetaker.tui.screens.search import SearchScreen
 from notetaker.tui.screens.sessions import EMPTY_TEXT, SessionsScreen
@@ -362,7 +362,7 @@ def test_command_palette_runs_a_screen_key_by_name(app, seeded):
 
 
 def test_command_palette_offers_every_key_of_the_screen(app):
-    from notetaker.tui.screens.help import KeyCommands
+    from notetaker.tui.palette import KeyCommands
 
     async def scenario(pilot):
         provider = KeyCommands(app.screen)

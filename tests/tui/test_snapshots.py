@@ -93,7 +93,8 @@ def test_live_screen(snap_compare, store, make_deps):
     import threading
 
     from notetaker.recorder import Progress
-    from notetaker.tui.screens.live import FinalAdded, LiveScreen, PartialChanged, ProgressChanged, Started
+    from notetaker.tui.messages import FinalAdded, PartialChanged, ProgressChanged, Started
+    from notetaker.tui.screens.live import LiveScreen
 
     from asr.base import ASRError
 
@@ -120,11 +121,9 @@ def test_live_screen(snap_compare, store, make_deps):
         screen.post_message(Started(sid, "whisper/tiny.en"))
         for seg in store.segments(sid):
             screen.post_message(FinalAdded(seg))
-        screen.bridge._partial = "and marketing is"
-        screen.post_message(PartialChanged())
-        screen.bridge._progress = Progress(audio_s=14.2, done_s=13.5, compute_s=6.1, wall_s=14.3,
-                                           level_db=-23.4, dropped_frames=0)
-        screen.post_message(ProgressChanged())
+        screen.post_message(PartialChanged("and marketing is"))
+        screen.post_message(ProgressChanged(Progress(audio_s=14.2, done_s=13.5, compute_s=6.1, wall_s=14.3,
+                                                     level_db=-23.4, dropped_frames=0)))
         await pilot.pause(0.1)
         threading.Timer(0.5, hold.set).start()  # after the screenshot: let the app close
 

@@ -11,7 +11,9 @@ from textual.widgets import Markdown, OptionList, Static
 from notetaker.tui.app import make_app
 from notetaker.tui.screens.live import LiveScreen
 from notetaker.tui.screens.meeting import MeetingScreen
-from notetaker.tui.screens.summary import SummaryScreen, linkify_citations, segment_from_href
+from notetaker.tui.display import linkify_citations, segment_from_href
+from notetaker.tui.messages import SummaryDone, SummaryFailed, SummaryStreamed
+from notetaker.tui.screens.summary import SummaryScreen
 from rewrite.base import RewriteError
 from tests.rewrite.scripted_backend import ScriptedBackend
 
@@ -132,9 +134,9 @@ def test_the_summary_streams_in_as_it_is_written(app, seeded, rewrite):
 
 
 def test_stream_messages_collapse():
-    old, new = SummaryScreen.Streamed("a"), SummaryScreen.Streamed("ab")
+    old, new = SummaryStreamed("a"), SummaryStreamed("ab")
     assert new.can_replace(old)
-    assert not SummaryScreen.Done.can_replace(SummaryScreen.Failed("x"), old)
+    assert not SummaryDone.can_replace(SummaryFailed("x"), old)
 
 
 def test_r_and_s_write_a_new_summary_over_the_stored_one(app, seeded, rewrite):

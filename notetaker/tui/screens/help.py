@@ -1,10 +1,9 @@
-"""Every key of every screen, read from the screens' own BINDINGS so this cannot drift, and
-the command-palette provider that offers the current screen's keys as commands."""
+"""Every key of every screen, read from the screens' own BINDINGS so this cannot drift. The app
+says which screens there are (`key_sections` in app.py): screens never import one another."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterator
 from typing import ClassVar
 
@@ -12,10 +11,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+
+from notetaker.tui.palette import KeyCommands
 
 
 def bindings_of(owner: type) -> list[Binding]:
@@ -28,54 +28,6 @@ def bindings_of(owner: type) -> list[Binding]:
     return out
 
 
-def key_sections() -> list[tuple[str, type]]:
-    """(heading, class) for the app and each screen, in the order a person meets them."""
-    from notetaker.tui.app import NotetakerApp
-    from notetaker.tui.screens.dialogs import ConfirmDialog, MarkDialog, TextPrompt
-    from notetaker.tui.screens.meeting import MeetingScreen
-    from notetaker.tui.screens.search import SearchScreen
-    from notetaker.tui.screens.sessions import SessionsScreen
-    from notetaker.tui.screens.summary import SummaryScreen
-
-    sections: list[tuple[str, type]] = [("Everywhere", NotetakerApp), ("Meetings", SessionsScreen)]
-    try:
-        from notetaker.tui.screens.live import LiveScreen
-
-        sections.append(("Live meeting", LiveScreen))
-    except ImportError:  # pragma: no cover - the live view ships with the app
-        pass
-    sections += [("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
-                 ("Help", HelpScreen), ("Yes/no question", ConfirmDialog), ("Text prompt", TextPrompt),
-                 ("Mark", MarkDialog)]
-    return sections
-
-
-class KeyCommands(Provider):
-    """The command palette (ctrl+p) lists every key of the screen it was opened on, by name."""
-
-    def _commands(self) -> Iterator[tuple[str, str, object]]:
-        seen: set[str] = set()
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if not active.enabled or not binding.description or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            shown = self.app.get_key_display(binding)
-            run = functools.partial(self.app.run_action, binding.action, active.node)
-            yield binding.description, f"key: {shown}", run
-
-    async def discover(self) -> Hits:
-        for name, help_text, run in self._commands():
-            yield DiscoveryHit(name, run, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, run in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), run, help=help_text)
-
-
 # Textual's own keys every screen has (App.BINDINGS and the palette), described for people.
 BUILTIN_KEYS = [("ctrl+p", "Command palette: every key below, by name"), ("ctrl+q", "Quit"),
                 ("tab / shift+tab", "Move between fields")]
@@ -85,17 +37,15 @@ class HelpScreen(Screen):
     """Keys by screen; escape (or q, or ?) closes."""
 
     COMMANDS: ClassVar[set] = {KeyCommands}
-    CSS = """
-    HelpScreen #help-body { padding: 0 1; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close"),
         Binding("q", "close", "Close", show=False),
         Binding("question_mark", "close", "Close", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, sections: list[tuple[str, type]]) -> None:
         super().__init__()
+        self.sections = sections  # (heading, class) for the app and each screen
         self.sub_title = "Keys"
 
     def compose(self) -> ComposeResult:
@@ -108,9 +58,9 @@ class HelpScreen(Screen):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True, min_width=14)
         table.add_column()
-        for heading, owner in key_sections():
+        for heading, owner in self.sections:
             table.add_row(Text(heading, style="bold underline"), "")
-            if owner.__name__ == "NotetakerApp":
+            if issubclass(owner, App):  # the app's own keys come with Textual's built-in ones
                 for key, what in BUILTIN_KEYS:
                     table.add_row(key, what)
             for key, description in describe(owner, self.app):

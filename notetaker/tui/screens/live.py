@@ -2,85 +2,37 @@
 stored), a status bar, and the meeting's keys.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
-into messages. Fast ones collapse: only the newest partial and the newest progress wait to
-be shown, so a slow frame never queues up stale text.
+into messages (messages.py) that the transcript widget (widgets/live_transcript.py) and the
+status bar show. Fast ones collapse: a newer partial or progress replaces one still waiting
+to be shown, so a slow frame never queues up stale text.
 """
 
 from __future__ import annotations
 
-import threading
-
-from rich.text import Text
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
-from notetaker.inert import inert
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
-from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.dialogs import MarkDialog, TextPrompt
+from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, Notice, OpenSummary, PartialChanged,
+                                    ProgressChanged, Started)
+from notetaker.tui.palette import KeyCommands
+from notetaker.tui.widgets.live_transcript import LiveTranscript
+from storage.export import clock
 
 
-def clock(t: float) -> str:
-    t = max(0.0, t)
-    h, rem = divmod(int(t), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
+class RecorderMessages(RecorderListener):
+    """Recorder events (compute thread) → messages to the live screen (thread-safe posts).
 
+    Partials and progress replace older ones still waiting (`can_replace`), so they collapse."""
 
-class Started(Message):
-    def __init__(self, session_id: int, engine_label: str) -> None:
-        super().__init__()
-        self.session_id, self.engine_label = session_id, engine_label
-
-
-class FinalAdded(Message):
-    def __init__(self, segment) -> None:
-        super().__init__()
-        self.segment = segment
-
-
-class PartialChanged(Message):
-    """The newest partial is waiting in the bridge; the message carries no text."""
-
-
-class ProgressChanged(Message):
-    """The newest progress is waiting in the bridge."""
-
-
-class Cleaned(Message):
-    def __init__(self, segments) -> None:
-        super().__init__()
-        self.segments = segments
-
-
-class Notice(Message):
-    def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__()
-        self.text, self.severity = text, severity
-
-
-class Finished(Message):
-    def __init__(self, result: RecordingResult | None, error: str | None = None) -> None:
-        super().__init__()
-        self.result, self.error = result, error
-
-
-class Bridge(RecorderListener):
-    """Recorder events (compute thread) → screen messages (UI thread), fast ones collapsed."""
-
-    def __init__(self, screen: LiveScreen) -> None:
+    def __init__(self, screen: Screen) -> None:
         self.screen = screen
-        self._lock = threading.Lock()
-        self._partial: str | None = None
-        self._partial_posted = False
-        self._progress: Progress | None = None
-        self._progress_posted = False
 
     def on_started(self, session) -> None:
         self.screen.post_message(Started(session.id, f"{session.engine}/{session.model}"))
@@ -90,33 +42,13 @@ class Bridge(RecorderListener):
         self.screen.post_message(Notice(f"capture stopped: {message}{tail}", "error"))
 
     def on_partial(self, partial) -> None:
-        with self._lock:
-            self._partial = partial.text
-            if self._partial_posted:
-                return
-            self._partial_posted = True
-        self.screen.post_message(PartialChanged())
-
-    def take_partial(self) -> str | None:
-        with self._lock:
-            self._partial_posted = False
-            return self._partial
+        self.screen.post_message(PartialChanged(partial.text))
 
     def on_final(self, final, segment) -> None:
         self.screen.post_message(FinalAdded(segment))
 
     def on_progress(self, progress: Progress) -> None:
-        with self._lock:
-            self._progress = progress
-            if self._progress_posted:
-                return
-            self._progress_posted = True
-        self.screen.post_message(ProgressChanged())
-
-    def take_progress(self) -> Progress | None:
-        with self._lock:
-            self._progress_posted = False
-            return self._progress
+        self.screen.post_message(ProgressChanged(progress))
 
     def on_cleaned(self, segments) -> None:
         self.screen.post_message(Cleaned(list(segments)))
@@ -145,22 +77,20 @@ class LiveScreen(Screen):
         self.deps = deps
         self.recorder: Recorder | None = None
         self.session_id: int | None = None
-        self.bridge = Bridge(self)
+        self.listener = RecorderMessages(self)
         self.rewrite_name = deps.rewrite_backend
         self.engine_label = deps.engine_label or "loading…"
         self.progress: Progress | None = None
         self.state = "starting"  # starting, recording, paused, finishing, finished, failed
-        self._widgets: dict[int, Static] = {}
         self._exit_when_done = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        with VerticalScroll(id="transcript"):
-            yield Static("", id="partial", classes="dim")
+        yield LiveTranscript(id="transcript")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#transcript", VerticalScroll).anchor()
+        self.query_one(LiveTranscript).anchor()
         self._render_status()
         self._record()
 
@@ -189,7 +119,7 @@ class LiveScreen(Screen):
                 self.post_message(Notice(f"rewrite {self.rewrite_name}: {e}; recording without cleanup", "warning"))
                 self.rewrite_name = "none"
         self.recorder = Recorder(self.deps.store, engine, source, title=self.deps.title, options=self.deps.options,
-                                 realtime=self.deps.realtime, listeners=[self.bridge], rewrite=rewrite,
+                                 realtime=self.deps.realtime, listeners=[self.listener], rewrite=rewrite,
                                  clock=self.deps.clock, audio_path=self.deps.audio_path,
                                  engine_label=(name, model) if name and model else None,
                                  spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio)
@@ -212,38 +142,20 @@ class LiveScreen(Screen):
 
     @on(FinalAdded)
     def _final(self, m: FinalAdded) -> None:
-        seg = m.segment
-        widget = Static(self._final_text(seg), classes="final flagged" if seg.flags else "final")
-        widget.segment_id = seg.id
-        self._widgets[seg.id] = widget
-        self.query_one("#transcript").mount(widget, before="#partial")
-
-    @staticmethod
-    def _final_text(seg) -> Text:
-        text = Text(f"[{clock(seg.start_s)}] ", style="bold")
-        if seg.channel:
-            text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
-        text.append(inert(seg.display_text))
-        if seg.flags:
-            text.append(f"  ({', '.join(seg.flags)})", style="italic")
-        return text
+        self.query_one(LiveTranscript).add_final(m.segment)
 
     @on(PartialChanged)
-    def _partial(self) -> None:
-        text = self.bridge.take_partial()
-        self.query_one("#partial", Static).update(Text(text or "", style="dim italic"))
+    def _partial(self, m: PartialChanged) -> None:
+        self.query_one(LiveTranscript).show_partial(m.text or "")
 
     @on(ProgressChanged)
-    def _progress(self) -> None:
-        self.progress = self.bridge.take_progress()
+    def _progress(self, m: ProgressChanged) -> None:
+        self.progress = m.progress
         self._render_status()
 
     @on(Cleaned)
     def _cleaned(self, m: Cleaned) -> None:
-        for seg in m.segments:
-            widget = self._widgets.get(seg.id)
-            if widget is not None:
-                widget.update(self._final_text(seg))
+        self.query_one(LiveTranscript).show_cleaned(m.segments)
 
     @on(Notice)
     def _notice(self, m: Notice) -> None:
@@ -259,7 +171,7 @@ class LiveScreen(Screen):
             self.state = "finished"
             if m.result is not None:
                 self.progress = m.result.progress
-        self.query_one("#partial", Static).update("")
+        self.query_one(LiveTranscript).clear_partial()
         self._render_status()
         if self._exit_when_done:
             self.app.exit(m.result)
@@ -306,8 +218,6 @@ class LiveScreen(Screen):
         self._render_status()
 
     def action_mark(self) -> None:
-        from notetaker.tui.screens.dialogs import MarkDialog
-
         if self.session_id is None:
             return
         at = self.progress.audio_s if self.progress else 0.0
@@ -343,11 +253,9 @@ class LiveScreen(Screen):
         self.app.run_job(load, name="rewrite-load")
 
     def action_summarize(self) -> None:
-        from notetaker.tui.screens.summary import SummaryScreen
-
         if self.session_id is not None:
-            self.app.push_screen(SummaryScreen(self.deps, self.session_id, self.rewrite_name
-                                               if self.rewrite_name != "none" else None))
+            self.app.post_message(OpenSummary(self.session_id, self.rewrite_name
+                                              if self.rewrite_name != "none" else None))
 
     def action_export(self) -> None:
         if self.session_id is None:
@@ -362,8 +270,6 @@ class LiveScreen(Screen):
         self.notify(f"exported {path}")
 
     def action_rename(self) -> None:
-        from notetaker.tui.screens.dialogs import TextPrompt
-
         if self.session_id is None:
             return
         current = self.deps.store.get_session(self.session_id).title
@@ -390,11 +296,7 @@ class LiveScreen(Screen):
 
     def scroll_to_segment(self, segment_id: int) -> bool:
         """Bring a final into view (a citation in a summary of this meeting points at it)."""
-        widget = self._widgets.get(segment_id)
-        if widget is None:
-            return False
-        self.query_one("#transcript", VerticalScroll).scroll_to_widget(widget)
-        return True
+        return self.query_one(LiveTranscript).scroll_to_segment(segment_id)
 
 
 def _rss_bytes() -> int:

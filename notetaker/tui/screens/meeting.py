@@ -10,17 +10,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from notetaker.inert import inert
 from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.screens.help import KeyCommands
-from notetaker.tui.screens.sessions import SessionActions, engine_text, local_time, session_length, status_text
-from notetaker.tui.screens.summary import clock, linkify_citations, segment_from_href
+from notetaker.tui.display import (engine_text, linkify_citations, local_time, segment_from_href, session_length,
+                                   status_text)
+from notetaker.tui.palette import KeyCommands
+from notetaker.tui.session_screen import SessionScreen
 from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
+from storage.export import clock
 
 
 def segment_line(seg: SegmentRecord) -> Text:
@@ -51,15 +52,8 @@ def info_line(session: SessionRecord) -> Text:
     return line
 
 
-class MeetingScreen(SessionActions, Screen):
+class MeetingScreen(SessionScreen):
     COMMANDS: ClassVar[set] = {KeyCommands}
-    CSS = """
-    MeetingScreen #meeting-info { height: auto; padding: 0 1; background: $boost; }
-    MeetingScreen #marks { height: auto; max-height: 6; padding: 0 1; }
-    MeetingScreen #transcript { height: 1fr; border: none; }
-    MeetingScreen #summary-pane { height: auto; max-height: 45%; padding: 0 1;
-                                  border-top: solid $primary-darken-2; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "summarize", "Summarize"),
         Binding("e", "export", "Export"),
@@ -68,8 +62,7 @@ class MeetingScreen(SessionActions, Screen):
     ]
 
     def __init__(self, deps: AppDeps, session_id: int, focus_segment_id: int | None = None) -> None:
-        super().__init__()
-        self.deps = deps
+        super().__init__(deps)
         self.session_id = session_id
         self.focus_segment_id = focus_segment_id
         self.session: SessionRecord | None = None

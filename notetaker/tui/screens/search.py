@@ -6,14 +6,12 @@ short pause in typing; only the answer to the newest query is shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Static
@@ -21,9 +19,10 @@ from textual.widgets.option_list import Option
 
 from notetaker.inert import inert
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.screens.help import KeyCommands
-from notetaker.tui.screens.summary import clock
-from storage import SearchHit, StoreError
+from notetaker.tui.messages import OpenMeeting, SearchAnswered, SearchResult
+from notetaker.tui.palette import KeyCommands
+from storage import StoreError
+from storage.export import clock
 
 DEBOUNCE_S = 0.15
 LIMIT = 50
@@ -46,13 +45,7 @@ def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
     return text
 
 
-@dataclass(frozen=True)
-class Result:
-    hit: SearchHit
-    started: str  # the meeting's local start time
-
-
-def hit_text(result: Result) -> Text:
+def hit_text(result: SearchResult) -> Text:
     hit = result.hit
     line = Text(hit.session_title or "Untitled", style="bold")
     line.append(f"  {result.started}  [{clock(hit.start_s)}]  #{hit.segment_id}\n", style="dim")
@@ -62,23 +55,11 @@ def hit_text(result: Result) -> Text:
 
 class SearchScreen(Screen):
     COMMANDS: ClassVar[set] = {KeyCommands}
-    CSS = """
-    SearchScreen #query { margin: 0 0; }
-    SearchScreen #search-status { height: 1; padding: 0 1; color: $text-muted; }
-    SearchScreen #search-status.error { color: $error; text-style: bold; }
-    SearchScreen #hits { height: 1fr; border: none; }
-    SearchScreen #hits > .option-list--option { padding: 0 1; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open hit", priority=True),
         Binding("down", "results", "Results", show=False),
         Binding("escape", "back", "Back"),
     ]
-
-    class Answered(Message):
-        def __init__(self, query: str, results: list[Result], error: str | None) -> None:
-            super().__init__()
-            self.query, self.results, self.error = query, results, error
 
     def __init__(self, deps: AppDeps, query: str = "") -> None:
         super().__init__()
@@ -86,7 +67,7 @@ class SearchScreen(Screen):
         self.initial_query = query
         self.sub_title = "Search"
         self.query_text = ""  # the query the shown results answer
-        self.results: list[Result] = []
+        self.results: list[SearchResult] = []
         self.error: str | None = None
         self._timer: Timer | None = None
         self._asked = ""  # the newest query sent to the worker
@@ -120,7 +101,7 @@ class SearchScreen(Screen):
         self._timer = None
         self._asked = query
         if not query.strip():
-            self._show(self.Answered(query, [], None))
+            self._show(SearchAnswered(query, [], None))
             return
         self._search(query)
 
@@ -134,17 +115,17 @@ class SearchScreen(Screen):
                 if h.session_id not in started:
                     started[h.session_id] = store.get_session(h.session_id).started_at.astimezone() \
                         .strftime("%Y-%m-%d %H:%M")
-            results = [Result(h, started[h.session_id]) for h in hits]
-            self.post_message(self.Answered(query, results, None))
+            results = [SearchResult(h, started[h.session_id]) for h in hits]
+            self.post_message(SearchAnswered(query, results, None))
         except StoreError as e:  # a query FTS5 cannot take: one line, never a traceback
-            self.post_message(self.Answered(query, [], str(e)))
+            self.post_message(SearchAnswered(query, [], str(e)))
 
-    @on(Answered)
-    def _answered(self, m: Answered) -> None:
+    @on(SearchAnswered)
+    def _answered(self, m: SearchAnswered) -> None:
         if m.query == self._asked:  # an answer to an older query is stale
             self._show(m)
 
-    def _show(self, m: Answered) -> None:
+    def _show(self, m: SearchAnswered) -> None:
         self.query_text, self.results, self.error = m.query, m.results, m.error
         hits = self.query_one("#hits", OptionList)
         hits.clear_options()
@@ -177,11 +158,9 @@ class SearchScreen(Screen):
             self.open_result(hits.highlighted or 0)
 
     def open_result(self, index: int) -> None:
-        from notetaker.tui.screens.meeting import MeetingScreen
-
         if 0 <= index < len(self.results):
             hit = self.results[index].hit
-            self.app.push_screen(MeetingScreen(self.deps, hit.session_id, focus_segment_id=hit.segment_id))
+            self.app.post_message(OpenMeeting(hit.session_id, focus_segment_id=hit.segment_id))
 
     def action_results(self) -> None:
         hits = self.query_one("#hits", OptionList)

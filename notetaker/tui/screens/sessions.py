@@ -9,110 +9,24 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from notetaker.inert import inert
-from notetaker.summary import duration_text, export_session, os_error_text
+from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.dialogs import ConfirmDialog
+from notetaker.tui.display import engine_text, local_time, session_length, status_text
+from notetaker.tui.messages import OpenMeeting
+from notetaker.tui.palette import KeyCommands
+from notetaker.tui.session_screen import SessionScreen
 from storage import SessionRecord, StoreError
 
 EMPTY_TEXT = ("No meetings yet.\n\n`notetaker record` records one from the microphone; "
               "`notetaker transcribe FILE` makes one from a recording.")
 
 
-def local_time(session: SessionRecord) -> str:
-    return session.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def session_length(session: SessionRecord) -> float | None:
-    if session.duration_s is not None:
-        return session.duration_s
-    if session.ended_at is not None:
-        return max(0.0, (session.ended_at - session.started_at).total_seconds())
-    return None
-
-
-def status_text(status: str) -> Text:
-    """Interrupted meetings stand out; a meeting still recording is marked as such."""
-    if status == "interrupted":
-        return Text(" INTERRUPTED ", style="bold white on red")
-    if status == "recording":
-        return Text("● recording", style="bold yellow")
-    return Text(status)
-
-
-def engine_text(session: SessionRecord) -> str:
-    return f"{session.engine or '-'}/{session.model or '-'}"
-
-
-class SessionActions:
-    """Keys a meeting has wherever it is shown: rename, export, summarize.
-
-    The screen provides `deps`, `selected_session_id()` and `session_changed()`."""
-
-    deps: AppDeps
-
-    def selected_session_id(self) -> int | None:
-        raise NotImplementedError
-
-    def session_changed(self, session_id: int) -> None:
-        """Show the store's state of a meeting again (after a rename, say)."""
-
-    def action_rename(self) -> None:
-        from notetaker.tui.screens.dialogs import TextPrompt
-
-        sid = self.selected_session_id()
-        if sid is None:
-            return
-        try:
-            current = self.deps.store.get_session(sid).title
-        except StoreError as e:
-            self.notify(str(e), severity="error")  # type: ignore[attr-defined]
-            return
-
-        def done(title: str | None) -> None:
-            if not title or title == current:
-                return
-            try:
-                self.deps.store.rename_session(sid, title)
-            except StoreError as e:
-                self.notify(str(e), severity="error")  # type: ignore[attr-defined]
-                return
-            self.notify(f"renamed meeting {sid} to “{title}”")  # type: ignore[attr-defined]
-            self.session_changed(sid)
-
-        self.app.push_screen(TextPrompt("Rename meeting", current), done)  # type: ignore[attr-defined]
-
-    def action_export(self) -> None:
-        sid = self.selected_session_id()
-        if sid is None:
-            return
-        try:
-            path = export_session(self.deps.store, sid, self.deps.export_dir)
-        except StoreError as e:
-            self.notify(str(e), severity="error")  # type: ignore[attr-defined]
-        except OSError as e:
-            self.notify(f"cannot export to {self.deps.export_dir}: {os_error_text(e)}",  # type: ignore[attr-defined]
-                        severity="error")
-        else:
-            self.notify(f"exported {path}")  # type: ignore[attr-defined]
-
-    def action_summarize(self) -> None:
-        from notetaker.tui.screens.summary import SummaryScreen
-
-        sid = self.selected_session_id()
-        if sid is not None:
-            self.app.push_screen(SummaryScreen(self.deps, sid))  # type: ignore[attr-defined]
-
-
-class SessionsScreen(SessionActions, Screen):
+class SessionsScreen(SessionScreen):
     COMMANDS: ClassVar[set] = {KeyCommands}
-    CSS = """
-    SessionsScreen #sessions { height: 1fr; }
-    SessionsScreen #empty { padding: 2 4; color: $text-muted; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", priority=True),
         Binding("t", "rename", "Rename"),
@@ -124,8 +38,7 @@ class SessionsScreen(SessionActions, Screen):
     ]
 
     def __init__(self, deps: AppDeps) -> None:
-        super().__init__()
-        self.deps = deps
+        super().__init__(deps)
         self.sub_title = "Meetings"
         self.sessions: list[SessionRecord] = []
 
@@ -221,15 +134,11 @@ class SessionsScreen(SessionActions, Screen):
         self.action_open()
 
     def action_open(self) -> None:
-        from notetaker.tui.screens.meeting import MeetingScreen
-
         sid = self.selected_session_id()
         if sid is not None:
-            self.app.push_screen(MeetingScreen(self.deps, sid))
+            self.app.post_message(OpenMeeting(sid))
 
     def action_delete(self) -> None:
-        from notetaker.tui.screens.dialogs import ConfirmDialog
-
         sid = self.selected_session_id()
         if sid is None:
             return

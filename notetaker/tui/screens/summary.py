@@ -8,7 +8,6 @@ one shows the cited segment.
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,113 +15,28 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
 from notetaker.inert import inert
-from notetaker.summary import StoredSummary, check_transcript, removed_citations_note, summarize_session
+from notetaker.summary import check_transcript, removed_citations_note, summarize_session
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.screens.help import KeyCommands
+from notetaker.tui.display import cited_ids, linkify_citations, segment_from_href
+from notetaker.tui.messages import ShowSegment, SummaryDone, SummaryFailed, SummaryStreamed
+from notetaker.tui.palette import KeyCommands
 from storage import SegmentRecord, StoreError, SummaryRecord
-
-# -- citations as links ------------------------------------------------------------------
-
-_ITEM = r"#?\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?"
-_GROUP = re.compile(r"\[\s*#\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?(?:\s*[,;]\s*" + _ITEM + r")*\s*\](?!\()")
-_ID = re.compile(r"#?(\d+)")
-LINK_SCHEME = "segment:"
-
-
-def linkify_citations(markdown: str) -> str:
-    """`[#12, #15]` → `\\[[#12](segment:12), [#15](segment:15)\\]` (ranges link both ends)."""
-
-    def group(m: re.Match[str]) -> str:
-        inner = _ID.sub(lambda i: f"[#{i.group(1)}]({LINK_SCHEME}{i.group(1)})", m.group(0)[1:-1])
-        return "\\[" + inner + "\\]"
-
-    return _GROUP.sub(group, markdown)
-
-
-def segment_from_href(href: str) -> int | None:
-    if href.startswith(LINK_SCHEME) and href[len(LINK_SCHEME):].isdigit():
-        return int(href[len(LINK_SCHEME):])
-    return None
-
-
-def clock(t: float) -> str:
-    h, rem = divmod(int(max(0.0, t)), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
-
-
-def cited_ids(summary: SummaryRecord | StoredSummary | None) -> list[int]:
-    if summary is None:
-        return []
-    cites = summary.citations if isinstance(summary, SummaryRecord) else summary.record.citations
-    return list(dict.fromkeys(i for c in cites for i in c.segment_ids))
-
-
-def open_segment(screen: Screen, deps: AppDeps, session_id: int, segment_id: int) -> None:
-    """Show a cited segment: in the live meeting's view when the summary is of the meeting
-    being recorded (the screen right below), else in the meeting's stored transcript."""
-    from notetaker.tui.screens.meeting import MeetingScreen
-
-    stack = screen.app.screen_stack
-    below = stack[-2] if len(stack) > 1 and stack[-1] is screen else None
-    if _is_live_view(below) and getattr(below, "session_id", None) == session_id:
-        screen.dismiss()
-        below.scroll_to_segment(segment_id)  # type: ignore[union-attr]
-        return
-    screen.app.push_screen(MeetingScreen(deps, session_id, focus_segment_id=segment_id))
-
-
-def _is_live_view(screen: Screen | None) -> bool:
-    try:
-        from notetaker.tui.screens.live import LiveScreen
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(screen, LiveScreen)
-
-
-# -- the screen ---------------------------------------------------------------------------
+from storage.export import clock
 
 
 class SummaryScreen(Screen):
     COMMANDS: ClassVar[set] = {KeyCommands}
-    CSS = """
-    SummaryScreen #summary-info { height: auto; padding: 0 1; background: $boost; }
-    SummaryScreen #summary-info.error { color: $error; text-style: bold; }
-    SummaryScreen #summary-scroll { height: 1fr; padding: 0 1; }
-    SummaryScreen #citations { height: auto; max-height: 8; border: none; border-top: solid $primary-darken-2; }
-    """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "regenerate", "Regenerate"),
         Binding("s", "regenerate", "Summarize again", show=False),
         Binding("c", "citations", "Citations"),
         Binding("escape", "back", "Back"),
     ]
-
-    class Streamed(Message):
-        """The summary so far; a newer one replaces one still waiting to be drawn."""
-
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, SummaryScreen.Streamed)
-
-    class Done(Message):
-        def __init__(self, summary: StoredSummary) -> None:
-            super().__init__()
-            self.summary = summary
-
-    class Failed(Message):
-        def __init__(self, error: str) -> None:
-            super().__init__()
-            self.error = error
 
     def __init__(self, deps: AppDeps, session_id: int, backend_name: str | None = None) -> None:
         super().__init__()
@@ -186,34 +100,34 @@ class SummaryScreen(Screen):
             if backend is None:
                 raise RewriteError(f"no rewrite backend named {self.rewrite_name!r} to summarize with")
             summary = summarize_session(self.deps.store, self.session_id, backend, template,
-                                        on_text=lambda text: self.post_message(self.Streamed(text)))
+                                        on_text=lambda text: self.post_message(SummaryStreamed(text)))
         except (RewriteError, StoreError) as e:
-            self._report(app, self.Failed(str(e)))
+            self._report(app, SummaryFailed(str(e)))
         except Exception as e:  # noqa: BLE001 - a model's own failure: one line; stored summaries stay
-            self._report(app, self.Failed(f"{type(e).__name__}: {' '.join(str(e).split())}"))
+            self._report(app, SummaryFailed(f"{type(e).__name__}: {' '.join(str(e).split())}"))
         else:
-            self._report(app, self.Done(summary))
+            self._report(app, SummaryDone(summary))
         finally:
             if backend is not None:
                 backend.close()
 
-    def _report(self, app: App, message: Done | Failed) -> None:
+    def _report(self, app: App, message: SummaryDone | SummaryFailed) -> None:
         """To this screen; when it was closed meanwhile, a notification says how it ended."""
         if self.post_message(message):
             return
-        if isinstance(message, self.Done):
+        if isinstance(message, SummaryDone):
             app.notify(f"summary of meeting {self.session_id} saved")
         else:
             app.notify(message.error, title="summary failed", severity="error")
 
     # -- messages --------------------------------------------------------------------------------
-    @on(Streamed)
-    async def _streamed(self, m: Streamed) -> None:
+    @on(SummaryStreamed)
+    async def _streamed(self, m: SummaryStreamed) -> None:
         if self.running:
             await self._show(m.text)
 
-    @on(Done)
-    async def _done(self, m: Done) -> None:
+    @on(SummaryDone)
+    async def _done(self, m: SummaryDone) -> None:
         self.running = False
         record, result = m.summary.record, m.summary.result
         self.stored = record
@@ -228,8 +142,8 @@ class SummaryScreen(Screen):
         self.notify(f"summary of meeting {self.session_id} saved"
                     + (f"; {removed_citations_note(result.removed_citations)}" if result.removed_citations else ""))
 
-    @on(Failed)
-    async def _failed(self, m: Failed) -> None:
+    @on(SummaryFailed)
+    async def _failed(self, m: SummaryFailed) -> None:
         self.running = False
         if self.stored is not None:  # a failed rewrite never hides the summary already saved
             await self._show(self.stored.markdown)
@@ -296,7 +210,7 @@ class SummaryScreen(Screen):
             self.show_segment(int(event.option.id))
 
     def show_segment(self, segment_id: int) -> None:
-        open_segment(self, self.deps, self.session_id, segment_id)
+        self.app.post_message(ShowSegment(self.session_id, segment_id))
 
     def action_citations(self) -> None:
         options = self.query_one("#citations", OptionList)

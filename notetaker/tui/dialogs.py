@@ -1,7 +1,8 @@
 """Modal dialogs: a yes/no question, a one-line text prompt, and the mark chooser.
 
 Each dismisses with its answer (None when cancelled), so callers use
-`app.push_screen(dialog, callback)`.
+`app.push_screen(dialog, callback)`. They live beside `screens/`, not in it: any screen may
+ask a question, and screens never import one another. Their look is in app.tcss (`.dialog`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,10 @@ from textual.widgets.option_list import Option
 
 from storage.records import MARK_KINDS
 
-DIALOG_CSS = """
-.dialog { width: 64; max-width: 90%; height: auto; padding: 1 2; border: thick $primary;
-          background: $surface; }
-.dialog .title { text-style: bold; margin-bottom: 1; }
-.dialog .hint { color: $text-muted; margin-top: 1; }
-.dialog Input { margin: 0; }
-.dialog OptionList { height: auto; max-height: 6; margin-bottom: 1; }
-ConfirmDialog, TextPrompt, MarkDialog { align: center middle; }
-"""
-
 
 class ConfirmDialog(ModalScreen[bool]):
     """A yes/no question; dismisses True for `y`, False for `n` or escape."""
 
-    CSS = DIALOG_CSS
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
@@ -57,7 +47,6 @@ class ConfirmDialog(ModalScreen[bool]):
 class TextPrompt(ModalScreen[str | None]):
     """One line of text; dismisses the stripped text on enter (None when empty), None on escape."""
 
-    CSS = DIALOG_CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
@@ -84,7 +73,6 @@ class MarkDialog(ModalScreen[tuple[str, str] | None]):
     """Pick a kind (a/d/q/n or arrows and enter), then optional text (enter saves).
     Dismisses `(kind, text)`, or None on escape."""
 
-    CSS = DIALOG_CSS
     KEYS: ClassVar[dict[str, str]] = {kind[0]: kind for kind in MARK_KINDS}  # a, d, q, n
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(key, f"pick('{kind}')", kind.capitalize()) for key, kind in KEYS.items()),

@@ -1,0 +1,67 @@
+"""How stored meetings read on screen, for every screen that shows them: start time, length,
+status, engine, and a summary's citations as links to segments."""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+from notetaker.summary import StoredSummary
+from storage import SessionRecord, SummaryRecord
+
+
+def local_time(session: SessionRecord) -> str:
+    return session.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def session_length(session: SessionRecord) -> float | None:
+    if session.duration_s is not None:
+        return session.duration_s
+    if session.ended_at is not None:
+        return max(0.0, (session.ended_at - session.started_at).total_seconds())
+    return None
+
+
+def status_text(status: str) -> Text:
+    """Interrupted meetings stand out; a meeting still recording is marked as such."""
+    if status == "interrupted":
+        return Text(" INTERRUPTED ", style="bold white on red")
+    if status == "recording":
+        return Text("● recording", style="bold yellow")
+    return Text(status)
+
+
+def engine_text(session: SessionRecord) -> str:
+    return f"{session.engine or '-'}/{session.model or '-'}"
+
+
+# -- citations as links ------------------------------------------------------------------
+
+_ITEM = r"#?\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?"
+_GROUP = re.compile(r"\[\s*#\d+(?:\s*[-\u2013\u2014]\s*#?\d+)?(?:\s*[,;]\s*" + _ITEM + r")*\s*\](?!\()")
+_ID = re.compile(r"#?(\d+)")
+LINK_SCHEME = "segment:"
+
+
+def linkify_citations(markdown: str) -> str:
+    """`[#12, #15]` → `\\[[#12](segment:12), [#15](segment:15)\\]` (ranges link both ends)."""
+
+    def group(m: re.Match[str]) -> str:
+        inner = _ID.sub(lambda i: f"[#{i.group(1)}]({LINK_SCHEME}{i.group(1)})", m.group(0)[1:-1])
+        return "\\[" + inner + "\\]"
+
+    return _GROUP.sub(group, markdown)
+
+
+def segment_from_href(href: str) -> int | None:
+    if href.startswith(LINK_SCHEME) and href[len(LINK_SCHEME):].isdigit():
+        return int(href[len(LINK_SCHEME):])
+    return None
+
+
+def cited_ids(summary: SummaryRecord | StoredSummary | None) -> list[int]:
+    if summary is None:
+        return []
+    cites = summary.citations if isinstance(summary, SummaryRecord) else summary.record.citations
+    return list(dict.fromkeys(i for c in cites for i in c.segment_ids))

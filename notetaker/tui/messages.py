@@ -1,0 +1,135 @@
+"""Every message of the TUI, as dataclasses.
+
+Three kinds: what model work reports from its thread (the recorder's events, a summary being
+written, a search answered), and what a screen asks the app for (navigation: screens never
+open other screens themselves). Messages that arrive faster than a frame (a partial, the
+progress, the summary so far) say so in `can_replace`: Textual then hands the screen only the
+newest of a run of them still waiting in its queue, so a slow frame never queues stale text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from notetaker.recorder import Progress, RecordingResult
+from notetaker.summary import StoredSummary
+from storage import SearchHit, SegmentRecord
+
+# -- the live meeting: the recorder's events, from its compute thread -------------------------
+
+
+@dataclass
+class Started(Message):
+    session_id: int
+    engine_label: str
+
+
+@dataclass
+class FinalAdded(Message):
+    segment: SegmentRecord
+
+
+@dataclass
+class PartialChanged(Message):
+    """The newest partial; a newer one replaces one still waiting to be shown."""
+
+    text: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PartialChanged)
+
+
+@dataclass
+class ProgressChanged(Message):
+    """The newest progress; a newer one replaces one still waiting to be shown."""
+
+    progress: Progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProgressChanged)
+
+
+@dataclass
+class Cleaned(Message):
+    segments: list[SegmentRecord]
+
+
+@dataclass
+class Notice(Message):
+    text: str
+    severity: str = "information"
+
+
+@dataclass
+class Finished(Message):
+    result: RecordingResult | None
+    error: str | None = None
+
+
+# -- a summary being written, from a worker or the compute thread ------------------------------
+
+
+@dataclass
+class SummaryStreamed(Message):
+    """The summary so far; a newer one replaces one still waiting to be drawn."""
+
+    text: str
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SummaryStreamed)
+
+
+@dataclass
+class SummaryDone(Message):
+    summary: StoredSummary
+
+
+@dataclass
+class SummaryFailed(Message):
+    error: str
+
+
+# -- search, from its worker -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hit: SearchHit
+    started: str  # the meeting's local start time
+
+
+@dataclass
+class SearchAnswered(Message):
+    query: str
+    results: list[SearchResult]
+    error: str | None
+
+
+# -- navigation: what a screen asks the app to show ---------------------------------------------
+
+
+@dataclass
+class OpenMeeting(Message):
+    """Show a stored meeting, scrolled to a segment when one is given."""
+
+    session_id: int
+    focus_segment_id: int | None = None
+
+
+@dataclass
+class OpenSummary(Message):
+    """Show a meeting's summary (writing one with `backend_name` when none is stored)."""
+
+    session_id: int
+    backend_name: str | None = None
+
+
+@dataclass
+class ShowSegment(Message):
+    """Show a cited segment: in the live view of its meeting when that is the screen below the
+    asking one, else in the meeting's stored transcript."""
+
+    session_id: int
+    segment_id: int
