@@ -62,13 +62,14 @@ def run_side(side: str, speech: Path, seconds: float, interval: float, out: Path
     from notetaker.audio import FileSource
     from notetaker.config import load_settings
     from notetaker.tui.app import make_app
-    from notetaker.tui.launch import build_deps, preflight_engine
+    from notetaker.cli.tui import build_deps
+    from notetaker.prepare import fetch_engine_model
     from notetaker.tui.screens.live import LiveScreen
     from storage import SessionStore
 
     settings = load_settings()
     live = side == "transcribing"
-    label = preflight_engine(settings)
+    label = fetch_engine_model(settings)
     store = SessionStore.open(settings.db_path)
     deps = build_deps(settings, store, title="bench", realtime=True, engine_label=label,
                       source_factory=lambda: FileSource.open(speech, realtime=True, speed=1.0))

@@ -399,7 +399,7 @@ def test_rm_frees_the_bytes(capsys, sample_home):
 
 
 def _size(n: int) -> str:
-    from notetaker.models_cli import size
+    from notetaker.cli.models import size
 
     return size(n)
 

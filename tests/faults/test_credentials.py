@@ -493,7 +493,7 @@ def test_the_plans_catalogue_pull_is_announced_off_a_terminal(tmp_path, capsys, 
     from asr.base import ModelNotFoundError
     from notetaker.budget import gb
     from notetaker.catalogue import by_name
-    from notetaker.commands import _pull_missing
+    from notetaker.prepare import _pull_missing
     from notetaker.config import Settings
 
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)

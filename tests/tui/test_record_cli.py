@@ -138,7 +138,8 @@ def test_good_input_without_a_terminal_says_so_and_saves_nothing(seeded):
 
 
 def test_deps_from_flags(tmp_path, monkeypatch):
-    from notetaker.tui.launch import build_deps, preflight_engine
+    from notetaker.cli.tui import build_deps
+    from notetaker.prepare import fetch_engine_model
 
     monkeypatch.setenv("NOTETAKER_HOME", str(tmp_path / "home"))
     args = build_parser().parse_args(["record", "--input", str(SAMPLE), "--title", "Standup", "--language", "en",
@@ -146,7 +147,7 @@ def test_deps_from_flags(tmp_path, monkeypatch):
     assert args.realtime is True and args.speed == 1.0  # a live meeting by default
     settings = load_settings({"language": args.language, "context": args.context,
                               "rewrite_backend": args.rewrite_backend})
-    label = preflight_engine(settings)
+    label = fetch_engine_model(settings)
     assert label == "whisper/tiny.en"
     deps = build_deps(settings, store=None, title=args.title, engine_label=label)
     assert (deps.title, deps.engine_label, deps.rewrite_backend, deps.realtime) == ("Standup", label, "mlx", True)
@@ -160,7 +161,7 @@ def test_deps_from_flags(tmp_path, monkeypatch):
 
 
 def test_engine_factory_loads_once(tmp_path, monkeypatch):
-    from notetaker.tui import launch
+    from notetaker.cli import tui as launch
 
     calls = []
     monkeypatch.setattr("asr.registry.load_engine", lambda *a, **k: calls.append(a) or object())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from notetaker.cli import EXIT_INTERRUPTED, EXIT_OK, UsageError, write_json
+from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, UsageError, write_json
 from notetaker.config import Settings
 
 GiB, MiB, KiB = 2**30, 2**20, 2**10

@@ -1,24 +1,23 @@
 """`notetaker …` subcommands: parse, call, print. Exit 0 on success, 2 for a usage or
-input error (one clear line), 1 for an internal error."""
+input error (one clear line), 1 for an internal error.
+
+This module only parses and turns errors into one line; what each subcommand does lives in
+`commands`, `transcribe`, `tui` and `models` beside it, imported only once a command runs so
+that `--help` loads no model or UI code.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
 
 from notetaker import __version__
-from notetaker.config import ConfigError, Settings, ensure_home, load_settings
+from notetaker.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, in_terminal
+from notetaker.config import ConfigError, Settings, load_settings
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 SQLITE_MAX_INT = 2**63 - 1
 MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # --realtime --speed: slower than a tenth never ends, faster is batch
-
-
-class UsageError(Exception):
-    """A bad argument the parser could not see: one line, exit 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -231,9 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         args.func = "tui"
     try:
-        from notetaker import commands
-
-        return getattr(commands, f"cmd_{args.func.replace('-', '_')}")(args, settings_from(args))
+        return _command(args.func)(args, settings_from(args))
     except KeyboardInterrupt:
         print("notetaker: interrupted; everything transcribed so far is saved", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -251,36 +248,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
-def in_terminal() -> bool:
-    """Keys come from stdin and Textual draws on stderr; piped output gets plain text."""
-    return all(f is not None and f.isatty() for f in (sys.stdin, sys.stdout, sys.stderr))
+def _command(name: str):
+    """The function that runs subcommand `name`, imported only now."""
+    if name in ("transcribe", "recover"):
+        from notetaker.cli import transcribe as module
+    elif name in ("record", "tui"):
+        from notetaker.cli import tui as module
+    elif name == "models":
+        from notetaker.cli import models as module
+    else:
+        from notetaker.cli import commands as module
+    return getattr(module, f"cmd_{name.replace('-', '_')}")
 
 
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
 
-
-def write_json(obj, out=None) -> None:
-    out = out or sys.stdout
-    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-    out.flush()
-
-
-def open_store(settings: Settings, readonly: bool = False):
-    """The meeting store; `readonly` for commands that only read: they never write the
-    file, so they work on a full disk (and never create a home that is not there)."""
-    from storage import SessionStore
-
-    if readonly:
-        return SessionStore.open_readonly(settings.db_path)
-    ensure_home(settings)
-    return SessionStore.open(settings.db_path)
-
-
-def data_file(name: str) -> Path:
-    return Path(__file__).parent / "data" / name
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Browsing, exporting, deleting and importing meetings, summaries and the doctor: what those
+subcommands do and print."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from notetaker.cli.output import EXIT_OK, UsageError, clock, duration, write_json
+from notetaker.config import Settings
+from notetaker.inert import inert
+from notetaker.prepare import open_store
+
+
+# -- browsing ---------------------------------------------------------------------------------
+
+
+def _session_json(s) -> dict:
+    return {"id": s.id, "title": s.title, "started_at": s.started_at.isoformat(),
+            "ended_at": s.ended_at.isoformat() if s.ended_at else None, "status": s.status,
+            "engine": s.engine, "model": s.model, "language": s.language, "duration_s": s.duration_s}
+
+
+def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
+    with open_store(settings, readonly=True) as store:
+        sessions = store.list_sessions(limit=args.limit)
+    if args.json:
+        for s in sessions:
+            write_json(_session_json(s))
+        return EXIT_OK
+    if not sessions:
+        print("no meetings yet; `notetaker transcribe FILE` makes one", file=sys.stderr)
+        return EXIT_OK
+    print(f"{'ID':>5}  {'STARTED':16}  {'LENGTH':>7}  {'STATUS':11}  {'ENGINE':18}  TITLE")
+    for s in sessions:
+        status = s.status.upper() if s.status == "interrupted" else s.status
+        engine = f"{s.engine or '-'}/{s.model or '-'}"[:18]
+        started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"{s.id:>5}  {started:16}  {duration(s.duration_s):>7}  {status:11}  {inert(engine):18}  {inert(s.title)}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
+    with open_store(settings, readonly=True) as store:
+        if args.json:
+            write_json(store.export_json(args.id))
+            return EXIT_OK
+        s = store.get_session(args.id)
+        segments = store.segments(args.id)
+        marks = store.marks(args.id)
+    started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration(s.duration_s)}, {s.status}, "
+          f"{inert(s.engine)}/{inert(s.model)})")
+    for m in marks:
+        print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")
+    for seg in segments:
+        flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
+        print(f"[{clock(seg.start_s)}] {inert(seg.text)}{flags}")
+    if not segments:
+        print("(no transcript)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    bold = sys.stdout.isatty() and not args.json
+    marks = ("\ue000", "\ue001")  # private-use stand-ins: the snippet is made inert, then marked up
+    shown = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
+    with open_store(settings, readonly=True) as store:
+        hits = store.search(args.query, limit=args.limit, session_id=args.session,
+                            highlight=shown if args.json else marks)
+    for h in hits:
+        if args.json:
+            write_json({"session_id": h.session_id, "title": h.session_title, "segment_id": h.segment_id,
+                        "seq": h.seq, "start": h.start_s, "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
+        else:
+            snippet = inert(h.snippet).replace(marks[0], shown[0]).replace(marks[1], shown[1])
+            print(f"{h.session_id:>5}  [{clock(h.start_s)}]  {inert(h.session_title)[:30]:30}  {snippet}")
+    if not hits and not args.json:
+        print("no matches", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import render
+
+    from notetaker.summary import ExistsError, export_name, os_error_text, write_export
+
+    with open_store(settings, readonly=True) as store:
+        s = store.get_session(args.id)
+        text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id))
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output).expanduser()
+    # "-o notes/" names a folder even before it exists (Path would drop the slash and write a file "notes")
+    if out.is_dir() or args.output.endswith(("/", os.sep)):
+        out = out / export_name(s, args.format)
+    try:
+        write_export(out, text, force=args.force)
+    except ExistsError as e:
+        raise UsageError(str(e)) from None
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {os_error_text(e)}") from None
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.meetings import delete_meeting
+
+    ids = list(dict.fromkeys(args.ids))
+    with open_store(settings) as store:
+        sessions = [store.get_session(i) for i in ids]  # every id checked before one is deleted
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("deleting cannot be undone: add --yes to delete without being asked")
+            listed = "; ".join(f"{s.id} “{s.title or 'Untitled'}”" for s in sessions)
+            answer = input(f"Delete {listed} with transcripts, marks, summaries and audio? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted", file=sys.stderr)
+                return EXIT_OK
+        for s in sessions:
+            delete_meeting(store, settings.sessions_dir, s.id)
+            print(f"deleted meeting {s.id}", file=sys.stderr)
+    return EXIT_OK
+
+
+MAX_IMPORT_BYTES = 256 << 20  # a JSON export of a very long meeting is a few MB
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from rewrite.prompts import read_user_text
+
+    path = Path(args.file)
+    try:
+        text = read_user_text(path, MAX_IMPORT_BYTES)
+    except ValueError as e:
+        raise UsageError(f"cannot read {path}: {e}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"{path} is not a notetaker JSON export: {e}") from None
+    except (ValueError, RecursionError):  # 5,000-digit numbers, nesting 100,000 deep
+        raise UsageError(f"{path} is not a notetaker JSON export: numbers too long or nesting too deep") from None
+    with open_store(settings) as store:
+        sid = store.import_json(data)
+    print(f"imported as session {sid}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- summaries ----------------------------------------------------------------------------
+
+
+def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
+    from rewrite.prompts import load_template, write_default_templates
+
+    from notetaker.prepare import (
+        context_tokens,
+        fetch_planned,
+        load_rewrite,
+        plan_checked,
+        say_llm_download,
+        without_asr,
+    )
+    from notetaker.summary import check_transcript, clean_session, removed_citations_note, summarize_session
+
+    # Everything a user can get wrong is checked before a model loads.
+    with open_store(settings) as store:
+        check_transcript(store, args.id)
+    try:  # an example for users to copy; a read-only home must not stop a summary
+        write_default_templates(settings.home / "templates")
+    except OSError:
+        pass
+    template = load_template(args.template, settings.home / "templates")
+    settings, plan = plan_checked(without_asr(settings))
+    fetch_planned(settings, plan)
+    name = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
+    if name == "mlx":
+        say_llm_download(settings)
+    backend = load_rewrite(settings, name, context_tokens=context_tokens(plan))
+    printed = 0
+
+    def show(text: str) -> None:
+        nonlocal printed
+        if not args.json:
+            sys.stdout.write(text[printed:])
+            sys.stdout.flush()
+        printed = len(text)
+
+    try:
+        with open_store(settings) as store:
+            if args.clean:
+                clean_session(store, args.id, backend)
+            stored = summarize_session(store, args.id, backend, template, on_text=show)
+    finally:
+        backend.close()
+    r, rec = stored.result, stored.record
+    if args.json:
+        write_json({"summary_id": rec.id, "session_id": args.id, "backend": rec.backend, "model": rec.model,
+                    "markdown": r.markdown, "citations": [{"bullet": b, "segment_ids": list(ids)}
+                                                          for b, ids in r.citations],
+                    "removed_citations": r.removed_citations, "chunks": r.chunks})
+    else:
+        print()
+    if r.removed_citations:
+        print(f"notetaker: {removed_citations_note(r.removed_citations)}", file=sys.stderr)
+    print(f"summary stored for meeting {args.id} ({rec.backend}/{rec.model}"
+          f"{f', {r.chunks} chunks' if r.chunks > 1 else ''})", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from notetaker.doctor import diagnose, render_text
+
+    report = diagnose(settings)
+    if args.json:
+        write_json(report)
+    else:
+        print(render_text(report))
+    return EXIT_OK
+
+

@@ -1,0 +1,298 @@
+"""The one start-up path: settings → memory plan → checks → downloads → engine and rewrite
+factories. The CLI commands and the TUI launch go down it the same way.
+
+Everything a user can get wrong is checked here before anything loads, downloads or is
+saved: the plan (a configuration that does not fit is one line), the engine name, the
+language and the delay, the model (found locally or downloaded now, where progress can be
+seen) and the rewrite backend's name. Weights load later, on the thread that calls the
+factories (the compute thread), so capture and the TUI can start at once.
+
+This module prints nothing but the download notices (`say`, on stderr) and never imports
+the CLI or the TUI.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib import import_module
+from pathlib import Path
+
+from asr.base import ASRError, Engine, SessionOptions
+
+from notetaker.config import ConfigError, Settings, ensure_home
+
+
+def say(line: str) -> None:
+    """A notice on stderr that the user must see, on a terminal or not (never a silent download)."""
+    print(f"notetaker: {line}", file=sys.stderr, flush=True)
+
+
+def open_store(settings: Settings, readonly: bool = False):
+    """The meeting store; `readonly` for commands that only read: they never write the
+    file, so they work on a full disk (and never create a home that is not there)."""
+    from storage import SessionStore
+
+    if readonly:
+        return SessionStore.open_readonly(settings.db_path)
+    ensure_home(settings)
+    return SessionStore.open(settings.db_path)
+
+
+# -- settings → plan ---------------------------------------------------------------------------
+
+
+def plan_checked(settings: Settings) -> tuple[Settings, object]:
+    """The memory plan for these settings, checked before anything loads or downloads: a
+    configuration that does not fit is one line naming the nearest one that does. Returns
+    the settings with the plan's choices filled in, and the plan."""
+    from rewrite.registry import backend_name
+
+    from notetaker.budget import plan_for, settings_for
+
+    if settings.rewrite_backend is not None:
+        backend_name(settings.rewrite_backend)  # an unknown name: one line before any planning
+    plan = plan_for(settings)
+    if not plan.fits:
+        raise ConfigError(f"{plan.problem}; nearest that fits: {plan.suggestion}" if plan.suggestion
+                          else plan.problem)
+    return settings_for(settings, plan), plan
+
+
+def context_tokens(plan) -> int | None:
+    """The context the plan gives an mlx rewrite model (None: no rewrite model planned)."""
+    return plan.rewrite.context if plan.rewrite is not None else None
+
+
+# -- checks ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineChecks:
+    """What the start-up checks need from an engine family before any weights load."""
+
+    default_model: str
+    resolve: Callable[[str | None, Path | None, bool], Path] | None  # finds (or downloads) a model folder
+    languages: tuple[str, ...]  # empty: the engine checks the language itself when it loads
+    delay_control: bool  # Capabilities.delay_control
+    check_delay: Callable[[int], object] | None = None  # raises ASRError for a delay the engine cannot take
+
+
+def engine_checks(name: str) -> EngineChecks:
+    """The static facts of the engine `name` (known to the registry).
+
+    The one place start-up reads a family's facts; they come from each family's own
+    modules (its default model, resolver, languages and delay check)."""
+    from asr.registry import ENGINES
+
+    module = import_module(ENGINES[name].split(":")[0])
+    default = module.DEFAULT_MODEL
+    if name == "whisper":
+        from asr.whisper.tokenizer import LANGUAGES
+
+        return EngineChecks(default, module.resolve_whisper, tuple(LANGUAGES), delay_control=False)
+    if name == "voxtral":
+        from asr.voxtral.session import delay_tokens
+
+        return EngineChecks(default, module.resolve_voxtral, tuple(module.LANGUAGES), delay_control=True,
+                            check_delay=delay_tokens)
+    if name == "qwen3":
+        from asr.qwen3.config import LANGUAGE_NAMES
+
+        return EngineChecks(default, module.resolve_qwen3, tuple(LANGUAGE_NAMES), delay_control=False)
+    return EngineChecks(default, None, (), delay_control=False)  # it checks itself when it loads
+
+
+def check_engine_options(settings: Settings) -> tuple[str, str]:
+    """The engine name, model label, language and delay checked without loading or
+    downloading anything. Returns (engine, model label)."""
+    from asr.registry import DEFAULT_ENGINE, ENGINES, engine_names
+
+    name = settings.engine or DEFAULT_ENGINE
+    if name not in ENGINES:
+        raise ASRError(f"unknown engine {name!r}; available: {', '.join(engine_names())}")
+    facts = engine_checks(name)
+    model = settings.model or facts.default_model
+    lang = settings.language
+    if lang and facts.languages:  # checked first: a wrong language must not cost a download
+        if lang not in facts.languages:
+            listed = f"; it knows {', '.join(facts.languages)}" if len(facts.languages) <= 30 else ""
+            raise ASRError(f"unknown language code {lang!r} for {name}{listed}")
+        # English-only Whisper models say so in their name (tiny.en, openai/whisper-base.en)
+        if name == "whisper" and lang != "en" and model.lower().endswith(".en"):
+            raise ASRError(f"{model} is English-only; choose a multilingual model for {lang!r}")
+    if facts.check_delay is not None:
+        facts.check_delay(settings.delay_ms)
+    return name, model
+
+
+def check_rewrite(settings: Settings) -> str:
+    """The rewrite backend's name (from the flag or the config) and what it needs without
+    loading it; the model itself loads later."""
+    from rewrite.base import RewriteError
+    from rewrite.registry import backend_name
+
+    name = backend_name(settings.rewrite_backend)
+    if name == "openai" and not settings.openai_base_url:
+        raise RewriteError("the openai backend needs a server: set openai_base_url in the config "
+                           "(e.g. http://127.0.0.1:8080) or NOTETAKER_OPENAI_BASE_URL")
+    return name
+
+
+def session_options(settings: Settings, partials: bool = True, engine: Engine | None = None,
+                    **more) -> SessionOptions:
+    """The options a session starts with; the delay only for an engine that has delay
+    control (asked of the loaded `engine`, else of the configured engine's family)."""
+    from asr.registry import DEFAULT_ENGINE
+
+    if engine is not None:
+        delay = engine.capabilities.delay_control
+    else:
+        delay = engine_checks(settings.engine or DEFAULT_ENGINE).delay_control
+    return SessionOptions(language=settings.language, partials=partials, context=settings.context,
+                          delay_ms=settings.delay_ms if delay else None, **more)
+
+
+# -- downloads ---------------------------------------------------------------------------------
+
+
+def fetch_planned(settings: Settings, plan) -> None:
+    """Download what the plan needs and is not here yet, then give MLX the plan's limits."""
+    from notetaker.budget import apply_limits, plan_for
+
+    if _pull_missing(settings, plan):
+        fresh = plan_for(settings)  # what is on disk now wins over the published numbers
+        plan.memory_limit, plan.cache_limit = fresh.memory_limit, fresh.cache_limit
+    apply_limits(plan)
+
+
+def _pull_missing(settings: Settings, plan) -> bool:
+    """Download catalogue models the plan needs (only the files the engine reads, with a
+    progress bar on a terminal); other models download when they load."""
+    from notetaker.budget import gb
+    from notetaker.catalogue import by_name
+    from notetaker.models import pull
+
+    pulled = False
+    wanted = [plan.asr, plan.rewrite if plan.rewrite_backend == "mlx" else None]
+    for c in wanted:
+        entry = by_name(c.name) if c is not None and not c.downloaded else None
+        if entry is None or not settings.allow_download:
+            continue
+        say(f"downloading {c.name} ({entry.repo}, {gb(entry.download_bytes)})")
+        pull(c.name, settings, progress=sys.stderr.isatty())
+        pulled = True
+    return pulled
+
+
+def fetch_engine_model(settings: Settings) -> str:
+    """Check the engine, model and language without loading weights; the model is
+    downloaded here if it has to be. Returns the label "engine/model" for a status bar."""
+    name, model = check_engine_options(settings)
+    resolve = engine_checks(name).resolve
+    if resolve is not None:
+        resolve(settings.model, settings.models_dir, settings.allow_download)
+    return f"{name}/{model}"
+
+
+def say_llm_download(settings: Settings) -> None:
+    """One line before mlx-lm fetches a rewrite model the plan did not pull (the default when
+    none is downloaded, a hub repo outside the catalogue): never a silent download."""
+    from rewrite.mlx_llm import DEFAULT_MODEL
+
+    from notetaker.budget import gb
+    from notetaker.models import find
+
+    spec = settings.rewrite_model or DEFAULT_MODEL
+    item = find(spec, settings) if settings.allow_download and not Path(spec).expanduser().exists() else None
+    if item is not None and item.repo is not None and item.state in ("missing", "partial"):
+        size = gb(item.entry.download_bytes) if item.entry is not None else "size unknown until it is fetched"
+        say(f"downloading {item.name} ({item.repo}, {size})")
+
+
+# -- the way down, once ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What start-up found: settings with the plan's choices, the plan, and the names the
+    engine and the live rewrite backend will load under."""
+
+    settings: Settings
+    plan: object
+    engine_label: str  # "whisper/tiny.en"
+    rewrite: str  # the rewrite backend that runs during the meeting ("none": none, or after it)
+
+    @property
+    def context_tokens(self) -> int | None:
+        return context_tokens(self.plan)
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Settings → plan → checks → downloads, before any weights load. A bad language or
+    delay costs no download; a configuration that does not fit costs nothing at all."""
+    settings, plan = plan_checked(settings)
+    check_engine_options(settings)
+    fetch_planned(settings, plan)
+    label = fetch_engine_model(settings)
+    rewrite = check_rewrite(settings) if plan.rewrite_live else "none"
+    return Prepared(settings, plan, label, rewrite)
+
+
+# -- factories -------------------------------------------------------------------------------
+
+
+def load_engine(settings: Settings, name: str | None, model: str | None) -> Engine:
+    """A speech engine by name and model (None: the default engine, its default model),
+    from the settings' model folder, loaded on the calling thread."""
+    from asr.registry import load_engine as load
+
+    return load(name, model, cache_dir=settings.models_dir, allow_download=settings.allow_download)
+
+
+def load_rewrite(settings: Settings, name: str | None = None, voxtral_engine=None, context_tokens: int | None = None):
+    """The configured (or named) rewrite backend; None for `none`. Says on stderr when the
+    Voxtral text mode fails its probe and mlx is used instead. `context_tokens`: the
+    context the memory plan gives an mlx model."""
+    from rewrite.registry import load_backend
+
+    return load_backend(name or settings.rewrite_backend, settings.rewrite_model, cache_dir=settings.models_dir,
+                        context_tokens=context_tokens,
+                        allow_download=settings.allow_download, openai_base_url=settings.openai_base_url,
+                        voxtral_engine=voxtral_engine,
+                        voxtral_model=settings.model if settings.engine == "voxtral" else None,
+                        probe_path=settings.home / "probes.json", report=say)
+
+
+class Factories:
+    """Loads the configured engine once, and rewrite backends by name, on the thread that
+    calls them; the Voxtral text mode shares the loaded Voxtral engine."""
+
+    def __init__(self, settings: Settings, context_tokens: int | None = None) -> None:
+        self.settings = settings
+        self.context_tokens = context_tokens
+        self._engine: Engine | None = None
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = load_engine(self.settings, self.settings.engine, self.settings.model)
+        return self._engine
+
+    def rewrite(self, name: str | None):
+        if not name or name == "none":
+            return None
+        shared = self._engine if self._engine is not None and self._engine.name == "voxtral" else None
+        return load_rewrite(self.settings, name, voxtral_engine=shared, context_tokens=self.context_tokens)
+
+    def engine_by_name(self, name: str | None, model: str | None) -> Engine:
+        """Any engine (recovering a meeting recorded with another one): loaded fresh each time."""
+        return load_engine(self.settings, name, model)
+
+
+def without_asr(settings: Settings) -> Settings:
+    """Settings for work that needs only a rewrite model (summaries): no speech model in the
+    plan, and the rewrite backend the plan picks unless one was named."""
+    explicit = settings.rewrite_backend not in (None, "none")
+    return replace(settings, engine="none", model=None,
+                   rewrite_backend=settings.rewrite_backend if explicit else None)
