@@ -1,4 +1,5 @@
-"""Dependency direction: asr, rewrite and storage never load the app or the UI, and
+"""Dependency direction: asr, rewrite and storage never load the app or the UI; inside the
+app, only the entry point imports the CLI and only the CLI imports the TUI; and
 `notetaker --help` stays fast by loading no model or UI code."""
 
 from __future__ import annotations
@@ -53,6 +54,47 @@ def test_no_import_statement_reaches_the_app(package):
             for name in names:
                 assert name.split(".")[0] not in ("notetaker", "textual"), \
                     f"{path.relative_to(ROOT)}:{node.lineno} imports {name}"
+
+
+def imported_names(path) -> list[tuple[int, str]]:
+    """(line, module) of every import statement in a file, inside functions too; relative
+    imports resolved against the file's package."""
+    package = path.relative_to(ROOT).parent.parts
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            out += [(node.lineno, f"{module}.{a.name}") for a in node.names]
+    return out
+
+
+def app_modules(*leave_out: str):
+    """The app's source files, less the sub-packages named."""
+    for path in sorted((ROOT / "notetaker").rglob("*.py")):
+        if path.relative_to(ROOT / "notetaker").parts[0] not in leave_out:
+            yield path
+
+
+def _reaches(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_only_the_entry_point_imports_the_cli():
+    """`cli/` parses and prints; nothing below it (the TUI included) climbs back up."""
+    for path in app_modules("cli", "__main__.py"):
+        for line, name in imported_names(path):
+            assert not _reaches(name, "notetaker.cli"), f"{path.relative_to(ROOT)}:{line} imports {name}"
+
+
+def test_the_core_never_imports_the_tui_or_textual():
+    """Only the CLI opens the TUI: start-up, recording, storage glue and models work without it."""
+    for path in app_modules("cli", "tui"):
+        for line, name in imported_names(path):
+            assert not (_reaches(name, "notetaker.tui") or _reaches(name, "textual")), \
+                f"{path.relative_to(ROOT)}:{line} imports {name}"
 
 
 def test_help_loads_no_model_or_ui_code():
