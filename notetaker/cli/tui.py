@@ -9,6 +9,7 @@ rewrite backend inside the TUI (on the compute thread), so the screen appears at
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -88,24 +89,27 @@ def _need_terminal(command: str) -> None:
 
 def _run_app(app) -> tuple[object, int | None]:
     """Run the TUI; returns what it exited with and the session a quit stopped, if any.
-    However the TUI closes (`q`, ctrl+q, the command palette), a meeting still recording is
-    stopped: Textual waits for the compute thread before `run` returns, and a recorder left
-    running would keep that thread (and the process) busy, unseen."""
-    exit_app = app.exit
-    stopped: list[int | None] = []
 
-    def exit_stopping_the_recorder(*args, **kwargs):
+    However the TUI closes, a meeting still recording is stopped and saved before this
+    returns. The app runs on an event loop of ours, so `App.run` returns once the app has
+    closed rather than once its compute thread is idle (as `asyncio.run` would wait for, and
+    a recorder left running never is); a recorder still running is then stopped, and the
+    thread awaited while it saves."""
+    loop = asyncio.new_event_loop()
+    try:
+        result = app.run(loop=loop)
         recorder = getattr(app, "recorder", None)
-        if recorder is not None and not recorder.finished:
+        stopping = recorder is not None and not recorder.finished
+        if stopping:
             from notetaker.audio import FileSource
 
             # it saves what it heard and ends the session: complete for a live meeting
             recorder.stop(complete=not isinstance(recorder.source, FileSource))
-            stopped.append(recorder.session_id)
-        return exit_app(*args, **kwargs)
-
-    app.exit = exit_stopping_the_recorder
-    return app.run(), (stopped[0] if stopped else None)
+        loop.run_until_complete(loop.shutdown_default_executor())  # the compute thread saves and ends
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+    return result, (recorder.session_id if stopping else None)
 
 
 def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
