@@ -18,10 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr.base import ASRError, Engine, SessionOptions
 
 from notetaker.config import ConfigError, Settings, ensure_home
+
+if TYPE_CHECKING:
+    from notetaker.budget import Plan
 
 
 def say(line: str) -> None:
@@ -43,7 +47,7 @@ def open_store(settings: Settings, readonly: bool = False):
 # -- settings → plan ---------------------------------------------------------------------------
 
 
-def plan_checked(settings: Settings) -> tuple[Settings, object]:
+def plan_checked(settings: Settings) -> tuple[Settings, Plan]:
     """The memory plan for these settings, checked before anything loads or downloads: a
     configuration that does not fit is one line naming the nearest one that does. Returns
     the settings with the plan's choices filled in, and the plan."""
@@ -60,7 +64,7 @@ def plan_checked(settings: Settings) -> tuple[Settings, object]:
     return settings_for(settings, plan), plan
 
 
-def context_tokens(plan) -> int | None:
+def context_tokens(plan: Plan) -> int | None:
     """The context the plan gives an mlx rewrite model (None: no rewrite model planned)."""
     return plan.rewrite.context if plan.rewrite is not None else None
 
@@ -68,40 +72,52 @@ def context_tokens(plan) -> int | None:
 # -- checks ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class EngineChecks:
-    """What the start-up checks need from an engine family before any weights load."""
+    """What the start-up checks need from an engine family before any weights load: the
+    languages it knows, whether it takes a delay (Capabilities.delay_control) and how it
+    checks one, and from its engine module (imported only when asked: some pull in seconds
+    of imports) its default model and its resolver, which finds or downloads a model folder."""
 
-    default_model: str
-    resolve: Callable[[str | None, Path | None, bool], Path] | None  # finds (or downloads) a model folder
-    languages: tuple[str, ...]  # empty: the engine checks the language itself when it loads
-    delay_control: bool  # Capabilities.delay_control
-    check_delay: Callable[[int], object] | None = None  # raises ASRError for a delay the engine cannot take
+    def __init__(self, name: str, languages: tuple[str, ...] = (), delay_control: bool = False,
+                 check_delay: Callable[[int], object] | None = None) -> None:
+        self.name = name
+        self.languages = languages  # empty: the engine checks the language itself when it loads
+        self.delay_control = delay_control
+        self.check_delay = check_delay  # raises ASRError for a delay the engine cannot take
+
+    def _engine_module(self):
+        from asr.registry import ENGINES
+
+        return import_module(ENGINES[self.name].split(":")[0])
+
+    @property
+    def default_model(self) -> str:
+        return self._engine_module().DEFAULT_MODEL
+
+    def resolve(self, model: str | None, cache_dir: Path, allow_download: bool) -> Path | None:
+        """The model's folder, downloaded now if it has to be (None: the engine finds its own
+        when it loads)."""
+        resolver = getattr(self._engine_module(), f"resolve_{self.name}", None)
+        return resolver(model, cache_dir, allow_download) if resolver is not None else None
 
 
 def engine_checks(name: str) -> EngineChecks:
-    """The static facts of the engine `name` (known to the registry).
-
-    The one place start-up reads a family's facts; they come from each family's own
-    modules (its default model, resolver, languages and delay check)."""
-    from asr.registry import ENGINES
-
-    module = import_module(ENGINES[name].split(":")[0])
-    default = module.DEFAULT_MODEL
+    """The static facts of the engine `name` (known to the registry): the one place start-up
+    reads them, from each family's own modules."""
     if name == "whisper":
         from asr.whisper.tokenizer import LANGUAGES
 
-        return EngineChecks(default, module.resolve_whisper, tuple(LANGUAGES), delay_control=False)
+        return EngineChecks(name, tuple(LANGUAGES))
     if name == "voxtral":
+        from asr.voxtral.engine import LANGUAGES
         from asr.voxtral.session import delay_tokens
 
-        return EngineChecks(default, module.resolve_voxtral, tuple(module.LANGUAGES), delay_control=True,
-                            check_delay=delay_tokens)
+        return EngineChecks(name, tuple(LANGUAGES), delay_control=True, check_delay=delay_tokens)
     if name == "qwen3":
         from asr.qwen3.config import LANGUAGE_NAMES
 
-        return EngineChecks(default, module.resolve_qwen3, tuple(LANGUAGE_NAMES), delay_control=False)
-    return EngineChecks(default, None, (), delay_control=False)  # it checks itself when it loads
+        return EngineChecks(name, tuple(LANGUAGE_NAMES))
+    return EngineChecks(name)
 
 
 def check_engine_options(settings: Settings) -> tuple[str, str]:
@@ -157,7 +173,7 @@ def session_options(settings: Settings, partials: bool = True, engine: Engine | 
 # -- downloads ---------------------------------------------------------------------------------
 
 
-def fetch_planned(settings: Settings, plan) -> None:
+def fetch_planned(settings: Settings, plan: Plan) -> None:
     """Download what the plan needs and is not here yet, then give MLX the plan's limits."""
     from notetaker.budget import apply_limits, plan_for
 
@@ -190,9 +206,7 @@ def fetch_engine_model(settings: Settings) -> str:
     """Check the engine, model and language without loading weights; the model is
     downloaded here if it has to be. Returns the label "engine/model" for a status bar."""
     name, model = check_engine_options(settings)
-    resolve = engine_checks(name).resolve
-    if resolve is not None:
-        resolve(settings.model, settings.models_dir, settings.allow_download)
+    engine_checks(name).resolve(settings.model, settings.models_dir, settings.allow_download)
     return f"{name}/{model}"
 
 
@@ -220,7 +234,7 @@ class Prepared:
     engine and the live rewrite backend will load under."""
 
     settings: Settings
-    plan: object
+    plan: Plan
     engine_label: str  # "whisper/tiny.en"
     rewrite: str  # the rewrite backend that runs during the meeting ("none": none, or after it)
 
@@ -282,7 +296,9 @@ class Factories:
     def rewrite(self, name: str | None):
         if not name or name == "none":
             return None
-        shared = self._engine if self._engine is not None and self._engine.name == "voxtral" else None
+        # an engine whose decoder can also rewrite text (Voxtral) is shared, not loaded twice
+        engine = self._engine
+        shared = engine if engine is not None and engine.capabilities.rewrite_experimental else None
         return load_rewrite(self.settings, name, voxtral_engine=shared, context_tokens=self.context_tokens)
 
     def engine_by_name(self, name: str | None, model: str | None) -> Engine:

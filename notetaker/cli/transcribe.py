@@ -21,7 +21,7 @@ from notetaker.prepare import (
 )
 from notetaker.recorder import RecorderListener
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.flac"
+SAMPLE = Path(__file__).parent.parent / "data" / "sample.flac"  # the bundled recording (--sample)
 
 
 class _Printer(RecorderListener):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, duration, in_terminal
 from notetaker.config import Settings
-from notetaker.prepare import Factories, load_engine, open_store, prepare, session_options
+from notetaker.prepare import Factories, open_store, prepare, session_options
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aiff", ".aif")
 
@@ -69,7 +69,7 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
                    title=title, realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
                    rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", engine_label=engine_label,
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
-                   engine_loader=lambda name, model: load_engine(settings, name, model))
+                   engine_loader=factories.engine_by_name)
 
 
 def _write_templates(settings: Settings) -> None:
