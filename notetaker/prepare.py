@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from asr.base import ASRError, Engine, SessionOptions
 
-from notetaker.config import ConfigError, Settings, ensure_home
+from notetaker.config import ENV_PREFIX, ConfigError, Settings, ensure_home
 
 if TYPE_CHECKING:
     from notetaker.budget import Plan
+
+SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
 
 def say(line: str) -> None:
@@ -143,16 +145,20 @@ def check_engine_options(settings: Settings) -> tuple[str, str]:
     return name, model
 
 
-def check_rewrite(settings: Settings) -> str:
-    """The rewrite backend's name (from the flag or the config) and what it needs without
-    loading it; the model itself loads later."""
+def check_rewrite(settings: Settings, name: str | None = None) -> str:
+    """The rewrite backend's name (`name`, else the flag's or the config's), and the settings
+    its spec says it needs, checked without loading it; the model itself loads later."""
     from rewrite.base import RewriteError
-    from rewrite.registry import backend_name
+    from rewrite.registry import NONE, backend_name, backend_spec
 
-    name = backend_name(settings.rewrite_backend)
-    if name == "openai" and not settings.openai_base_url:
-        raise RewriteError("the openai backend needs a server: set openai_base_url in the config "
-                           "(e.g. http://127.0.0.1:8080) or NOTETAKER_OPENAI_BASE_URL")
+    name = backend_name(name or settings.rewrite_backend)
+    if name == NONE:
+        return name
+    for need, what in backend_spec(name).needs.items():
+        # what the app fills in itself (where probe scores are kept) is not the user's to set
+        if need in SETTING_NAMES and not getattr(settings, need):
+            raise RewriteError(f"the {name} backend needs {what}: set {need} in the config "
+                               f"or {ENV_PREFIX}{need.upper()}")
     return name
 
 

@@ -158,6 +158,7 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     from rewrite.prompts import load_template, write_default_templates
 
     from notetaker.prepare import (
+        check_rewrite,
         context_tokens,
         fetch_planned,
         load_rewrite,
@@ -177,7 +178,8 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     template = load_template(args.template, settings.home / "templates")
     settings, plan = plan_checked(without_asr(settings))
     fetch_planned(settings, plan)
-    name = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
+    chosen = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
+    name = check_rewrite(settings, chosen)  # what it needs (a server address) is said before it loads
     if name == "mlx":
         say_llm_download(settings)
     backend = load_rewrite(settings, name, context_tokens=context_tokens(plan))
