@@ -157,7 +157,7 @@ class Recorder:
             raise ValueError("an engine factory needs engine_label=(name, model)")
         self._engine_label = (self.engine.name, self.engine.model) if self.engine else engine_label
         self.source = source
-        self.labels: tuple[str | None, ...] = tuple(getattr(source, "channels", (None,)))
+        self.labels: tuple[str | None, ...] = tuple(source.channels)
         self.spool_dir = spool_dir
         self.keep_audio = keep_audio
         self.spool = None
@@ -199,15 +199,18 @@ class Recorder:
         self._stop.set()
         self._running.set()
 
+    def end(self) -> None:
+        """The user ends the meeting: a live capture is then complete; a file stopped before
+        its end is interrupted (it can be transcribed again whole)."""
+        self.stop(complete=self.source.live)
+
     def pause(self) -> None:
         """Stop taking audio until `resume` (any thread). A file source's clock stops too."""
         self._running.clear()
-        if hasattr(self.source, "pause"):
-            self.source.pause()
+        self.source.pause()
 
     def resume(self) -> None:
-        if hasattr(self.source, "resume"):
-            self.source.resume()
+        self.source.resume()
         self._running.set()
 
     @property
@@ -350,7 +353,7 @@ class Recorder:
             except BaseException as e:  # surfaced on this thread once the transcript is saved
                 errors.append(e)
             finally:
-                reason = getattr(self.source, "ended_reason", None)
+                reason = self.source.ended_reason
                 if reason and not self._stop.is_set():  # a device went away for good
                     self._emit("on_capture_error", reason)
                 done.set()
@@ -485,7 +488,7 @@ class Recorder:
             return None
 
     def _progress(self) -> Progress:
-        dropped = int(getattr(self.source, "dropped_frames", 0))
+        dropped = int(self.source.dropped_frames)
         ch = self._channels or _NotStarted(self)
         fed = max(ch.fed_s, self._captured / SAMPLE_RATE)
         return Progress(fed, ch.done_s, self._compute_s, self._clock() - self._start,

@@ -21,17 +21,38 @@ class AudioError(Exception):
 
 
 class AudioSource(Protocol):
-    """What the recorder consumes: a file now, a microphone (mic.py) later."""
+    """Everything the recorder asks of a source (a file, or capture devices).
+
+    A class that names AudioSource as its base gets the defaults below (one unlabelled
+    channel, a file's semantics, nothing dropped); capture sources set their own.
+    """
 
     sample_rate: int
+    # One label per column of each block (blocks are 1-D when there is one); None: unlabelled.
+    channels: tuple[str | None, ...] = (None,)
+    # A live capture: stopping it is how a meeting ends (complete). A file stopped early is
+    # cut short (interrupted).
+    live: bool = False
+    # Why iteration ended on its own when that was a failure (a device gone for good).
+    ended_reason: str | None = None
 
     @property
     def position_s(self) -> float:
         """Audio seconds delivered so far."""
         ...
 
+    @property
+    def dropped_frames(self) -> int:
+        """Frames lost before they reached the source (a capture queue that overflowed)."""
+        return 0
+
+    def pause(self) -> None:
+        """Stop delivering: a paused microphone hears nothing, a paused file's clock stops."""
+
+    def resume(self) -> None: ...
+
     def __iter__(self) -> Iterator[np.ndarray]:
-        """16 kHz mono float32 blocks in [-1, 1], in order, until the source ends."""
+        """16 kHz float32 blocks in [-1, 1], in order, until the source ends."""
         ...
 
     def close(self) -> None: ...

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import SAMPLE_RATE, AudioError
+from .base import SAMPLE_RATE, AudioError, AudioSource
 from .devices import DeviceInfo, choose_device, close_input, list_input_devices, open_input, reason, refresh
 from .resample import MonoResampler, block_samples, downmix, to_unit_range
 
@@ -98,7 +98,7 @@ class _Channel:
             self.produced += len(samples)
 
 
-class CaptureSource:
+class CaptureSource(AudioSource):
     """Microphone and/or system audio as aligned 16 kHz float32 blocks.
 
     `devices` maps a channel label to a device (name, part of a name, or index; see
@@ -130,6 +130,7 @@ class CaptureSource:
         self.reconnect_s = reconnect_s
         labels = tuple(devices)
         self.channels: tuple[str, ...] = ("mix",) if mix and len(labels) > 1 else labels
+        self.live = True  # stopping the capture ends the meeting
         self.ended_reason: str | None = None  # why iteration ended on its own (a device gone)
         self._delivered = 0
         self._pause = (0.0, None)  # (total seconds paused, paused since) swapped as one object

@@ -9,12 +9,12 @@ from types import TracebackType
 
 import numpy as np
 
-from .base import SAMPLE_RATE
+from .base import SAMPLE_RATE, AudioSource
 from .file import AudioFile, open_audio
 from .resample import block_samples
 
 
-class FileSource:
+class FileSource(AudioSource):
     """Blocks of 16 kHz mono audio from an `AudioFile`, like a microphone would deliver them.
 
     With `realtime=True` each block is handed over when a microphone would have finished

@@ -101,10 +101,8 @@ def _run_app(app) -> tuple[object, int | None]:
         recorder = getattr(app, "recorder", None)
         stopping = recorder is not None and not recorder.finished
         if stopping:
-            from notetaker.audio import FileSource
-
             # it saves what it heard and ends the session: complete for a live meeting
-            recorder.stop(complete=not isinstance(recorder.source, FileSource))
+            recorder.end()
         loop.run_until_complete(loop.shutdown_default_executor())  # the compute thread saves and ends
         loop.run_until_complete(loop.shutdown_asyncgens())
     finally:

@@ -13,6 +13,7 @@ import pytest
 from asr.base import ASRError, Final, Partial, SessionOptions
 from notetaker import recorder as recorder_mod
 from notetaker.audio import AudioError, FileSource
+from notetaker.audio.base import AudioSource
 from notetaker.recorder import Progress, Recorder, RecorderListener
 from storage import SessionStore, open_db
 
@@ -344,7 +345,7 @@ def test_realtime_step_failure_stops_the_producer_promptly(store, tmp_path):
     assert segment_texts(store, s.id) == ["First."]
 
 
-class FailingSource:
+class FailingSource(AudioSource):
     """Delivers `good` blocks of silence, then raises like a device that went away."""
 
     sample_rate = 16_000
@@ -352,11 +353,15 @@ class FailingSource:
     def __init__(self, good: int, block_s: float = 0.1) -> None:
         self.good = good
         self.block = np.zeros(int(block_s * 16_000), np.float32)
-        self.position_s = 0.0
+        self.delivered = 0
+
+    @property
+    def position_s(self) -> float:
+        return self.delivered / 16_000
 
     def __iter__(self):
         for _ in range(self.good):
-            self.position_s += len(self.block) / 16_000
+            self.delivered += len(self.block)
             yield self.block
         raise AudioError("microphone disconnected")
 
@@ -401,3 +406,22 @@ def test_pause_takes_no_audio_until_resumed(store, tmp_path):
         result = rec.run()
     assert time.monotonic() - t0 >= 0.6 + 0.9  # 1 s of audio at speed 2 after the pause
     assert result.status == "complete" and result.duration_s == pytest.approx(2.0, abs=0.01)
+
+
+class _LikeACapture(FileSource):
+    live = True  # what a capture device says of itself
+
+
+@pytest.mark.parametrize(("source_class", "status"), [(FileSource, "interrupted"), (_LikeACapture, "complete")])
+def test_the_user_ending_completes_a_live_capture_and_cuts_a_file_short(store, tmp_path, source_class, status):
+    wav = write_wav(tmp_path / "long.wav", 30.0)
+
+    class EndOnFirstFinal(RecorderListener):
+        def on_final(self, f, segment) -> None:
+            rec.end()
+
+    with source_class.open(wav, realtime=True, speed=10.0) as source:
+        rec = Recorder(store, ScriptedEngine(SCRIPT), source, title="t", realtime=True, listeners=[EndOnFirstFinal()])
+        result = rec.run()
+    assert result.status == status
+    assert result.duration_s < 30.0  # it ended when asked, not at the file's end

@@ -286,13 +286,10 @@ class LiveScreen(Screen):
         if self.state in ("finished", "failed") or self.recorder is None:
             self.app.exit()
             return
-        from notetaker.audio import FileSource
-
         self._exit_when_done = True
         self.state = "finishing"
         self._render_status()
-        # Ending a live meeting is its normal end; a file stopped early was cut short.
-        self.recorder.stop(complete=not isinstance(self.recorder.source, FileSource))
+        self.recorder.end()  # a live meeting's normal end; a file stopped early was cut short
 
     def scroll_to_segment(self, segment_id: int) -> bool:
         """Bring a final into view (a citation in a summary of this meeting points at it)."""
