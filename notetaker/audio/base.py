@@ -7,8 +7,11 @@ from typing import Protocol
 
 import numpy as np
 
-# Every engine in asr/ takes 16 kHz mono float32; sources convert before anything else sees audio.
-SAMPLE_RATE = 16_000
+# Every engine in asr/ takes SAMPLE_RATE (16 kHz) mono float32: sources convert before
+# anything else sees audio.
+from asr.base import SAMPLE_RATE
+
+__all__ = ["SAMPLE_RATE", "AudioError", "AudioSource"]
 
 
 class AudioError(Exception):
