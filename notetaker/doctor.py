@@ -34,7 +34,7 @@ def _plan_report(settings: Settings) -> dict[str, Any]:
 
 
 def _mlx_report() -> dict[str, Any]:
-    from asr.mlxrt import INSTALL_HINT, preload_blas
+    from asr.runtime.mlxrt import INSTALL_HINT, preload_blas
 
     blas = preload_blas()
     out: dict[str, Any] = {"blas": {"needed": blas.needed, "openblas": blas.loaded, "detail": blas.detail}}

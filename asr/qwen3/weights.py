@@ -21,7 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import (
+from asr.runtime.checkpoint import (
     build_quantized,
     dequantized as expand_quantized,
     cast_floats,

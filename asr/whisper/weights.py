@@ -25,7 +25,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
+from asr.runtime.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
 from asr.whisper.ct2 import CT2Model, read_model
 from asr.whisper.model import Whisper, WhisperDims, sinusoids
 
@@ -168,7 +168,7 @@ def default_tokenizer_file(
         bundled = _bundled_tokenizer()
         if bundled is not None:
             return bundled
-    from asr.hub import resolve_model
+    from asr.runtime.hub import resolve_model
 
     repo = TOKENIZER_REPOS[n_vocab]
     folder = resolve_model(repo, cache_dir, allow_download, allow_patterns=["tokenizer.json"])

@@ -81,7 +81,7 @@ def downloaded_whisper(hf_tiny_dir, tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants as c
 
     import notetaker.catalogue
-    from asr.footprint import folder_tensors, summarize
+    from asr.runtime.footprint import folder_tensors, summarize
     from asr.whisper.weights import read_dims
 
     files = {p.name: p.read_bytes() for p in hf_tiny_dir.iterdir() if p.is_file()}

@@ -74,8 +74,8 @@ def float32_bytes(weights: dict[str, mx.array], quantization: dict | None) -> in
 
 def expand_on_cpu(weights: dict[str, mx.array], quantization: dict | None) -> bool:
     """Whether these quantized weights are expanded to float32 on the CPU (see
-    `asr.footprint.expands_on_cpu`, the rule the memory budget also plans with)."""
-    from asr.footprint import expands_on_cpu
+    `asr.runtime.footprint.expands_on_cpu`, the rule the memory budget also plans with)."""
+    from asr.runtime.footprint import expands_on_cpu
 
     return expands_on_cpu(float32_bytes(weights, quantization))
 
