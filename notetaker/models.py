@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.base import ASRError, ModelNotFoundError
+from asr.runtime.family import CatalogueModel
 from asr.runtime.hub import (
     IncompleteDownload,
     cached_repo,
@@ -27,7 +28,6 @@ from asr.runtime.hub import (
     repo_cache_dir,
     unfinished_blobs,
 )
-from notetaker.catalogue import CatalogueModel
 from notetaker.config import Settings
 
 BUNDLED = "tiny.en"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from notetaker.catalogue import CatalogueModel
+from asr.runtime.family import CatalogueModel
 from notetaker.cli import main
 from tests.asr.whisper.conftest import hf_tiny_dir, hf_tiny_model  # noqa: F401  (fixtures)
 
