@@ -272,7 +272,7 @@ def run_whisper(offline: bool) -> dict:
     audio = speech()
     est = estimate("whisper", "asr", "whisper", folder)
     if not offline:  # a live session decodes one window at a time; the plan costs a file's four
-        from asr.footprint import whisper_working
+        from asr.whisper.spec import working as whisper_working
 
         est["kv"], est["activations"] = whisper_working(est["shape"], est["float_item"], windows=1)
         est["total"] = est["weights"] + est["kv"] + est["activations"]
@@ -297,7 +297,7 @@ def run_qwen3(folder: Path) -> dict:
     import mlx_lm.models.cache  # noqa: F401
 
     import asr.qwen3.engine  # noqa: F401  (imports belong to the baseline: mlx-lm, and what it loads)
-    from asr.footprint import QWEN3_PROMPT_TOKENS
+    from asr.qwen3.spec import PROMPT_TOKENS as QWEN3_PROMPT_TOKENS
     from asr.registry import load_engine
 
     audio = speech(30.0)
@@ -399,7 +399,7 @@ def run_voxtral(folder: Path, seconds: float, steps: int, live: bool) -> dict:
     meter.mark("work")
     # The encoder's caches grow (no reserve) and reach their window only after 15 s of stream,
     # ~10 min of encoder work on this CPU: the estimate again, at the slots they hold.
-    from asr.footprint import voxtral_working
+    from asr.voxtral.spec import working as voxtral_working
 
     slots = int(enc[0].keys.shape[2])
     kv, _ = voxtral_working({**est["shape"], "enc_window": slots}, est["float_item"])

@@ -3,8 +3,8 @@
 Inputs: the machine's physical memory (Linux /proc/meminfo, macOS sysctl), MLX's
 recommended working set where it reports one (Metal), every model's weight bytes (read from
 its safetensors headers once downloaded, else the catalogue's published shapes), its KV-cache
-bound and activation peak from its config (asr.footprint), and a reserve for the OS and the
-other apps of a meeting (a browser, the call itself).
+bound and activation peak from its config (a speech family's spec, asr.registry; an LLM's
+in asr.runtime.footprint), and a reserve for the OS and the other apps of a meeting (a browser, the call itself).
 
     budget = min(total - reserve, MLX's recommended working set, the user's memory_budget_gb)
     reserve = max(2 GiB, a quarter of total)
@@ -26,7 +26,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from asr.footprint import (
+from asr import registry
+from asr.base import ASRError
+from asr.runtime.family import CatalogueModel
+from asr.runtime.footprint import (
     Footprint,
     WeightSummary,
     dominant_float,
@@ -34,16 +37,9 @@ from asr.footprint import (
     llm_shape,
     llm_working,
     loaded_weights,
-    qwen3_shape,
-    qwen3_working,
+    read_json_object,
     summarize,
-    summarize_ct2,
-    voxtral_shape,
-    voxtral_working,
-    whisper_shape,
-    whisper_working,
 )
-from notetaker.catalogue import CatalogueModel
 
 GiB = 2**30
 RESERVE_MIN = 2 * GiB
@@ -52,6 +48,7 @@ ASR_SHARE = 0.5  # of the budget, for a speech model picked automatically
 CONTEXTS = (32768, 16384, 8192, 4096)  # rewrite contexts tried, largest first
 MIN_CONTEXT = CONTEXTS[-1]
 CACHE_SHARE = 0.25  # MLX's buffer cache: at most this share of the budget
+LLM = "llm"  # the family of rewrite models (decoder-only LLMs run by mlx-lm); the rest are speech families
 
 
 @dataclass(frozen=True)
@@ -93,12 +90,12 @@ def physical_memory() -> tuple[int | None, int | None]:
 def detect_machine() -> Machine:
     total, _ = physical_memory()
     if total is None:
-        from asr.footprint import physical_memory_bytes
+        from asr.runtime.footprint import physical_memory_bytes
 
         total = physical_memory_bytes()
     device, gpu, working_set = "cpu", None, None
     try:
-        from asr.mlxrt import preload_blas
+        from asr.runtime.mlxrt import preload_blas
 
         preload_blas()
         import mlx.core as mx
@@ -160,41 +157,39 @@ class Candidate:
 
 def footprint_of(family: str, weights: WeightSummary, shape: dict[str, int], float_dtype: str,
                  machine: Machine, context: int | None = None) -> Footprint:
-    """What a model of `family` takes on `machine`."""
-    gpu_item = 2 if family == "whisper" else None  # Whisper casts to float16 on GPUs
-    w, item, how = loaded_weights(weights, machine.device, machine.total_bytes, gpu_item, float_dtype)
-    if family == "whisper":
-        kv, acts = whisper_working(shape, item)
-    elif family == "voxtral":
-        kv, acts = voxtral_working(shape, item)
-    elif family == "qwen3":
-        kv, acts = qwen3_working(shape, item)
-    elif family == "llm":
+    """What a model of `family` (a registered speech family, or LLM) takes on `machine`."""
+    if family == LLM:
+        w, item, how = loaded_weights(weights, machine.device, machine.total_bytes, None, float_dtype)
         kv, acts = llm_working(shape, context or MIN_CONTEXT, item, machine.device)
     else:
-        raise ValueError(f"unknown model family {family!r}")
+        spec = _family(family)
+        w, item, how = loaded_weights(weights, machine.device, machine.total_bytes, spec.gpu_float_item,
+                                      float_dtype)
+        kv, acts = spec.working(shape, item)
     return Footprint(w, kv, acts, weights.stored_bytes, item, how)
+
+
+def _family(family: str):
+    if not registry.is_family(family):
+        raise ValueError(f"unknown model family {family!r}")
+    return registry.family(family)
 
 
 def read_folder(family: str, folder: Path) -> tuple[WeightSummary, dict[str, int], str]:
     """(weights, config shape, stored float dtype) of a model folder, from its headers."""
-    if family == "whisper" and (folder / "model.bin").is_file():
-        from asr.whisper.ct2 import read_model
-
-        model = read_model(folder / "model.bin")
-        dtypes = {v.dtype for v in model.variables.values()}
-        return summarize_ct2(model), whisper_shape(folder), "F16" if "float16" in dtypes else "F32"
+    spec = None if family == LLM else _family(family)
+    if spec is not None and spec.read_folder is not None:
+        own = spec.read_folder(folder)  # files that are not safetensors (Whisper's CTranslate2)
+        if own is not None:
+            return own
     tensors = folder_tensors(folder)
     group = _group_size(folder)
-    shapes = {"whisper": whisper_shape, "voxtral": voxtral_shape, "qwen3": qwen3_shape, "llm": llm_shape}
-    return summarize(tensors, group), shapes[family](folder), dominant_float(tensors.values())
+    shape = llm_shape(folder) if spec is None else spec.shape(folder)
+    return summarize(tensors, group), shape, dominant_float(tensors.values())
 
 
 def _group_size(folder: Path) -> int:
     """The quantization group size config.json names (64, mlx-lm's default, otherwise)."""
-    from asr.base import ASRError
-    from asr.footprint import read_json_object
-
     if not (folder / "config.json").is_file():
         return 64
     try:
@@ -225,8 +220,8 @@ def from_folder(family: str, kind: str, engine: str, folder: Path, machine: Mach
 def _candidate(name: str, kind: str, family: str, engine: str, spec: str, weights: WeightSummary, shape: dict,
                dtype: str, machine: Machine, context: int | None, folder: Path | None, **ranking) -> Candidate:
     """A costed candidate; LLMs at `context` (default the largest tried) within their window."""
-    window = shape.get("window") if family == "llm" else None
-    ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if family == "llm" else None
+    window = shape.get("window") if family == LLM else None
+    ctx = min(context or CONTEXTS[0], window or CONTEXTS[0]) if family == LLM else None
     return Candidate(name, kind, family, engine, spec, footprint_of(family, weights, shape, dtype, machine, ctx),
                      folder is not None, context=ctx, window=window, weights=weights, shape=shape,
                      float_dtype=dtype, folder=folder, **ranking)
@@ -358,7 +353,7 @@ def _place_asr(plan: Plan, request: Request, candidates, resolve, bundled: Candi
     if request.engine == "none":  # no meeting to transcribe: a summary of a stored one
         return
     if request.engine or request.model:
-        asked = resolve("asr", request.engine or "whisper", request.model)
+        asked = resolve("asr", request.engine or registry.DEFAULT_ENGINE, request.model)
         plan.asr = asked
         if asked.footprint is None:
             plan.reasons.append(f"{asked.name} is not downloaded and not in the catalogue: its size is checked "
@@ -465,7 +460,7 @@ def at_context(llm: Candidate, context: int, machine: Machine) -> Candidate:
     if llm.weights is None:
         return llm
     return replace(llm, context=context,
-                   footprint=footprint_of("llm", llm.weights, llm.shape, llm.float_dtype, machine, context))
+                   footprint=footprint_of(LLM, llm.weights, llm.shape, llm.float_dtype, machine, context))
 
 
 def _largest_context(llm: Candidate, room: int, machine: Machine) -> Candidate | None:
@@ -481,7 +476,6 @@ def _largest_context(llm: Candidate, room: int, machine: Machine) -> Candidate |
 
 # --- the plan for this machine and these settings -----------------------------------------------
 
-ASR_DEFAULTS = {"whisper": "tiny.en", "voxtral": "voxtral-mini-4b-realtime-4bit", "qwen3": "qwen3-asr-0.6b-8bit"}
 LLM_DEFAULT = "llama-3.2-3b"
 LIST_CONTEXT = 8192  # the context `models list` shows rewrite models' memory at
 
@@ -512,7 +506,7 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
         return sorted(found, key=lambda c: -c.rank)
 
     def resolve(kind: str, engine: str, model: str | None) -> Candidate:
-        name = model or (ASR_DEFAULTS.get(engine, "") if kind == "asr" else LLM_DEFAULT)
+        name = model or (_asr_default(engine) if kind == "asr" else LLM_DEFAULT)
         for i in installed:
             if i.kind == kind and (i.name == name.lower() or (i.entry and name in (i.entry.repo, *i.entry.aliases))):
                 c = cost(i)
@@ -520,7 +514,7 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
                     return replace(c, engine=engine if kind == "rewrite" else c.engine)
         folder = Path(name).expanduser()
         if folder.is_dir():
-            family = "llm" if kind == "rewrite" else engine
+            family = LLM if kind == "rewrite" else engine
             try:
                 return from_folder(family, kind, engine, folder, machine)
             except Exception:  # the engine's own loader gives the precise error when it loads
@@ -530,7 +524,7 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
         entry = by_name(name)
         if entry is not None and entry.kind == kind:
             return from_catalogue(entry, machine, None)
-        return Candidate(name, kind, "llm" if kind == "rewrite" else engine, engine, name, None, False)
+        return Candidate(name, kind, LLM if kind == "rewrite" else engine, engine, name, None, False)
 
     # The bundled model is the catalogue entry with no repo (not a local folder named like it).
     bundled = next((cost(i) for i in installed if i.entry is not None and i.entry.repo is None), None)
@@ -538,6 +532,30 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
     cap = int(settings.memory_budget_gb * GiB) if settings.memory_budget_gb else None
     return make_plan(machine, request, candidates, resolve, probe_passed=lambda c: probe_passed(settings, c),
                      cap_bytes=cap, bundled=bundled)
+
+
+def _asr_default(engine: str) -> str:
+    """The model an engine runs when none is named ("" for an unknown engine)."""
+    return registry.default_model(engine) if registry.is_family(engine) else ""
+
+
+def loaded_bytes(item, machine: Machine) -> tuple[int | None, str | None]:
+    """(bytes a model (a notetaker.models.Installed) takes once loaded on `machine`, why
+    that is unknown): from its files' headers when it is downloaded, else the catalogue's
+    published numbers."""
+    try:
+        if item.entry is not None:
+            whole = item.folder if item.state == "complete" else None
+            candidate = from_catalogue(item.entry, machine, whole)
+        elif item.folder is not None and item.state == "complete" and item.kind != "unknown":
+            candidate = from_folder(item.family, item.kind, item.engine, item.folder, machine)
+        else:
+            return None, None
+    except (ASRError, OSError, ValueError, KeyError, TypeError) as e:
+        return None, " ".join(str(e).split()) or type(e).__name__
+    if candidate.family == LLM:
+        candidate = at_context(candidate, LIST_CONTEXT, machine)
+    return candidate.footprint.total, None
 
 
 def probe_passed(settings, asr: Candidate) -> bool:

@@ -34,7 +34,7 @@ def _plan_report(settings: Settings) -> dict[str, Any]:
 
 
 def _mlx_report() -> dict[str, Any]:
-    from asr.mlxrt import INSTALL_HINT, preload_blas
+    from asr.runtime.mlxrt import INSTALL_HINT, preload_blas
 
     blas = preload_blas()
     out: dict[str, Any] = {"blas": {"needed": blas.needed, "openblas": blas.loaded, "detail": blas.detail}}
@@ -72,7 +72,7 @@ def _store_report(settings: Settings) -> dict[str, Any]:
 def _engines_report(settings: Settings) -> dict[str, Any]:
     from asr.registry import engine_names
     from asr.whisper.bundled import bundled_model_dir
-    from asr.whisper.engine import DEFAULT_MODEL
+    from asr.whisper.spec import DEFAULT_MODEL
 
     bundled = bundled_model_dir()
     return {"available": engine_names(), "configured": settings.engine or "from the plan",

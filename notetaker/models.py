@@ -4,7 +4,7 @@ registered by name, and the bundled Whisper tiny.en (`notetaker models list|pull
 Downloads live in `<home>/models` in huggingface_hub's own cache layout, so whatever
 huggingface_hub fetched once (here or through an engine) is found again offline. A
 download that stopped half-way or a weight file that is cut off is reported, never used
-(asr.hub refuses it too), and `pull` finishes or repairs it.
+(asr.runtime.hub refuses it too), and `pull` finishes or repairs it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.hub import cached_repo, check_folder, has_weights, repo_cache_dir, unfinished_blobs
-from notetaker.catalogue import CatalogueModel
+from asr.runtime.family import CatalogueModel
+from asr.runtime.hub import (
+    IncompleteDownload,
+    cached_repo,
+    check_folder,
+    has_weights,
+    repo_cache_dir,
+    unfinished_blobs,
+)
 from notetaker.config import Settings
 
 BUNDLED = "tiny.en"
@@ -110,56 +117,38 @@ def verify(folder: Path) -> str | None:
     return None
 
 
+def download_advice(e: BaseException) -> str:
+    """What to run about a model error, to add to its one line ("" when nothing): the asr
+    library says a download is incomplete, the app names the command that resumes it."""
+    if isinstance(e, IncompleteDownload):
+        todo = "download it again" if e.damaged else "resume"
+        return f"; run `notetaker models pull {e.repo}` to {todo}"
+    return ""
+
+
 def detect_family(folder: Path) -> tuple[str, str, str]:
     """(family, kind, engine) of a model folder, from its files; ModelNotFoundError (one line)
-    when it holds nothing notetaker runs."""
-    if (folder / "model.bin").is_file():
-        return "whisper", "asr", "whisper"  # CTranslate2
-    if (folder / "params.json").is_file() and (folder / "consolidated.safetensors").is_file():
-        return "voxtral", "asr", "voxtral"  # Mistral's original layout
-    config = _config(folder)
+    when it holds nothing notetaker runs: a speech family that claims it (asr.registry), else
+    a chat LLM."""
+    from asr import registry
+
+    config: dict = {}
+
+    def read_config() -> dict:
+        config.update(_config(folder))
+        return config
+
+    spec = registry.family_of_folder(folder, read_config)
+    if spec is not None:
+        return spec.name, "asr", spec.name
     model_type = config.get("model_type")
-    if model_type == "voxtral_realtime":
-        return "voxtral", "asr", "voxtral"
-    if model_type == "qwen3_asr" or (model_type is None and "thinker_config" in config):
-        return "qwen3", "asr", "qwen3"
-    if model_type in (None, "whisper") and ({"n_mels", "n_audio_ctx"} <= config.keys()
-                                             or {"d_model", "encoder_layers"} <= config.keys()):
-        from asr.whisper.weights import detect_layout
-
-        detect_layout(folder)
-        return "whisper", "asr", "whisper"
-    if model_type is None and ("decoder" in config or "encoder_args" in config):
-        from asr.voxtral.weights import detect_layout as voxtral_layout
-
-        voxtral_layout(folder)
-        return "voxtral", "asr", "voxtral"
     text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
     tokenizer = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "chat_template.jinja")
     if "num_hidden_layers" in text and any((folder / f).is_file() for f in tokenizer):
         return "llm", "rewrite", "mlx"
     kind = f"a {model_type} model" if model_type else "no model notetaker knows"
-    raise ModelNotFoundError(f"{folder} holds {kind}: not Whisper, Voxtral Realtime, Qwen3-ASR or a chat LLM")
-
-
-def loaded_bytes(item: Installed, machine) -> tuple[int | None, str | None]:
-    """(bytes the model takes once loaded on `machine`, why that is unknown): from its files'
-    headers when it is downloaded, else the catalogue's published numbers."""
-    from notetaker import budget
-
-    try:
-        if item.entry is not None:
-            whole = item.folder if item.state == "complete" else None
-            candidate = budget.from_catalogue(item.entry, machine, whole)
-        elif item.folder is not None and item.state == "complete" and item.kind != "unknown":
-            candidate = budget.from_folder(item.family, item.kind, item.engine, item.folder, machine)
-        else:
-            return None, None
-    except (ASRError, OSError, ValueError, KeyError, TypeError) as e:
-        return None, " ".join(str(e).split()) or type(e).__name__
-    if candidate.family == "llm":
-        candidate = budget.at_context(candidate, budget.LIST_CONTEXT, machine)
-    return candidate.footprint.total, None
+    known = ", ".join(spec.title for spec in registry.families())
+    raise ModelNotFoundError(f"{folder} holds {kind}: not {known} or a chat LLM")
 
 
 # --- pull, rm, add ---------------------------------------------------------------------------
@@ -389,7 +378,7 @@ def _silent_bar_class():
 
 def _drop_damaged(folder: Path) -> None:
     """Delete the snapshot's cut-off or damaged safetensors files (and indexes) and their blobs."""
-    from asr.footprint import safetensors_problem
+    from asr.runtime.footprint import safetensors_problem
 
     def damaged_index(path: Path) -> bool:
         try:
@@ -423,7 +412,7 @@ def _config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():
         raise ModelNotFoundError(f"{folder} has no config.json, params.json or model.bin: not a model folder")
-    from asr.footprint import read_json_object
+    from asr.runtime.footprint import read_json_object
 
     return read_json_object(path)
 

@@ -1,7 +1,7 @@
 """The `mlx` rewrite backend: a small instruct model run in-process with mlx-lm.
 
 Models come from the hub (the mlx-community 4-bit conversions) or a local folder in the
-same layout, through `asr.hub.resolve_model`, and load with `mlx_lm.load`. Replies stream
+same layout, through `asr.runtime.hub.resolve_model`, and load with `mlx_lm.load`. Replies stream
 token by token with `mlx_lm.stream_generate` and stop at the model's end-of-turn tokens.
 
 On the CPU (Linux) matmuls reach BLAS only in float32 and MLX's quantized CPU kernels are
@@ -39,7 +39,7 @@ FALLBACK_CONTEXT = 4096  # configs that do not say
 def resolve_llm(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> tuple[str, Path]:
     """(the model's name as shown to users, its local folder)."""
     from asr.base import ModelNotFoundError
-    from asr.hub import resolve_model
+    from asr.runtime.hub import resolve_model
 
     name = model or DEFAULT_MODEL
     spec = NAMES.get(name.lower(), name)
@@ -159,7 +159,7 @@ def _load(folder: Path, dequantize: bool | None) -> tuple[Any, Any, dict]:
         raise RewriteError(f"{folder} is not a language model mlx-lm can load: {_first_line(e)}") from None
     from mlx.utils import tree_flatten
 
-    from asr.mlxrt import release_freed_memory
+    from asr.runtime.mlxrt import release_freed_memory
 
     _fit_to_device(model, config, dequantize)
     try:
@@ -180,8 +180,8 @@ def _fit_to_device(model: Any, config: dict, dequantize: bool | None) -> None:
     from mlx.utils import tree_flatten
     from mlx_lm.utils import dequantize_model
 
-    from asr.checkpoint import expand_on_cpu
-    from asr.mlxrt import on_cpu
+    from asr.runtime.checkpoint import expand_on_cpu
+    from asr.runtime.mlxrt import on_cpu
 
     quantization = config.get("quantization")
     cpu = on_cpu()

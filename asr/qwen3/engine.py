@@ -16,27 +16,18 @@ from asr.base import (
     SessionOptions,
     check_plain_decoding,
 )
-from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu, release_freed_memory
+from asr.runtime.checkpoint import expand_on_cpu
+from asr.runtime.mlxrt import on_cpu, release_freed_memory
 from asr.qwen3.config import LANGUAGE_NAMES
 from asr.qwen3.decoding import Qwen3Decoder
+from asr.qwen3.spec import DEFAULT_MODEL, NAMES, SPEC, shape_of, working
 from asr.qwen3.tokenizer import QwenTokenizer
 from asr.qwen3.weights import build_model, dequantized, load_checkpoint
 from asr.segmented import SegmentedSession, Transcript
 
-NAMES = {
-    "qwen3-asr-0.6b": "Qwen/Qwen3-ASR-0.6B",
-    "qwen3-asr-1.7b": "Qwen/Qwen3-ASR-1.7B",
-    "qwen3-asr-0.6b-8bit": "mlx-community/Qwen3-ASR-0.6B-8bit",
-    "qwen3-asr-0.6b-4bit": "mlx-community/Qwen3-ASR-0.6B-4bit",
-    "qwen3-asr-1.7b-8bit": "mlx-community/Qwen3-ASR-1.7B-8bit",
-    "qwen3-asr-1.7b-4bit": "mlx-community/Qwen3-ASR-1.7B-4bit",
-}
-DEFAULT_MODEL = "qwen3-asr-0.6b-8bit"
-
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
-    from asr.hub import resolve_named
+    from asr.runtime.hub import resolve_named
 
     return resolve_named(model, DEFAULT_MODEL, NAMES, "Qwen3-ASR", cache_dir, allow_download)
 
@@ -89,13 +80,10 @@ class Qwen3Engine(Engine):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(native_streaming=False, delay_control=False, word_timestamps=False,
-                            rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES))
+        return SPEC.capabilities
 
     def memory_estimate(self) -> MemoryEstimate:
-        from asr.footprint import qwen3_shape_of, qwen3_working
-
-        kv, acts = qwen3_working(qwen3_shape_of(self.config), 4 if on_cpu() else 2)
+        kv, acts = working(shape_of(self.config), 4 if on_cpu() else 2)
         return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:

@@ -23,7 +23,7 @@ import mlx.nn as nn
 import numpy as np
 from mlx_lm.models import qwen3
 
-from asr.kernels import Embedding, Linear, attention, gelu
+from asr.runtime.kernels import Embedding, Linear, attention, gelu
 from asr.qwen3.config import AudioConfig, Qwen3ASRConfig, TextConfig, conv_out_len
 
 

@@ -20,19 +20,18 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import (
+from asr.base import ModelNotFoundError
+from asr.qwen3.config import Qwen3ASRConfig
+from asr.qwen3.model import Qwen3ASR
+from asr.runtime.checkpoint import (
+    Read,
     build_quantized,
     dequantized as expand_quantized,
-    cast_floats,
-    check_against,
     load_safetensors,
-    quantize_as_stored,
+    load_weights,
     read_json,
     read_quantization,
 )
-from asr.qwen3.config import Qwen3ASRConfig
-from asr.qwen3.model import Qwen3ASR
 
 LAYOUT_ORIGINAL = "original"
 LAYOUT_MLX = "mlx"
@@ -50,9 +49,13 @@ class Checkpoint:
 def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> Checkpoint:
     """Load a Qwen3-ASR folder in either layout; float weights cast to `dtype` (None: as
     stored). One-line ModelNotFoundError / ASRError for anything missing or wrong."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"no model folder at {folder}")
+    folder, r = load_weights(folder, read, Qwen3ASR, "Qwen3-ASR", dtype)
+    return Checkpoint(r.config, r.weights, r.layout, folder, r.quantization)
+
+
+def read(folder: Path) -> Read:
+    """The config and our-named weights of a folder in either layout (the layout from its
+    keys: the original's start with `thinker.`)."""
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ModelNotFoundError(f"{folder} has no config.json")
@@ -69,12 +72,7 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
         value = raw.pop(key)
         if name is not None:
             weights[name] = _conv_to_mlx(name, value, layout)
-    quantization = read_quantization(settings, weights, config_path)
-    _check_shapes(folder, config, weights, quantization)
-    for name in list(weights):
-        weights[name] = cast_floats(weights[name], dtype)
-        mx.eval(weights[name])
-    return Checkpoint(config, weights, layout, folder, quantization)
+    return Read(layout, config, weights, read_quantization(settings, weights, config_path))
 
 
 def to_ours(key: str, config: Qwen3ASRConfig) -> str | None:
@@ -116,11 +114,3 @@ def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:
     if not path.startswith("lm.") or not isinstance(module, (nn.Linear, nn.Embedding)):
         return False
     return module.weight.shape[-1] % group_size == 0
-
-
-def _check_shapes(folder: Path, config: Qwen3ASRConfig, weights: dict, quantization: dict | None) -> None:
-    try:
-        skeleton = quantize_as_stored(Qwen3ASR(config), weights, quantization)
-    except (ValueError, ZeroDivisionError, KeyError) as e:
-        raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
-    check_against(folder, skeleton, weights, "Qwen3-ASR")

@@ -15,26 +15,17 @@ from asr.base import (
     SessionOptions,
     check_plain_decoding,
 )
-from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu, release_freed_memory
+from asr.runtime.checkpoint import expand_on_cpu
+from asr.runtime.mlxrt import on_cpu, release_freed_memory
 from asr.voxtral.model import VoxtralRealtime
 from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
+from asr.voxtral.spec import DEFAULT_MODEL, LANGUAGES, NAMES, SPEC, shape_of, working
 from asr.voxtral.tokenizer import TekkenTokenizer
 from asr.voxtral.weights import build_model, dequantized, load_checkpoint
 
-ORIGINAL_REPO = "mistralai/Voxtral-Mini-4B-Realtime-2602"
-NAMES = {
-    "voxtral-mini-4b-realtime": ORIGINAL_REPO,
-    "voxtral-mini-4b-realtime-4bit": "mlx-community/Voxtral-Mini-4B-Realtime-2602-4bit",
-    "voxtral-mini-4b-realtime-fp16": "mlx-community/Voxtral-Mini-4B-Realtime-2602-fp16",
-}
-DEFAULT_MODEL = "voxtral-mini-4b-realtime-4bit"
-# Languages Mistral lists for Voxtral Mini Realtime.
-LANGUAGES = ("en", "zh", "hi", "es", "ar", "fr", "pt", "ru", "de", "ja", "ko", "it", "nl")
-
 
 def resolve_voxtral(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
-    from asr.hub import resolve_named
+    from asr.runtime.hub import resolve_named
 
     return resolve_named(model, DEFAULT_MODEL, NAMES, "Voxtral", cache_dir, allow_download)
 
@@ -65,15 +56,12 @@ class VoxtralEngine(Engine):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(native_streaming=True, delay_control=True, word_timestamps=False,
-                            rewrite_experimental=True, languages=LANGUAGES)
+        return SPEC.capabilities
 
     def memory_estimate(self) -> MemoryEstimate:
         """Weights plus both KV caches at their sliding-window bounds (they never grow past)
         and the activations of a step."""
-        from asr.footprint import voxtral_shape_of, voxtral_working
-
-        kv, acts = voxtral_working(voxtral_shape_of(self.config), 4 if on_cpu() else 2)
+        kv, acts = working(shape_of(self.config), 4 if on_cpu() else 2)
         return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def text_decoder(self) -> tuple[VoxtralRealtime, TekkenTokenizer]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from asr.kernels import Embedding, Linear, gelu
+from asr.runtime.kernels import Embedding, Linear, gelu
 from asr.voxtral.config import DecoderArgs, EncoderArgs, VoxtralConfig
 
 # Positions run up to window + max(window, REBASE_SPAN) before a rebase: a rebase every

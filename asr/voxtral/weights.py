@@ -27,14 +27,13 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import (
+from asr.runtime.checkpoint import (
+    Read,
     build_quantized,
     dequantized as expand_quantized,
-    cast_floats,
-    check_against,
     load_safetensors,
+    load_weights,
     mx_load,
-    quantize_as_stored,
     read_json,
     read_quantization,
 )
@@ -72,21 +71,18 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
     CPU computes fast). ModelNotFoundError for a missing or incomplete folder, ASRError for
     corrupt or unsupported files; each message is one line.
     """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"no model folder at {folder}")
+    folder, r = load_weights(folder, read, VoxtralRealtime, "Voxtral Realtime", dtype)
+    tekken = folder / "tekken.json"
+    return Checkpoint(r.config, r.weights, r.layout, folder, r.quantization, tekken if tekken.is_file() else None)
+
+
+def read(folder: Path) -> Read:
+    """The config and our-named weights of a folder in whichever layout it holds."""
     layout = detect_layout(folder)
     loaders = {LAYOUT_ORIGINAL: _load_original, LAYOUT_TRANSFORMERS: _load_transformers,
                LAYOUT_MLX: _load_mlx}  # fmt: skip
     config, weights, quantization = loaders[layout](folder)
-    _check_shapes(folder, config, weights, quantization)
-    for name in list(weights):
-        # One tensor at a time, so a stored copy is freed as soon as its cast exists.
-        weights[name] = cast_floats(weights[name], dtype)
-        mx.eval(weights[name])
-    tekken = folder / "tekken.json"
-    return Checkpoint(config, weights, layout, folder, quantization,
-                      tekken if tekken.is_file() else None)
+    return Read(layout, config, weights, quantization)
 
 
 def build_model(checkpoint: Checkpoint, quantize_bits: int | None = None,
@@ -294,16 +290,3 @@ def _quantizable(path: str, module: nn.Module, group_size: int) -> bool:
     if not isinstance(module, (nn.Linear, nn.Embedding)) or "ada_rms_norm_t_cond" in path:
         return False
     return module.weight.shape[-1] % group_size == 0
-
-
-def _skeleton(config: VoxtralConfig, quantization: dict | None, weights: dict) -> VoxtralRealtime:
-    # Parameters start lazy: nothing is computed for a skeleton whose weights are replaced.
-    return quantize_as_stored(VoxtralRealtime(config), weights, quantization)
-
-
-def _check_shapes(folder: Path, config: VoxtralConfig, weights: dict, quantization: dict | None) -> None:
-    try:
-        skeleton = _skeleton(config, quantization, weights)
-    except (ValueError, ZeroDivisionError, KeyError) as e:
-        raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
-    check_against(folder, skeleton, weights, "Voxtral Realtime")

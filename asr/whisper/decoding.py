@@ -14,7 +14,7 @@ from mlx.utils import tree_flatten
 
 from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
 from asr.features import window_mel
-from asr.mlxrt import on_cpu
+from asr.runtime.mlxrt import on_cpu
 from asr.repetition import find_loop
 from asr.whisper.beam import beam_search, filter_for_rows, loop_cutter
 from asr.whisper.model import Whisper

@@ -19,31 +19,20 @@ from asr.base import (
     ModelNotFoundError,
     SessionOptions,
 )
-from asr.checkpoint import expand_on_cpu
-from asr.mlxrt import on_cpu, release_freed_memory
+from asr.runtime.checkpoint import expand_on_cpu
+from asr.runtime.mlxrt import on_cpu, release_freed_memory
 from asr.segmented import SegmentedSession, Span, Transcript
 from asr.whisper.bundled import bundled_model_dir, is_bundled, verify_bundled
 from asr.whisper.decoding import TIME_PRECISION, DecodingOptions, DecodingResult, WhisperDecoder
 from asr.whisper.seek import SeekSession
-from asr.whisper.tokenizer import LANGUAGES, WhisperTokenizer
+from asr.whisper.spec import DEFAULT_MODEL, HUB_NAMES, LANGUAGES, working
+from asr.whisper.tokenizer import WhisperTokenizer
 from asr.whisper.weights import (
     build_model,
     default_tokenizer_file,
     dequantized,
     load_checkpoint,
 )
-
-DEFAULT_MODEL = "tiny.en"
-# Short names → the original repos (transformers layout: weights and tokenizer.json).
-# mlx-community conversions are used by giving their repo id.
-SIZES = ("tiny", "base", "small", "medium")
-HUB_NAMES = {
-    **{f"{s}{suffix}": f"openai/whisper-{s}{suffix}" for s in SIZES for suffix in ("", ".en")},
-    "large-v2": "openai/whisper-large-v2",
-    "large-v3": "openai/whisper-large-v3",
-    "large-v3-turbo": "openai/whisper-large-v3-turbo",
-    "turbo": "openai/whisper-large-v3-turbo",
-}
 
 
 def resolve_whisper(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -60,7 +49,7 @@ def resolve_whisper(model: str | None, cache_dir: Path | None = None, allow_down
     if "/" not in repo:
         known = ", ".join(["tiny.en (bundled)", *sorted(HUB_NAMES)])
         raise ModelNotFoundError(f"unknown Whisper model {name!r}; known: {known}; or a local folder or hub repo id")
-    from asr.hub import resolve_model
+    from asr.runtime.hub import resolve_model
 
     return resolve_model(repo, cache_dir, allow_download)
 
@@ -149,9 +138,7 @@ class WhisperEngine(Engine):
     def memory_estimate(self) -> MemoryEstimate:
         from dataclasses import asdict
 
-        from asr.footprint import whisper_working
-
-        kv, acts = whisper_working(asdict(self.dims), 4 if on_cpu() else 2)
+        kv, acts = working(asdict(self.dims), 4 if on_cpu() else 2)
         return MemoryEstimate(self._weight_bytes, kv + acts)
 
     def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:

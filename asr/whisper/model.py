@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from asr.kernels import Embedding, Linear, attention, gelu
+from asr.runtime.kernels import Embedding, Linear, attention, gelu
 
 
 @dataclass(frozen=True)

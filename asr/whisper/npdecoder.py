@@ -13,7 +13,7 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from asr.kernels import np_gelu, np_matmul_columns
+from asr.runtime.kernels import np_gelu, np_matmul_columns
 from asr.whisper.model import TextDecoder
 
 

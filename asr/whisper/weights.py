@@ -15,17 +15,23 @@ import collections
 import pickle
 import re
 import zipfile
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.checkpoint import cast_floats, check_weights, mx_load, read_json, shard_files
+from asr.runtime.checkpoint import (
+    Read,
+    build_quantized,
+    dequantized as expand_quantized,
+    load_weights,
+    mx_load,
+    read_json,
+    shard_files,
+)
 from asr.whisper.ct2 import CT2Model, read_model
 from asr.whisper.model import Whisper, WhisperDims, sinusoids
 
@@ -67,6 +73,11 @@ class Checkpoint:
     tokenizer_file: Path | None = None
     generation: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def config(self) -> WhisperDims:
+        """The dims, under the name every family's checkpoint gives its config."""
+        return self.dims
+
 
 def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> Checkpoint:
     """Load a Whisper checkpoint folder in any supported layout.
@@ -75,9 +86,22 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
     the CPU backend computes fast). Raises ModelNotFoundError for a missing or incomplete
     folder and ASRError for corrupt or unsupported files, each with a one-line message.
     """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"no model folder at {folder}")
+    folder, r = load_weights(folder, read, Whisper, "Whisper", dtype)
+    tokenizer = folder / "tokenizer.json"
+    return Checkpoint(
+        dims=r.config,
+        weights=r.weights,
+        layout=r.layout,
+        folder=folder,
+        quantization=r.quantization,
+        tokenizer_file=tokenizer if tokenizer.is_file() else None,
+        generation=r.extra["generation"],
+    )
+
+
+def read(folder: Path) -> Read:
+    """The dims and our-named weights of a folder in whichever layout it holds (the
+    generation settings in `extra`)."""
     layout = detect_layout(folder)
     loaders = {LAYOUT_CT2: _load_ct2, LAYOUT_MLX: _load_mlx, LAYOUT_TRANSFORMERS: _load_transformers}
     dims, weights, generation, quantization = loaders[layout](folder)
@@ -86,29 +110,12 @@ def load_checkpoint(folder: str | Path, dtype: mx.Dtype | None = mx.float32) -> 
         like = weights.get("decoder.positional_embedding", mx.zeros(0)).dtype
         fixed = sinusoids(dims.n_audio_ctx, dims.n_audio_state)
         weights["encoder.positional_embedding"] = fixed.astype(like)
-    _check_shapes(folder, dims, weights, quantization)
-    for name in list(weights):
-        # One tensor at a time, so a stored copy is freed as soon as its cast exists.
-        weights[name] = cast_floats(weights[name], dtype)
-        mx.eval(weights[name])
-    tokenizer = folder / "tokenizer.json"
-    return Checkpoint(
-        dims=dims,
-        weights=weights,
-        layout=layout,
-        folder=folder,
-        quantization=quantization,
-        tokenizer_file=tokenizer if tokenizer.is_file() else None,
-        generation=generation,
-    )
+    return Read(layout, dims, weights, quantization, {"generation": generation})
 
 
 def build_model(checkpoint: Checkpoint) -> Whisper:
     """A `Whisper` holding the checkpoint's weights (quantized layers made quantized first)."""
-    model = _skeleton(checkpoint.dims, checkpoint.quantization, checkpoint.weights)
-    model.load_weights(list(checkpoint.weights.items()), strict=True)
-    mx.eval(model.parameters())
-    return model
+    return build_quantized(Whisper(checkpoint.dims), checkpoint.weights, checkpoint.quantization, None, 64, None)
 
 
 def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32, consume: bool = False) -> Checkpoint:
@@ -118,16 +125,7 @@ def dequantized(checkpoint: Checkpoint, dtype: mx.Dtype = mx.float32, consume: b
     so quantized downloads are expanded once at load. `consume` expands in place, freeing
     each packed layer as soon as its expansion exists.
     """
-    q = checkpoint.quantization
-    if not q:
-        return checkpoint
-    w = checkpoint.weights if consume else dict(checkpoint.weights)
-    for key in [k for k in w if k.endswith(".scales")]:
-        base = key[: -len(".scales")]
-        w[base + ".weight"] = mx.dequantize(w[base + ".weight"], w.pop(key), w.pop(base + ".biases"),
-                                            group_size=q["group_size"], bits=q["bits"]).astype(dtype)
-        mx.eval(w[base + ".weight"])
-    return replace(checkpoint, weights=w, quantization=None)
+    return expand_quantized(checkpoint, Whisper, dtype, consume)
 
 
 def detect_layout(folder: Path) -> str:
@@ -168,7 +166,7 @@ def default_tokenizer_file(
         bundled = _bundled_tokenizer()
         if bundled is not None:
             return bundled
-    from asr.hub import resolve_model
+    from asr.runtime.hub import resolve_model
 
     repo = TOKENIZER_REPOS[n_vocab]
     folder = resolve_model(repo, cache_dir, allow_download, allow_patterns=["tokenizer.json"])
@@ -574,16 +572,3 @@ def _read_json(folder: Path, name: str, required: bool) -> dict:
             raise ModelNotFoundError(f"{folder} has no {name}")
         return {}
     return read_json(path)
-
-
-def _skeleton(dims: WhisperDims, quantization: dict | None, weights: dict) -> Whisper:
-    # Parameters start lazy: nothing is computed for a skeleton whose weights are replaced.
-    model = Whisper(dims)
-    if quantization:
-        nn.quantize(model, **quantization, class_predicate=lambda p, m: f"{p}.scales" in weights)
-    return model
-
-
-def _check_shapes(folder: Path, dims: WhisperDims, weights: dict, quantization: dict | None) -> None:
-    expected = {k: v.shape for k, v in tree_flatten(_skeleton(dims, quantization, weights).parameters())}
-    check_weights(folder, expected, weights, "Whisper")

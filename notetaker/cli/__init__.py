@@ -239,7 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except Exception as e:
         if isinstance(e, _user_errors()):
-            print(f"notetaker: {_one_line(e)}", file=sys.stderr)
+            from notetaker.models import download_advice
+
+            print(f"notetaker: {_one_line(e)}{download_advice(e)}", file=sys.stderr)
             return EXIT_USAGE
         if os.environ.get("NOTETAKER_DEBUG"):
             raise

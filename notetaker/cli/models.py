@@ -36,7 +36,8 @@ def size(n: int) -> str:
 def rows(settings: Settings) -> tuple[list[dict], str]:
     """One dict per model, and the machine the memory column is for."""
     from notetaker.budget import detect_machine
-    from notetaker.models import BUNDLED, loaded_bytes, scan
+    from notetaker.budget import loaded_bytes
+    from notetaker.models import BUNDLED, scan
 
     machine = detect_machine()
     out = []

@@ -22,10 +22,11 @@ import pytest
 from safetensors.numpy import save
 
 from asr.base import ModelNotFoundError
-from asr.footprint import TensorInfo, summarize
-from asr.hub import resolve_model
-from notetaker.catalogue import CatalogueModel
+from asr.runtime.family import CatalogueModel
+from asr.runtime.footprint import TensorInfo, summarize
+from asr.runtime.hub import resolve_model
 from notetaker.cli import main
+from notetaker.models import download_advice
 
 from .conftest import ROOT
 from .fake_hub import FakeHub, etag_of
@@ -249,7 +250,8 @@ def test_an_unfinished_blob_is_partial(capsys, sample_home):
     assert row["state"] == "partial" and "stopped half-way" in row["problem"]
     with pytest.raises(ModelNotFoundError) as e:
         resolve_model("acme/whisper-mini", sample_home / "models", allow_download=False)
-    assert "notetaker models pull acme/whisper-mini" in str(e.value) and "\n" not in str(e.value)
+    msg = f"{e.value}{download_advice(e.value)}"  # the library's fact, the app's advice
+    assert "notetaker models pull acme/whisper-mini" in msg and "\n" not in msg
 
 
 # --- engines never use a partial or corrupt download -----------------------------------------------
@@ -266,7 +268,7 @@ def test_engines_refuse_partial_and_corrupt_downloads(sample_home, monkeypatch, 
         monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
         with pytest.raises(ModelNotFoundError) as e:
             resolve_model(repo, cache, allow_download=allow_download)
-        msg = str(e.value)
+        msg = f"{e.value}{download_advice(e.value)}"  # the library's fact, the app's advice
         assert "\n" not in msg and f"notetaker models pull {repo}" in msg
         for w in words:
             assert w in msg

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from notetaker.catalogue import CatalogueModel
+from asr.runtime.family import CatalogueModel
 from notetaker.cli import main
 from tests.asr.whisper.conftest import hf_tiny_dir, hf_tiny_model  # noqa: F401  (fixtures)
 
@@ -81,7 +81,7 @@ def downloaded_whisper(hf_tiny_dir, tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants as c
 
     import notetaker.catalogue
-    from asr.footprint import folder_tensors, summarize
+    from asr.runtime.footprint import folder_tensors, summarize
     from asr.whisper.weights import read_dims
 
     files = {p.name: p.read_bytes() for p in hf_tiny_dir.iterdir() if p.is_file()}

@@ -4,7 +4,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from asr import kernels
+from asr.runtime import kernels
 
 
 @pytest.fixture(autouse=True)

@@ -166,12 +166,10 @@ def test_every_catalogue_name_is_one_its_engine_or_backend_knows(model):
     catalogue's repo there."""
     if model.engine == "mlx":
         from rewrite.mlx_llm import NAMES
-    elif model.engine == "whisper":
-        from asr.whisper.engine import HUB_NAMES as NAMES
-    elif model.engine == "voxtral":
-        from asr.voxtral.engine import NAMES
     else:
-        from asr.qwen3.engine import NAMES
+        from asr.registry import family
+
+        NAMES = family(model.engine).names
     if model.repo is None:
         assert model.name == "tiny.en"  # the bundled one: the Whisper engine's default
     else:

@@ -4,7 +4,7 @@ Voxtral's text mode, the nearest configuration that fits, and the MLX limits."""
 
 from __future__ import annotations
 
-from asr.footprint import Footprint, WeightSummary
+from asr.runtime.footprint import Footprint, WeightSummary
 from notetaker.budget import GiB, Candidate, Machine, Request, budget_bytes, make_plan
 
 MAC16 = Machine("Darwin", "arm64", 16 * GiB, "gpu", "metal", working_set_bytes=int(10.67 * GiB))

@@ -227,7 +227,7 @@ def test_quantized_models_on_the_cpu(tmp_path):
     # mlx-community checkpoints are 4-bit: expanded to float32 by default on the CPU where
     # that fits; kept 4-bit on request, with the prompt's many-row products through BLAS
     # on weights expanded per product. Both give the same greedy text here.
-    from asr.mlxrt import on_cpu
+    from asr.runtime.mlxrt import on_cpu
     from tests.rewrite.tiny_llm import llama_config, write_llm
 
     if not on_cpu():

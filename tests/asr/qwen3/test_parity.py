@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from asr import kernels
+from asr.runtime import kernels
 from asr.qwen3.decoding import features
 from asr.qwen3.weights import build_model, load_checkpoint
 from tests.asr.qwen3.conftest import SPECIAL

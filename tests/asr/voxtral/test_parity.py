@@ -12,7 +12,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from asr import kernels
+from asr.runtime import kernels
 from asr.features import voxtral_log_mel
 from asr.voxtral.model import SlidingCache, VoxtralRealtime, time_embedding
 from asr.voxtral.weights import build_model, load_checkpoint

@@ -5,7 +5,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from asr import kernels
+from asr.runtime import kernels
 from asr.features import window_mel
 from asr.whisper.weights import build_model, load_checkpoint
 

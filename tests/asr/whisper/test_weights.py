@@ -23,7 +23,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
-from asr.hub import resolve_model
+from asr.runtime.hub import resolve_model
 from asr.whisper.ct2 import read_model
 from asr.whisper.model import WhisperDims, sinusoids
 from asr.whisper.weights import (
@@ -474,7 +474,7 @@ def test_corrupt_safetensors_and_json(tmp_path, mlx_tiny_dir):
 
 def test_product_modules_do_not_import_test_only_packages():
     code = (
-        "import sys, asr.whisper.weights, asr.whisper.ct2, asr.hub\n"
+        "import sys, asr.whisper.weights, asr.whisper.ct2, asr.runtime.hub\n"
         "bad = [m for m in ('torch', 'transformers', 'ctranslate2') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

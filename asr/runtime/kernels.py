@@ -20,7 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from asr.mlxrt import on_cpu
+from asr.runtime.mlxrt import on_cpu
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 # Below this many score elements per call the MLX path is as fast (dispatch dominates).

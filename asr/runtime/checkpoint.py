@@ -1,16 +1,21 @@
-"""Reading checkpoint files, shared by every engine's loader: JSON configs, safetensors and
-their shard indexes, float casts. Every failure is a one-line ASRError or ModelNotFoundError."""
+"""Reading checkpoint files, shared by every family's loader: JSON configs, safetensors and
+their shard indexes, float casts, MLX quantization as stored, the shape check, and the one
+load sequence (`load_weights`) each family's `load_checkpoint` runs with its own reader.
+Every failure is a one-line ASRError or ModelNotFoundError."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, Callable
 
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 from asr.base import ASRError, ModelNotFoundError
+from asr.runtime.footprint import expands_on_cpu
 
 
 def read_json(path: Path) -> dict:
@@ -74,9 +79,7 @@ def float32_bytes(weights: dict[str, mx.array], quantization: dict | None) -> in
 
 def expand_on_cpu(weights: dict[str, mx.array], quantization: dict | None) -> bool:
     """Whether these quantized weights are expanded to float32 on the CPU (see
-    `asr.footprint.expands_on_cpu`, the rule the memory budget also plans with)."""
-    from asr.footprint import expands_on_cpu
-
+    `asr.runtime.footprint.expands_on_cpu`, the rule the memory budget also plans with)."""
     return expands_on_cpu(float32_bytes(weights, quantization))
 
 
@@ -158,8 +161,6 @@ def dequantized(checkpoint, model_factory, dtype: mx.Dtype = mx.float32, consume
     layers expanded to `dtype` (the CPU's fast path); `model_factory(config)` builds the float
     model whose layer widths say how each layer was packed. `consume`: expand in place (the
     given checkpoint is spent)."""
-    from dataclasses import replace
-
     if not checkpoint.quantization:
         return checkpoint
     in_dims = float_in_dims(model_factory(checkpoint.config))
@@ -175,8 +176,6 @@ def build_quantized(model: nn.Module, weights: dict, quantization: dict | None, 
     """`model` holding `weights`: layers the checkpoint stores quantized are made so first;
     `quantize_bits` then quantizes the float layers `quantizable(path, module, group_size)`
     picks. Evaluated, ready to run."""
-    from asr.base import ASRError
-
     if quantize_bits is not None and quantize_bits not in QUANTIZE_BITS:
         raise ASRError(f"cannot quantize to {quantize_bits} bits; use 4 or 8")
     model = quantize_as_stored(model, weights, quantization)
@@ -191,3 +190,46 @@ def build_quantized(model: nn.Module, weights: dict, quantization: dict | None, 
 def check_against(folder: Path, skeleton: nn.Module, weights: dict, model: str) -> None:
     """`check_weights` against a (lazy, possibly quantized) model skeleton's parameters."""
     check_weights(folder, {k: v.shape for k, v in tree_flatten(skeleton.parameters())}, weights, model)
+
+
+# --- the one loader ------------------------------------------------------------------------
+
+
+@dataclass
+class Read:
+    """What a family makes of a folder: the layout it found, its config object, the weights
+    sanitized into its model's own parameter names, the MLX quantization settings when
+    stored quantized, and anything else it keeps from the folder (`extra`)."""
+
+    layout: str
+    config: Any
+    weights: dict[str, mx.array]
+    quantization: dict | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_weights(folder: str | Path, read: Callable[[Path], Read], model: Callable[[Any], nn.Module], name: str,
+                 dtype: mx.Dtype | None) -> tuple[Path, Read]:
+    """Load a model folder the way every family does: `read(folder)` (the family's part:
+    which layout, its config, its sanitized weights), then the weights checked against
+    `model(config)` — exactly its parameters, in its shapes, quantized where stored so —
+    and float weights cast to `dtype` (None: as stored) one tensor at a time, so a stored copy
+    is freed as soon as its cast exists. One-line ModelNotFoundError / ASRError throughout."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ModelNotFoundError(f"no model folder at {folder}")
+    r = read(folder)
+    check_shapes(folder, model(r.config), r.weights, r.quantization, name)
+    for key in list(r.weights):
+        r.weights[key] = cast_floats(r.weights[key], dtype)
+        mx.eval(r.weights[key])
+    return folder, r
+
+
+def check_shapes(folder: Path, model: nn.Module, weights: dict, quantization: dict | None, name: str) -> None:
+    """The weights fit `model` (a lazy float skeleton) once quantized as they are stored."""
+    try:
+        skeleton = quantize_as_stored(model, weights, quantization)
+    except (ValueError, ZeroDivisionError, KeyError) as e:
+        raise ASRError(f"{folder}: quantized weights do not fit the config ({e})") from None
+    check_against(folder, skeleton, weights, name)

@@ -7,7 +7,8 @@ layers are expanded to float32 where that fits (`expands_on_cpu`); on a GPU the 
 precision stays (Whisper casts to float16).
 
 The working memory on top (KV caches at their bound, activations at their peak) is each
-family's own formula over its config, shared with the engines' `memory_estimate()`.
+family's own formula over its config (its spec's `working`), shared with the engines'
+`memory_estimate()`; here only the decoder-only LLM's, which the rewrite models share.
 Nothing here reads tensor data, so planning stays quick however big the models are.
 """
 
@@ -263,56 +264,7 @@ def dominant_float(tensors: Iterable[TensorInfo]) -> str:
     return max(sizes, key=sizes.__getitem__) if sizes else "F16"
 
 
-# --- working memory per family ---------------------------------------------------------------
-
-MIB = 2**20
-
-
-WHISPER_WINDOWS = 4  # 30 s windows decoded together by a file's transcription (SegmentedSession)
-
-
-def whisper_working(d: Mapping[str, int], item: int, windows: int = WHISPER_WINDOWS) -> tuple[int, int]:
-    """(KV bytes, activation bytes) of Whisper decoding `windows` 30 s windows at once (a
-    live meeting: 1; a file: 4): per window the decoder's self-attention cache over its whole
-    text context, the cross-attention cache and the encoder's layer activations; plus one
-    window's attention scores (heads x frames x frames)."""
-    cross = 2 * d["n_text_layer"] * d["n_audio_ctx"] * d["n_text_state"] * item
-    self_kv = 2 * d["n_text_layer"] * d["n_text_ctx"] * d["n_text_state"] * item
-    scores = d["n_audio_head"] * d["n_audio_ctx"] * d["n_audio_ctx"] * item
-    acts = d["n_audio_ctx"] * d["n_audio_state"] * item * 8
-    return windows * (cross + self_kv), windows * acts + scores
-
-
-def voxtral_working(v: Mapping[str, int], item: int) -> tuple[int, int]:
-    """(KV bytes, activation bytes) of Voxtral Realtime: both KV caches at their bounds — the
-    decoder's reserves its sliding window; the encoder's holds up to 2 x window - 1 frames
-    just after a catch-up appends a whole window of frames at once — one step's logits and
-    the encoder's window of activations through its FFN."""
-    kv_dec = 2 * v["dec_layers"] * v["dec_window"] * v["dec_kv_heads"] * v["dec_head_dim"] * item
-    kv_enc = 2 * v["enc_layers"] * (2 * v["enc_window"] - 1) * v["enc_kv_heads"] * v["enc_head_dim"] * item
-    acts = v["vocab"] * 4 * 2 + v["enc_window"] * (v["enc_dim"] * 4 + v["enc_hidden"] * 3) * item
-    return kv_dec + kv_enc, acts
-
-
-QWEN3_PROMPT_TOKENS = 1024  # Qwen3-ASR's KV bound: 30 s of audio (390 tokens), context and answer
-QWEN3_MAX_CHUNKS = 30  # 1 s conv chunks in its longest (30 s) utterance
-
-
-def qwen3_working(q: Mapping[str, int], item: int) -> tuple[int, int]:
-    """(KV bytes, activation bytes) of Qwen3-ASR: the decoder cache for one utterance's prompt
-    and answer; for a 30 s utterance the peak of its conv stem, then one row of logits.
-
-    The stem's peak is the second conv: MLX's CPU conv2d holds its input (the first conv's
-    output), a zero-padded copy, the im2col patches (9 values per output pixel; a quarter of
-    the pixels) and its output at once — 805 MiB measured for 0.6B in float32."""
-    kv = 2 * q["text_layers"] * q["text_kv_heads"] * q["head_dim"] * QWEN3_PROMPT_TOKENS * item
-    f, t = q["mel_bins"] // 2, q["chunk_frames"] // 2  # after the first stride-2 conv
-    conv1 = QWEN3_MAX_CHUNKS * q["conv_hidden"] * f * t * item
-    padded = conv1 * (f + 2) * (t + 2) // (f * t)
-    conv_peak = conv1 + padded + conv1 * 9 // 4 + conv1 // 4
-    ffn = QWEN3_MAX_CHUNKS * q["tokens_per_chunk"] * q["audio_ffn"] * item
-    return kv, max(conv_peak, ffn) + q["vocab"] * 4
-
+# --- working memory of a decoder-only LLM -----------------------------------------------------
 
 LLM_PREFILL_STEP = 2048  # mlx-lm's prefill chunk
 
@@ -330,45 +282,6 @@ def llm_working(c: Mapping[str, int], context_tokens: int, item: int, device: st
 
 
 # --- shapes from configs ---------------------------------------------------------------------
-
-
-def whisper_shape(folder: Path) -> dict[str, int]:
-    from dataclasses import asdict
-
-    from asr.whisper.weights import read_dims
-
-    return asdict(read_dims(folder))
-
-
-def voxtral_shape(folder: Path) -> dict[str, int]:
-    from asr.voxtral.weights import read_config
-
-    return voxtral_shape_of(read_config(folder))
-
-
-def voxtral_shape_of(cfg) -> dict[str, int]:
-    d, e = cfg.decoder, cfg.encoder
-    return {"dec_layers": d.n_layers, "dec_kv_heads": d.n_kv_heads, "dec_head_dim": d.head_dim,
-            "dec_window": d.sliding_window, "enc_layers": e.n_layers, "enc_kv_heads": e.n_kv_heads,
-            "enc_head_dim": e.head_dim, "enc_window": e.sliding_window, "enc_dim": e.dim,
-            "enc_hidden": e.hidden_dim, "vocab": d.vocab_size}  # fmt: skip
-
-
-def qwen3_shape(folder: Path) -> dict[str, int]:
-    from asr.qwen3.config import Qwen3ASRConfig
-
-    path = folder / "config.json"
-    if not path.is_file():
-        raise ModelNotFoundError(f"{folder} has no config.json")
-    return qwen3_shape_of(Qwen3ASRConfig.from_dict(read_json_object(path), str(path)))
-
-
-def qwen3_shape_of(cfg) -> dict[str, int]:
-    t, a = cfg.text, cfg.audio
-    return {"text_layers": t.num_hidden_layers, "text_kv_heads": t.num_key_value_heads, "head_dim": t.head_dim,
-            "vocab": t.vocab_size, "conv_hidden": a.downsample_hidden_size, "mel_bins": a.num_mel_bins,
-            "chunk_frames": a.chunk_frames, "tokens_per_chunk": a.tokens_per_chunk,
-            "audio_ffn": a.encoder_ffn_dim}  # fmt: skip
 
 
 def llm_shape(folder: Path) -> dict[str, int]:

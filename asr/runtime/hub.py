@@ -3,7 +3,8 @@
 The cache is tried first so that a model downloaded once keeps working offline; every
 failure is a ModelNotFoundError with one line, never a traceback. A download that stopped
 half-way (`.incomplete` blobs, missing shards) or a weight file that is cut off is never
-used: the error says to run `notetaker models pull` again, which resumes it.
+used: the error (an IncompleteDownload naming the repo) says so, and that downloading the repo
+again resumes it; what the user types for that is the app's to add.
 """
 
 from __future__ import annotations
@@ -14,6 +15,17 @@ from pathlib import Path
 from typing import Sequence
 
 from asr.base import ModelNotFoundError
+
+class IncompleteDownload(ModelNotFoundError):
+    """A hub model in the cache that is only partly downloaded or damaged: downloading `repo`
+    again (huggingface_hub resumes what is there) makes it whole. `damaged`: a file of it is
+    broken, not just missing."""
+
+    def __init__(self, message: str, repo: str, damaged: bool = False):
+        super().__init__(message)
+        self.repo = repo
+        self.damaged = damaged
+
 
 # Files that mean a snapshot holds model weights, not just a tokenizer fetched on its own.
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".npz")
@@ -47,25 +59,25 @@ def resolve_model(
     if found.state == "complete":
         return found.folder
     if found.state == "corrupt":
-        raise ModelNotFoundError(f"model {spec} is damaged ({found.problem}); "
-                                 f"run `notetaker models pull {spec}` to download it again")
+        raise IncompleteDownload(f"model {spec} is damaged ({found.problem}); downloading it again replaces it",
+                                 spec, damaged=True)
     if not allow_download:
         if found.state == "partial":
-            raise ModelNotFoundError(f"model {spec} is only partly downloaded ({found.problem}) and downloads "
-                                     f"are turned off; run `notetaker models pull {spec}` to resume")
+            raise IncompleteDownload(f"model {spec} is only partly downloaded ({found.problem}) and downloads "
+                                     "are turned off; downloading it again resumes it", spec)
         raise ModelNotFoundError(f"model {spec} is not downloaded and downloads are turned off")
     try:
         folder = _download(spec, cache_dir, None)
     except ModelNotFoundError:
         if found.state == "partial":
-            raise ModelNotFoundError(f"model {spec} is only partly downloaded ({found.problem}) and the hub "
-                                     f"cannot be reached; run `notetaker models pull {spec}` to resume") from None
+            raise IncompleteDownload(f"model {spec} is only partly downloaded ({found.problem}) and the hub "
+                                     "cannot be reached; downloading it again resumes it", spec) from None
         raise
     # snapshot_download hands back whatever the cache holds when the hub stops answering.
     problem = check_folder(folder) or _unfinished_problem(repo_cache_dir(spec, cache_dir))
     if problem is not None:
-        raise ModelNotFoundError(f"model {spec} is only partly downloaded ({problem[1]}); "
-                                 f"run `notetaker models pull {spec}` to resume")
+        raise IncompleteDownload(f"model {spec} is only partly downloaded ({problem[1]}); downloading it again "
+                                 "resumes it", spec)
     return folder
 
 
@@ -161,7 +173,7 @@ def check_folder(folder: Path) -> tuple[str, str] | None:
     """None for a whole model folder, else ("missing", why) when files are absent (a download
     that has not finished, or not a model folder) or ("damaged", why) when a weight file is cut
     off or broken. Reads headers and file sizes only."""
-    from asr.footprint import CorruptCheckpoint, safetensors_problem, weight_files
+    from asr.runtime.footprint import CorruptCheckpoint, safetensors_problem, weight_files
 
     try:
         entries = list(folder.iterdir())
