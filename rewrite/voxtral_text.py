@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import mlx.core as mx
 
 from asr.base import ASRError
-from asr.voxtral.session import delay_tokens
+from asr.voxtral.spec import delay_tokens
 from asr.voxtral.tokenizer import StreamDecoder, TekkenTokenizer
 from rewrite.backend import BackendOptions, BackendSpec, RewriteBackend
 from rewrite.base import Capabilities, Message, RewriteError

@@ -98,4 +98,5 @@ SPEC = FamilySpec(
                               rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES)),
     layouts=("original", "mlx"), working=working, shape=shape,
     claims_files=claims_files, claims_config=claims_config, catalogue=CATALOGUE,
+    resolver="asr.qwen3.engine:resolve_qwen3",
 )

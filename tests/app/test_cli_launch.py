@@ -15,7 +15,6 @@ from notetaker.cli.tui import _run_app
 class Recording:
     """Stands in for a live Recorder: runs until stopped, then takes a while to save."""
 
-    source = object()  # a live input, not a file: stopping it completes the meeting
     session_id = 7
 
     def __init__(self) -> None:
@@ -31,6 +30,9 @@ class Recording:
     def stop(self, complete: bool = False) -> None:
         self.complete = complete
         self._stop.set()
+
+    def end(self) -> None:  # the user ending a live meeting: complete
+        self.stop(complete=True)
 
 
 class ClosesWhileRecording(App):

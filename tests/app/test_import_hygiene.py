@@ -121,3 +121,34 @@ def test_help_runs_as_a_command():
     assert p.returncode == 0 and p.stderr == ""
     for command in ("transcribe", "sessions", "show", "search", "export", "import", "doctor"):
         assert command in p.stdout
+
+
+def test_no_import_cycles():
+    """Every import statement (inside functions too) of asr, rewrite, storage and notetaker:
+    the modules form no cycle, so each layer can be read, tested and replaced on its own."""
+    from tests.support.imports import cycles, import_graph
+
+    assert cycles(import_graph(ROOT)) == []
+
+
+FAMILIES = ("asr.whisper", "asr.qwen3", "asr.voxtral")
+# The experimental rewrite mode runs Voxtral's own decoder on text: it is that family's code.
+USES_A_FAMILY_ITSELF = {"rewrite.voxtral_text": "asr.voxtral", "rewrite.probe": "asr.voxtral"}
+
+
+def _family_of(module: str) -> str | None:
+    return next((f for f in FAMILIES if module == f or module.startswith(f + ".")), None)
+
+
+def test_only_the_registry_reaches_a_family():
+    """Everything else asks asr.registry (names, defaults, capabilities, checks, loading), so
+    a new family is one folder plus one registry line; the shared runtime imports no family."""
+    from tests.support.imports import import_graph
+
+    for module, targets in import_graph(ROOT).items():
+        for target in targets:
+            fam = _family_of(target)
+            if fam is None or _family_of(module) == fam or module == "asr.registry":
+                continue
+            assert USES_A_FAMILY_ITSELF.get(module) == fam, f"{module} imports {target}: ask asr.registry"
+            assert not module.startswith("asr.runtime")
