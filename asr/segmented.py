@@ -365,6 +365,11 @@ def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,
     if k < len(win):
         cut = min(cut, win[k].start)
     before = [s if s.end <= cut else replace(s, end=cut) for s in spans if s.start < cut - 1e-6]
+    if before and _too_dense(before[-1]):
+        # A last segment with more words than its time could hold did not hear them (a
+        # sentence squeezed against the window's end): its audio opens the next window.
+        cut = before[-1].start
+        before = before[:-1]
     if cut >= end - 1e-6 and win[-1].forced and len(before) >= 2 and before[-1].start > win[-1].start + 1.0:
         cut = before[-1].start
         before = before[:-1]
@@ -385,12 +390,16 @@ def _spans(t: Transcript, length: float) -> list[Span]:
     return [s for i, s in enumerate(out) if not (i + 1 < len(out) and _said_too_fast_twice(s, out[i + 1]))]
 
 
+def _too_dense(s: Span) -> bool:
+    """More words than any speaker fits in the segment's time (seven words in 0.3 s)."""
+    words = len(s.text.split())
+    return words >= 3 and words > MAX_WORDS_PER_S * max(s.end - s.start, 0.0)
+
+
 def _said_too_fast_twice(s: Span, following: Span) -> bool:
     """Whisper sometimes writes a sentence twice, the first time in a segment far too short
-    to hold it (seven words in 0.3 s): that one is dropped. Real repeats take real time."""
-    words = len(s.text.split())
-    return (words >= 3 and words > MAX_WORDS_PER_S * max(s.end - s.start, 0.0)
-            and _plain(s.text) == _plain(following.text))
+    to hold it: that one is dropped. Real repeats take real time."""
+    return _too_dense(s) and _plain(s.text) == _plain(following.text)
 
 
 def _plain(text: str) -> list[str]:

@@ -274,3 +274,27 @@ def test_new_speech_the_heard_finals_silenced_is_decoded_without_them():
     # every utterance after the first was tried behind the finals first, then alone
     finals_calls = [c for c in dec.calls if c["timestamps"]]
     assert [bool(c["heard"]) for c in finals_calls] == [False, True, False, True, False]
+
+
+class _Squeezes(ScriptedDecoder):
+    """Like Whisper at times: a window's last sentence written in a 0.3 s segment right after
+    the one before it, ahead of its own audio (which then looks skipped)."""
+
+    def decode_many(self, windows):
+        from asr.segmented import Transcript
+
+        out = []
+        for t in super().decode_many(windows):
+            segs = list(t.segments)
+            if len(segs) >= 2:
+                end = segs[-2][1]
+                segs[-1] = (end, end + 0.3, segs[-1][2])
+            out.append(Transcript(t.text, tuple(segs)))
+        return out
+
+
+def test_a_last_sentence_squeezed_into_no_time_is_heard_again_once():
+    audio, _ = meeting()
+    events, _ = drive(SegmentedSession(_Squeezes(), SessionOptions(partials=False)), audio)
+    finals = [e for e in events if isinstance(e, Final)]
+    assert [f.text for f in finals] == [" ".join(map(word, u)) for u in UTTERANCES]

@@ -19,6 +19,8 @@ from ..audio_util import espeak_clips, sox_noise
     ([1, 2, 1, 2, 1, 2], None),  # "no, no, no": three of a short phrase is speech
     ([7] + [1, 2, 3, 4, 5] * 3, 6),
     (list(range(40)), None),
+    ([7] + [1, 2, 3, 4, 5] * 2, None),  # a clause said twice is speech
+    ([7] + list(range(10, 20)) * 2, 11),  # a whole sentence twice in a row is a loop
 ])
 def test_find_loop(tokens, cut):
     assert find_loop(tokens) == cut
