@@ -19,18 +19,15 @@ FAMILY_SPECS = ("asr.voxtral.spec", "asr.qwen3.spec", "asr.whisper.spec")
 DEFAULT_ENGINE = "whisper"
 
 _FAMILIES: dict[str, FamilySpec] = {}
-ENGINES: dict[str, str] = {}  # engine name -> "module:Class", derived from the specs
 
 
 def register(spec: FamilySpec) -> None:
     """Make a family known (replacing one of the same name)."""
     _FAMILIES[spec.name] = spec
-    ENGINES[spec.name] = spec.engine
 
 
 def unregister(name: str) -> None:
     _FAMILIES.pop(name, None)
-    ENGINES.pop(name, None)
 
 
 for _module in FAMILY_SPECS:
@@ -97,24 +94,23 @@ def resolve_model(name: str, model: str | None, cache_dir: Path | None = None,
     """The model's folder, downloaded now if it has to be (None: the family's engine finds
     its own when it loads). Imports the family's resolver module only now."""
     spec = family(name)
-    if spec.resolver is None:
-        return None
-    module, function = spec.resolver.split(":")
-    return getattr(import_module(module), function)(model, cache_dir, allow_download)
+    return None if spec.resolver is None else _imported(spec.resolver)(model, cache_dir, allow_download)
 
 
 def bundled_folder(name: str) -> Path | None:
     """The folder of the model family `name` ships inside a Python package, if installed."""
     spec = family(name)
-    if spec.bundled is None:
-        return None
-    module, function = spec.bundled.split(":")
-    return getattr(import_module(module), function)()
+    return None if spec.bundled is None else _imported(spec.bundled)()
 
 
 def load_engine(name: str | None, model: str | None = None, *, cache_dir: Path | None = None,
                 allow_download: bool = True, **options) -> Engine:
     """Load an engine by name; unknown names and models raise a one-line ASRError."""
-    module, cls = family(name or DEFAULT_ENGINE).engine.split(":")
-    engine_cls = getattr(import_module(module), cls)
+    engine_cls = _imported(family(name or DEFAULT_ENGINE).engine)
     return engine_cls(model, cache_dir=cache_dir, allow_download=allow_download, **options)
+
+
+def _imported(ref: str) -> Any:
+    """A spec's "module:name" reference, its module imported only now."""
+    module, name = ref.split(":")
+    return getattr(import_module(module), name)
