@@ -9,10 +9,11 @@ import os
 import sys
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_OK, UsageError, clock, duration, write_json
+from notetaker.cli.output import EXIT_OK, UsageError, clock, write_json
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import open_store
+from notetaker.summary import duration_text
 
 
 # -- browsing ---------------------------------------------------------------------------------
@@ -39,7 +40,7 @@ def cmd_sessions(args: argparse.Namespace, settings: Settings) -> int:
         status = s.status.upper() if s.status == "interrupted" else s.status
         engine = f"{s.engine or '-'}/{s.model or '-'}"[:18]
         started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        print(f"{s.id:>5}  {started:16}  {duration(s.duration_s):>7}  {status:11}  {inert(engine):18}  {inert(s.title)}")
+        print(f"{s.id:>5}  {started:16}  {duration_text(s.duration_s):>7}  {status:11}  {inert(engine):18}  {inert(s.title)}")
     return EXIT_OK
 
 
@@ -52,7 +53,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         segments = store.segments(args.id)
         marks = store.marks(args.id)
     started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration(s.duration_s)}, {s.status}, "
+    print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration_text(s.duration_s)}, {s.status}, "
           f"{inert(s.engine)}/{inert(s.model)})")
     for m in marks:
         print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")

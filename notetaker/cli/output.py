@@ -28,12 +28,3 @@ def clock(t: float, tenths: bool = False) -> str:
     h, rem = divmod(t, 3600)
     m, s = divmod(rem, 60)
     return f"{int(h):02d}:{int(m):02d}:{s:04.1f}" if tenths else f"{int(h):02d}:{int(m):02d}:{int(s):02d}"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, clock, duration, write_json
+from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, clock, write_json
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import (
@@ -20,6 +20,7 @@ from notetaker.prepare import (
     session_options,
 )
 from notetaker.recorder import RecorderListener
+from notetaker.summary import duration_text
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample.flac"  # the bundled recording (--sample)
 
@@ -109,7 +110,7 @@ class _Printer(RecorderListener):
             return
         lag = f", {p.lag_s:.1f} s behind at the end" if self.realtime else ""
         print(f"session {result.session_id} {result.status}: {result.finals} segments, "
-              f"{duration(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
+              f"{duration_text(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
               f"(`notetaker show {result.session_id}`)", file=sys.stderr)
 
     def _status_line(self, text: str) -> None:
@@ -261,7 +262,7 @@ def _list_recoverable(found, as_json: bool) -> int:
     for r in found:
         started = r.session.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
         if r.recoverable:
-            print(f"{r.session.id:>5}  {started:16}  {duration(r.audio_s):>7}  {duration(r.after_last_final_s):>7}  "
+            print(f"{r.session.id:>5}  {started:16}  {duration_text(r.audio_s):>7}  {duration_text(r.after_last_final_s):>7}  "
                   f"{inert(r.session.title)}")
         else:
             print(f"{r.session.id:>5}  {started:16}  {'-':>7}  {'-':>7}  {inert(r.session.title)}  (no audio to recover)")
@@ -312,7 +313,7 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
             print(f"meeting {sid} is complete; nothing to recover", file=sys.stderr)
         else:
             print(f"meeting {sid} recovered: {len(result.added)} new segments from "
-                  f"{duration(max(0.0, result.audio_s - resumed))} of audio after {clock(resumed)}; complete "
+                  f"{duration_text(max(0.0, result.audio_s - resumed))} of audio after {clock(resumed)}; complete "
                   f"(`notetaker show {sid}`)", file=sys.stderr)
         if result.spool_error:
             print(f"notetaker: {result.spool_error}; the raw audio stays in {settings.sessions_dir / str(sid)}",
