@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, duration, in_terminal
+from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, in_terminal
 from notetaker.config import Settings
 from notetaker.prepare import Factories, open_store, prepare, session_options
+from notetaker.summary import duration_text
 
 AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aiff", ".aif")
 
@@ -183,6 +184,6 @@ def _report(result, store, stopped: int | None) -> int:
         sid, status, finals, seconds = s.id, s.status, len(store.segments(s.id)), s.duration_s
     else:
         return EXIT_OK
-    print(f"session {sid} {status}: {finals} segments, {duration(seconds)} of audio (`notetaker show {sid}`)",
+    print(f"session {sid} {status}: {finals} segments, {duration_text(seconds)} of audio (`notetaker show {sid}`)",
           file=sys.stderr)
     return EXIT_OK  # quitting is how a meeting ends: whatever was heard is saved
