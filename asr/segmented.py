@@ -353,7 +353,8 @@ def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,
     """Where a window's transcript of the utterances `win` (stream spans) stops being
     trustworthy, as (spans before it, the utterances or part of one after it):
       - at the end of its last closed segment, when the last one is unfinished;
-      - at the first of the trailing utterances that no segment reached (skipped);
+      - at the first of the trailing utterances that no segment reached (skipped), unless
+        that is the first: then only where the closed segments end, if not at the end;
       - before the last segment, when the window ends where the VAD cut a monologue at
         its maximum length (that sentence goes on in the next utterance).
     A window that reached nothing keeps everything: it must not come back unchanged."""
@@ -362,7 +363,9 @@ def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,
     if complete_until is not None:
         cut = min(cut, _to_stream_time(pieces, complete_until, end=True))
     k = _reached(win, spans)
-    if k < len(win):
+    if 0 < k < len(win):
+        # (None reached: the cut is where the closed segments end, if the decode says so;
+        # cutting at the window's start would bring it back unchanged.)
         cut = min(cut, win[k].start)
     before = [s if s.end <= cut else replace(s, end=cut) for s in spans if s.start < cut - 1e-6]
     if before and _too_dense(before[-1]):

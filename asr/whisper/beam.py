@@ -27,10 +27,10 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from asr.repetition import find_loop
+from asr.repetition import find_loop, find_segment_copy
 
 LogitFilter = Callable[[np.ndarray, list[list[int]]], None]
-LoopCut = Callable[[list[int]], "list[int] | None"]
+LoopCut = Callable[[list[int]], "tuple[list[int], bool] | None"]
 
 
 @dataclass(frozen=True)
@@ -88,17 +88,31 @@ def reorderable(steps):
 
 
 def loop_cutter(eot: int) -> LoopCut:
-    """The greedy decoder's repetition-loop cut as a beam-search hook: the sequence with a
-    looping tail cut to one copy, or None. Timestamps (tokens above EOT) are skipped."""
+    """The greedy decoder's repetition cut (`cut_loop`) as a beam-search hook."""
 
-    def cut(seq: list[int]) -> list[int] | None:
-        text_pos = [i for i, t in enumerate(seq) if t < eot]
-        if len(text_pos) < 8:
-            return None
-        at = find_loop([seq[i] for i in text_pos])
-        return None if at is None else seq[: text_pos[at - 1] + 1]
+    return lambda seq: cut_loop(seq, eot)
 
-    return cut
+
+def cut_loop(seq: list[int], eot: int) -> tuple[list[int], bool] | None:
+    """What to keep of `seq` when it ends in a repetition, and whether that was a loop to
+    flag; None when it does not. Timestamps are the tokens above EOT.
+
+    An exact loop is cut to one copy and flagged. A segment restating the one before it with
+    a few words left out is cut off after its opening timestamp, not flagged: the decode
+    then ends inside an unfinished segment, complete up to the kept segment's end, and the
+    audio after that is decoded in the next window (a fallback at a higher temperature
+    would decode the whole window again, and usually worse).
+    """
+    text_pos = [i for i, t in enumerate(seq) if t < eot]
+    if len(text_pos) < 8:
+        return None
+    at = find_loop([seq[i] for i in text_pos])
+    if at is not None:
+        return seq[: text_pos[at - 1] + 1], True
+    start = find_segment_copy(seq, lambda t: t > eot)
+    if start is None:
+        return None
+    return seq[:start], False
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -144,8 +158,8 @@ def beam_search(steps, first_logits: np.ndarray, beam_size: int, patience: float
     first_logits: the logits after the prompt, (vocab,) or (1, vocab); the search expands
     the steps' single row to up to `beam_size` rows (`reorder`). max_new: the most tokens
     sampled, EOT included. length_penalty None means 1 (plain length normalisation).
-    cut_loop(seq): a shorter seq when seq ends in a repetition loop; such a hypothesis
-    is finished there, flagged, and ranked after every hypothesis without a loop.
+    cut_loop(seq): (a shorter seq, looped) when seq ends in a repetition; such a hypothesis
+    is finished there; one flagged `looped` is ranked after every hypothesis without a loop.
     Returns the finished hypotheses, best first (at least one when max_new >= 1).
     """
     if length_penalty is None:
@@ -184,7 +198,7 @@ def beam_search(steps, first_logits: np.ndarray, beam_size: int, patience: float
                 if cut is None:
                     kept.append((row, tok, total))
                 else:
-                    done(cut, total, False, looped=True)
+                    done(cut[0], total, False, looped=cut[1])
             live = kept
         if len(finished) >= max_candidates or not live:
             break

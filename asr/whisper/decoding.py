@@ -15,8 +15,7 @@ from mlx.utils import tree_flatten
 from asr.base import FLAG_LOW_CONFIDENCE, FLAG_NO_SPEECH, FLAG_REPETITION
 from asr.features import window_mel
 from asr.runtime.mlxrt import on_cpu
-from asr.repetition import find_loop
-from asr.whisper.beam import beam_search, filter_for_rows, loop_cutter
+from asr.whisper.beam import beam_search, cut_loop, filter_for_rows, loop_cutter
 from asr.whisper.model import Whisper
 from asr.whisper.npdecoder import NumpyDecoder
 from asr.whisper.tokenizer import WhisperTokenizer
@@ -85,6 +84,7 @@ class _Row:
     sum_logprob: float = 0.0
     done: bool = False
     looped: bool = False
+    logprobs: list[float] = field(default_factory=list)  # of each of `tokens`
 
 
 class _MlxSteps:
@@ -215,8 +215,13 @@ class WhisperDecoder:
                     row.done = True
                     continue
                 row.tokens.append(t)
-                if self._cut_loop(row):
-                    row.done = row.looped = True
+                row.logprobs.append(float(logprobs[k, t]))
+                cut = cut_loop(row.tokens, self.tok.eot)
+                if cut is not None:
+                    kept = len(cut[0])
+                    del row.tokens[kept:], row.logprobs[kept:]
+                    row.sum_logprob = sum(row.logprobs)  # what was cut off is not scored
+                    row.done, row.looped = True, cut[1]
             if all(r.done for r in rows):
                 break
             step = np.array([[r.tokens[-1] if r.tokens and not r.done else self.tok.eot] for r in rows])
@@ -236,16 +241,6 @@ class WhisperDecoder:
                                self.tok.eot, logit_filter, cut_loop=loop_cutter(self.tok.eot))[0]
             rows.append(_Row(tokens=list(best.tokens), sum_logprob=best.sum_logprob, done=True, looped=best.looped))
         return rows, np.array(no_speech)
-
-    def _cut_loop(self, row: _Row) -> bool:
-        text_pos = [i for i, t in enumerate(row.tokens) if t < self.tok.eot]
-        if len(text_pos) < 8:
-            return False
-        cut = find_loop([row.tokens[i] for i in text_pos])
-        if cut is None:
-            return False
-        del row.tokens[text_pos[cut - 1] + 1 :]
-        return True
 
     # -- public -----------------------------------------------------------------
     def decode(self, features: mx.array, opts: DecodingOptions, durations: list[float],

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from asr.base import FLAG_NO_SPEECH, FLAG_REPETITION
-from asr.repetition import find_loop
+from asr.repetition import find_loop, find_segment_copy
+from asr.whisper.beam import cut_loop
 from asr.whisper.decoding import DecodingOptions, WhisperDecoder, compression_ratio
 from asr.whisper.engine import bundled_model_dir
 from asr.whisper.tokenizer import WhisperTokenizer
@@ -85,3 +86,30 @@ def test_noise_windows_are_silent_or_flagged(tiny_en, kind, volume):
     r = d.decode(d.encode([sox_noise(kind, 30.0, volume)]), DecodingOptions(), [30.0])[0]
     assert r.text.strip() == "" or FLAG_NO_SPEECH in r.flags
     assert r.no_speech_prob > 0.6
+
+
+def _ts(t):
+    return t >= 1000
+
+
+@pytest.mark.parametrize("first, second, copy", [
+    (list(range(1, 13)), [1, 2, 3, 6, 7, 8, 9, 10, 11, 12], True),  # two tokens left out
+    (list(range(1, 13)), list(range(1, 13)), True),  # the same segment again
+    ([1, 2, 3, 6, 7, 8, 9, 10, 11, 12], list(range(1, 13)), True),  # two added
+    ([1, 2, 3, 4, 50, 6, 7, 8, 9], [1, 2, 3, 4, 51, 6, 7, 8, 9], False),  # one word changed: a list
+    (list(range(1, 13)), [1, 2, 3, 10, 11, 12], False),  # half of it: not a restatement
+    ([1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7], False),  # too short to tell from speech
+])
+def test_a_segment_restating_the_one_before_is_a_loop(first, second, copy):
+    tokens = [1000, *first, 1010, 1010, *second, 1020]
+    assert find_segment_copy(tokens, _ts) == (len(first) + 3 if copy else None)
+    assert find_segment_copy(tokens[:-1], _ts) is None  # checked once the segment closes
+
+
+def test_a_restating_segment_is_cut_off_unflagged():
+    eot = 500
+    first, second = list(range(1, 13)), [1, 2, 3, 6, 7, 8, 9, 10, 11, 12]
+    seq = [600, *first, 610, 610, *second, 620]
+    assert cut_loop(seq, eot) == ([600, *first, 610, 610], False)  # ends where the first closed
+    assert cut_loop([600, *first, *first], eot) == ([600, *first], True)  # an exact loop: flagged
+    assert cut_loop([600, *first, 610, 610, 40, 41, 42, 43, 44, 45, 46, 47, 48, 620], eot) is None
