@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from asr.base import SAMPLE_RATE
 N_FFT = 400
 HOP = 160
 CHUNK_S = 30

@@ -20,7 +20,6 @@ for `mx.set_memory_limit` / `mx.set_cache_limit`.
 from __future__ import annotations
 
 import platform
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,33 +65,10 @@ class Machine:
         return f"{self.system} {self.arch}, {self.total_bytes / GiB:.0f} GB, MLX on the {where}"
 
 
-def physical_memory() -> tuple[int | None, int | None]:
-    """(total, available) bytes: Linux /proc/meminfo, macOS sysctl (no 'available' there)."""
-    if sys.platform == "linux":
-        try:
-            info = {}
-            with open("/proc/meminfo") as f:
-                for line in f:
-                    key, _, rest = line.partition(":")
-                    info[key] = int(rest.split()[0]) * 1024
-            return info.get("MemTotal"), info.get("MemAvailable")
-        except (OSError, ValueError, IndexError):
-            return None, None
-    if sys.platform == "darwin":
-        try:
-            out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5)
-            return int(out.stdout.strip()), None
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return None, None
-    return None, None
-
-
 def detect_machine() -> Machine:
-    total, _ = physical_memory()
-    if total is None:
-        from asr.runtime.footprint import physical_memory_bytes
+    from asr.runtime.footprint import physical_memory_bytes
 
-        total = physical_memory_bytes()
+    total = physical_memory_bytes()
     device, gpu, working_set = "cpu", None, None
     try:
         from asr.runtime.mlxrt import preload_blas

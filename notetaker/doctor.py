@@ -12,7 +12,7 @@ from notetaker.config import Settings
 
 def physical_memory() -> dict[str, int | None]:
     """Total and available bytes (Linux /proc/meminfo, macOS sysctl)."""
-    from notetaker.budget import physical_memory as read
+    from asr.runtime.footprint import physical_memory as read
 
     total, avail = read()
     return {"total_bytes": total, "available_bytes": avail}

@@ -34,9 +34,14 @@ def _split(t: float) -> tuple[int, int, int, int]:
     return ms // 3_600_000, ms // 60_000 % 60, ms // 1000 % 60, ms % 1000
 
 
-def clock(t: float) -> str:
-    """HH:MM:SS, rounded down: a line says the second its speech began."""
-    whole = math.floor(t) if math.isfinite(t) and t > 0 else 0
+def clock(t: float, tenths: bool = False) -> str:
+    """HH:MM:SS, rounded down: a line says the second its speech began; `tenths`:
+    HH:MM:SS.t, to the nearest tenth (59.96 s is 00:01:00.0)."""
+    t = t if math.isfinite(t) and t > 0 else 0.0
+    if tenths:
+        d = round(t * 10)
+        return f"{d // 36000:02d}:{d // 600 % 60:02d}:{d // 10 % 60:02d}.{d % 10}"
+    whole = math.floor(t)
     return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
 
 

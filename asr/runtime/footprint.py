@@ -18,6 +18,8 @@ import json
 import math
 import os
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -214,11 +216,36 @@ def expands_on_cpu(float32_bytes: int, physical_bytes: int | None = None) -> boo
     return float32_bytes <= min(CPU_EXPAND_CAP, int(CPU_EXPAND_SHARE * physical_bytes))
 
 
-def physical_memory_bytes() -> int:
+def physical_memory() -> tuple[int | None, int | None]:
+    """(total, available) bytes of this machine, None where it cannot be read: Linux
+    /proc/meminfo, macOS `sysctl hw.memsize` (no 'available' there), else sysconf."""
+    if sys.platform == "linux":
+        try:
+            info = {}
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    key, _, rest = line.partition(":")
+                    if key in ("MemTotal", "MemAvailable"):
+                        info[key] = int(rest.split()[0]) * 1024
+            if "MemTotal" in info:
+                return info["MemTotal"], info.get("MemAvailable")
+        except (OSError, ValueError, IndexError):
+            pass
+    elif sys.platform == "darwin":
+        try:
+            out = subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5)
+            return int(out.stdout.strip()), None
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
     try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), None
     except (ValueError, OSError, AttributeError):
-        return 16 * 2**30
+        return None, None
+
+
+def physical_memory_bytes() -> int:
+    """Total bytes, or 16 GiB (the smallest machine we plan for) where it cannot be read."""
+    return physical_memory()[0] or 16 * 2**30
 
 
 @dataclass(frozen=True)

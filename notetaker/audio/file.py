@@ -35,6 +35,8 @@ from types import TracebackType
 import numpy as np
 import soundfile as sf
 
+from storage.export import clock
+
 from .base import SAMPLE_RATE, AudioError
 from .resample import MonoResampler, Reblocker, block_samples, downmix, to_unit_range
 
@@ -188,11 +190,11 @@ class AudioFile:
             lost = sum(n for _, n in self.gaps) / rate
             first = self.gaps[0][0] / rate
             if len(self.gaps) == 1:
-                text = f"{_secs(lost)} at {_clock(first)} could not be decoded (the file is damaged there)"
+                text = f"{_secs(lost)} at {clock(first, tenths=True)} could not be decoded (the file is damaged there)"
             else:
                 last = self.gaps[-1][0] / rate
-                text = (f"{len(self.gaps)} damaged stretches, {_secs(lost)} in all from {_clock(first)} to "
-                        f"{_clock(last)}, could not be decoded")
+                text = (f"{len(self.gaps)} damaged stretches, {_secs(lost)} in all from {clock(first, tenths=True)} to "
+                        f"{clock(last, tenths=True)}, could not be decoded")
             notes.append((first, f"{text}; silence is in their place" if len(self.gaps) > 1
                           else f"{text}; silence is in its place"))
         expected = self.expected_frames or self.frames
@@ -487,12 +489,6 @@ def _native_path(p: Path) -> str | bytes:
 def _secs(seconds: float) -> str:
     """0.3 s; under a tenth, 0.03 s (an MP3 frame is 0.026 s)."""
     return f"{seconds:.1f} s" if seconds >= 0.095 else f"{seconds:.2f} s"
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:04.1f}" if h else f"{m}:{s:04.1f}"
 
 
 def _silence(frames: int, channels: int) -> Iterator[np.ndarray]:

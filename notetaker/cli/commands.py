@@ -9,11 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_OK, UsageError, clock, write_json
+from notetaker.cli.output import EXIT_OK, UsageError, write_json
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import open_store
 from notetaker.summary import duration_text
+from storage.export import clock
 
 
 # -- browsing ---------------------------------------------------------------------------------

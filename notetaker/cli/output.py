@@ -21,10 +21,3 @@ def write_json(obj, out=None) -> None:
     out = out or sys.stdout
     out.write(json.dumps(obj, ensure_ascii=False) + "\n")
     out.flush()
-
-
-def clock(t: float, tenths: bool = False) -> str:
-    t = max(0.0, t)
-    h, rem = divmod(t, 3600)
-    m, s = divmod(rem, 60)
-    return f"{int(h):02d}:{int(m):02d}:{s:04.1f}" if tenths else f"{int(h):02d}:{int(m):02d}:{int(s):02d}"

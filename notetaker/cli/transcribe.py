@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, clock, write_json
+from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, write_json
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import (
@@ -21,6 +21,7 @@ from notetaker.prepare import (
 )
 from notetaker.recorder import RecorderListener
 from notetaker.summary import duration_text
+from storage.export import clock
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample.flac"  # the bundled recording (--sample)
 

@@ -111,7 +111,7 @@ def test_damaged_mid_file_is_read_past_the_damage(cli: CLI, speech: Path, ext: s
     assert run.rc == 0, run.err
     summary, warning = stderr_lines(run)
     assert summary.startswith("session 1 complete: ")
-    found = re.fullmatch(rf"notetaker: standup\.{ext}: (\d\.\d+) s at 0:(\d\d\.\d) could not be decoded "
+    found = re.fullmatch(rf"notetaker: standup\.{ext}: (\d\.\d+) s at 00:00:(\d\d\.\d) could not be decoded "
                          r"\(the file is damaged there\); silence is in its place", warning)
     assert found, warning
     lost_s, at_s = float(found[1]), float(found[2])
