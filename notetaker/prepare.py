@@ -118,17 +118,22 @@ def session_options(settings: Settings, partials: bool = True, engine: Engine | 
 # -- downloads ---------------------------------------------------------------------------------
 
 
-def fetch_planned(settings: Settings, plan: Plan) -> None:
-    """Download what the plan needs and is not here yet, then give MLX the plan's limits."""
+def fetch_planned(settings: Settings, plan: Plan, rewrite: bool = True) -> None:
+    """Download what the plan needs and is not here yet, then give MLX the plan's limits.
+    `rewrite=False`: the speech model only."""
     from notetaker.budget import apply_limits, plan_for
 
-    if _pull_missing(settings, plan):
+    if _pull_missing(settings, [plan.asr] + ([_planned_llm(plan)] if rewrite else [])):
         fresh = plan_for(settings)  # what is on disk now wins over the published numbers
         plan.memory_limit, plan.cache_limit = fresh.memory_limit, fresh.cache_limit
     apply_limits(plan)
 
 
-def _pull_missing(settings: Settings, plan) -> bool:
+def _planned_llm(plan: Plan):
+    return plan.rewrite if plan.rewrite_backend == "mlx" else None
+
+
+def _pull_missing(settings: Settings, wanted: list) -> bool:
     """Download catalogue models the plan needs (only the files the engine reads, with a
     progress bar on a terminal); other models download when they load."""
     from notetaker.budget import gb
@@ -136,7 +141,6 @@ def _pull_missing(settings: Settings, plan) -> bool:
     from notetaker.models import pull
 
     pulled = False
-    wanted = [plan.asr, plan.rewrite if plan.rewrite_backend == "mlx" else None]
     for c in wanted:
         entry = by_name(c.name) if c is not None and not c.downloaded else None
         if entry is None or not settings.allow_download:
@@ -184,6 +188,7 @@ class Prepared:
     plan: Plan
     engine_label: str  # "whisper/tiny.en"
     rewrite: str  # the rewrite backend that runs during the meeting ("none": none, or after it)
+    rewrite_off: str | None = None  # why cleanup is off though a backend was set up or asked for
 
     @property
     def context_tokens(self) -> int | None:
@@ -191,14 +196,37 @@ class Prepared:
 
 
 def prepare(settings: Settings) -> Prepared:
-    """Settings → plan → checks → downloads, before any weights load. A bad language or
-    delay costs no download; a configuration that does not fit costs nothing at all."""
-    settings, plan = plan_checked(settings)
+    """Settings → plan → checks → downloads, before any weights load, for a meeting. A bad
+    language or delay costs no download; a speech setup that does not fit costs nothing at
+    all. The rewrite backend never stands in the meeting's way: one that does not fit, cannot
+    be downloaded or lacks a setting leaves cleanup off (`rewrite_off` says why) and the
+    meeting records; one that fails to load does the same later (the recorder loads it)."""
+    from rewrite.base import RewriteError
+
+    off = None
+    try:
+        settings, plan = plan_checked(settings)
+    except (ConfigError, RewriteError) as e:
+        plain = replace(settings, rewrite_backend="none")
+        try:
+            settings, plan = plan_checked(plain)
+        except ConfigError:
+            raise e from None  # the speech model alone does not fit: that is the problem
+        off = str(e)
     check_engine_options(settings)
-    fetch_planned(settings, plan)
+    fetch_planned(settings, plan, rewrite=False)
     label = fetch_engine_model(settings)
-    rewrite = check_rewrite(settings) if plan.rewrite_live else "none"
-    return Prepared(settings, plan, label, rewrite)
+    rewrite = "none"
+    llm = _planned_llm(plan)
+    if off is None and llm is not None and not llm.downloaded:
+        # A download (gigabytes) must not hold up the meeting's start; it is one command away.
+        off = f"{llm.name} is not downloaded (`notetaker models pull {llm.name}`)"
+    if off is None and plan.rewrite_live:
+        try:
+            rewrite = check_rewrite(settings)
+        except RewriteError as e:
+            off = str(e)
+    return Prepared(settings, plan, label, rewrite, off)
 
 
 # -- factories -------------------------------------------------------------------------------

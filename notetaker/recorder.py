@@ -147,7 +147,7 @@ class Recorder:
                  listeners: Sequence[RecorderListener] = (), audio_path: str | Path | None = None,
                  clock: Callable[[], float] = time.monotonic, rewrite: RewriteBackend | None = None,
                  engine_label: tuple[str, str] | None = None, spool_dir: Path | None = None,
-                 keep_audio: bool = True):
+                 keep_audio: bool = True, rewrite_factory: Callable[[], RewriteBackend | None] | None = None):
         self.store = store
         # An engine, or a factory that loads one on the compute thread while capture has
         # already started (then `engine_label` names it for the session row).
@@ -172,6 +172,11 @@ class Recorder:
         self.audio_path = audio_path
         self._clock = clock
         self.rewrite = rewrite  # cleans finals while the ASR is idle, and the rest at the end
+        # Or a factory, called on the compute thread the first time there is text to clean:
+        # capture and the ASR start without waiting for it, and if it fails (a model missing,
+        # not downloadable, too big; a server down) the meeting goes on without cleanup.
+        self._rewrite_factory = rewrite_factory if rewrite is None else None
+        self.rewrite_problem: str | None = None  # why cleanup is off, once it failed
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared while paused
         self._running.set()
@@ -397,11 +402,13 @@ class Recorder:
     def _clean_some(self) -> bool:
         """Clean up to a batch of finals not yet cleaned; False when there was nothing to do.
         A rewrite failure is reported once and turns cleanup off: the meeting goes on."""
-        if self.rewrite is None or self.session_id is None:
+        if (self.rewrite is None and self._rewrite_factory is None) or self.session_id is None:
             return False
         from rewrite.base import RewriteError, Segment
 
         rows = self.store.uncleaned_segments(self.session_id, limit=CLEANUP_BATCH)
+        if self.rewrite is None and rows and not self._load_rewrite():
+            return False
         todo = [s for s in rows if s.text.strip()]
         if len(todo) < len(rows):  # blank finals need no model: mark them done
             self.store.set_clean_text({s.id: s.text for s in rows if not s.text.strip()})
@@ -411,12 +418,33 @@ class Recorder:
             cleaned = self._timed(lambda: self.rewrite.cleanup(
                 [Segment(s.id, s.start_s, s.end_s, s.text, s.channel) for s in todo]))
         except RewriteError as e:
-            self.rewrite = None
+            self.rewrite, self.rewrite_problem = None, str(e)
             self._emit("on_rewrite_error", str(e))
             return False
         self.store.set_clean_text({s.id: text for s, text in zip(todo, cleaned)})
         self._emit("on_cleaned", [self.store.get_segment(s.id) for s in todo])
         return True
+
+    def swap_rewrite(self, backend: RewriteBackend | None) -> RewriteBackend | None:
+        """Clean with `backend` from now on (None: no cleanup); the one replaced is returned
+        for the caller to close. A factory not yet loaded is dropped."""
+        self._rewrite_factory = None
+        old, self.rewrite = self.rewrite, backend
+        self.rewrite_problem = None
+        return old
+
+    def _load_rewrite(self) -> bool:
+        """Load the rewrite backend from its factory (once); False, said once, when it fails."""
+        factory, self._rewrite_factory = self._rewrite_factory, None
+        if factory is None:
+            return False
+        try:
+            self.rewrite = self._timed(factory)
+        except Exception as e:  # whatever a load throws, the meeting goes on without cleanup
+            self.rewrite_problem = " ".join(str(e).split()) or type(e).__name__
+            self._emit("on_rewrite_error", self.rewrite_problem)
+            return False
+        return self.rewrite is not None
 
     # -- events -----------------------------------------------------------------------
     def _timed(self, work: Callable[[], list]) -> list:

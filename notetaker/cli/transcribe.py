@@ -35,8 +35,10 @@ class _Printer(RecorderListener):
         self.tty = sys.stderr.isatty()
         self._status = False
         self._store_problem: str | None = None
+        self.session_id: int | None = None
 
     def on_started(self, session) -> None:
+        self.session_id = session.id
         if self.as_json:
             write_json({"type": "session", "event": "started", "id": session.id, "title": session.title,
                         "engine": session.engine, "model": session.model})
@@ -63,7 +65,8 @@ class _Printer(RecorderListener):
 
     def on_rewrite_error(self, message: str) -> None:
         self._clear_status()
-        print(f"notetaker: cleanup stopped: {message}; the transcript is saved as heard", file=sys.stderr)
+        print(f"notetaker: cleanup is off: {message}; the transcript is saved as heard (clean it later with "
+              f"`notetaker summarize --clean {self.session_id}`)", file=sys.stderr)
 
     def on_capture_error(self, message: str, saved: bool = True) -> None:
         if self.as_json:
@@ -167,28 +170,35 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         ready = prepare(settings)
         settings, plan = ready.settings, ready.plan
         factories = Factories(settings, ready.context_tokens)
+        if ready.rewrite_off:
+            print(f"notetaker: cleanup is off: {ready.rewrite_off}; the meeting records without it "
+                  "(clean it afterwards with `notetaker summarize --clean ID`)", file=sys.stderr)
         engine = factories.engine()
-        # A rewrite model that does not fit beside the speech model loads after it is gone.
-        rewrite = factories.rewrite(ready.rewrite)
         store = open_store(settings)
         printer = _Printer(args.json, args.realtime)
         options = session_options(settings, partials=args.realtime, engine=engine,
                                   windowing=_windowing(args, engine), beam_size=args.beam_size)
         title = args.title or (("Sample: " if args.sample else "") + path_text(path.stem))
         recorder = Recorder(store, engine, source, title=title, options=options, realtime=args.realtime,
-                            listeners=[printer], audio_path=path_text(path.resolve()), rewrite=rewrite,
-                            spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio)
+                            listeners=[printer], audio_path=path_text(path.resolve()),
+                            spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
+                            # loaded once there is text to clean; a failure only turns cleanup off
+                            rewrite_factory=lambda: factories.rewrite(ready.rewrite))
         try:
             result = recorder.run()
             if result.status == "complete":
                 _flag_file(store, source.audio, result.session_id)
-            if plan.after and result.status == "complete":
+            if plan.after and result.status == "complete" and not ready.rewrite_off:
+                # A rewrite model that does not fit beside the speech model loads after it is gone.
+                if recorder.rewrite is not None:
+                    recorder.rewrite.close()
                 del recorder, engine, factories
                 _clean_after(store, settings, plan, result.session_id)
+                recorder = None
         finally:
             store.close()
-            if rewrite is not None:
-                rewrite.close()
+            if recorder is not None and recorder.rewrite is not None:
+                recorder.rewrite.close()
     if result.waiting:
         return EXIT_USAGE
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
@@ -215,11 +225,15 @@ def _clean_after(store, settings: Settings, plan, session_id: int) -> None:
     gc.collect()
     print(f"notetaker: cleaning up the text with {plan.rewrite.name} now that the speech model is unloaded",
           file=sys.stderr)
-    backend = load_rewrite(settings, context_tokens=context_tokens(plan))
     try:
-        clean_session(store, session_id, backend)
-    finally:
-        backend.close()
+        backend = load_rewrite(settings, context_tokens=context_tokens(plan))
+        try:
+            clean_session(store, session_id, backend)
+        finally:
+            backend.close()
+    except Exception as e:  # whatever a load throws: the transcript is saved, only uncleaned
+        print(f"notetaker: cleanup is off: {' '.join(str(e).split()) or type(e).__name__}; the transcript is "
+              f"saved as heard (clean it later with `notetaker summarize --clean {session_id}`)", file=sys.stderr)
 
 
 # -- recover ---------------------------------------------------------------------------------

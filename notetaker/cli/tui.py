@@ -59,7 +59,7 @@ def capture_devices(args: argparse.Namespace, settings: Settings) -> tuple[dict,
 
 def build_deps(settings: Settings, store, *, source_factory: Callable | None = None, title: str = "",
                realtime: bool = True, rewrite_backend: str | None = None, engine_label: str = "",
-               context_tokens: int | None = None):
+               context_tokens: int | None = None, rewrite_off: str | None = None):
     """AppDeps from settings: factories that load the engine and the rewrite backend on the
     thread that calls them (the compute thread)."""
     from notetaker.tui.deps import AppDeps
@@ -68,7 +68,8 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
     return AppDeps(store=store, engine_factory=factories.engine, source_factory=source_factory,
                    rewrite_factory=factories.rewrite, options=session_options(settings, partials=realtime),
                    title=title, realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
-                   rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", engine_label=engine_label,
+                   rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", rewrite_off=rewrite_off,
+                   engine_label=engine_label,
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
                    engine_loader=factories.engine_by_name)
 
@@ -144,7 +145,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     try:
         deps = build_deps(settings, store, title=title, realtime=realtime, engine_label=ready.engine_label,
-                          rewrite_backend=ready.rewrite, source_factory=source_factory,
+                          rewrite_backend=ready.rewrite, rewrite_off=ready.rewrite_off,
+                          source_factory=source_factory,
                           context_tokens=ready.context_tokens)
         deps.audio_path = path_text(path.resolve()) if path is not None else None
         deps.memory_budget_bytes = plan.budget

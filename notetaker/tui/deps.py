@@ -29,6 +29,7 @@ class AppDeps:
     export_dir: Path = Path(".")
     templates_dir: Path | None = None
     rewrite_backend: str = "none"  # the backend in use at start (cycled with `r`)
+    rewrite_off: str | None = None  # why cleanup is off though one was set up (said at start)
     engine_label: str = ""  # "whisper/tiny.en" for the status bar before the engine loads
     clock: Callable[[], float] = time.monotonic
     memory_budget_bytes: int | None = None  # from the memory budgeter, when there is a plan

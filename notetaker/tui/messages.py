@@ -63,6 +63,12 @@ class Notice(Message):
 
 
 @dataclass
+class RewriteOff(Message):
+    """Cleanup is off for this meeting (the backend failed to load, or failed mid-meeting)."""
+    reason: str
+
+
+@dataclass
 class Finished(Message):
     result: RecordingResult | None
     error: str | None = None

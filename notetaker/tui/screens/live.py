@@ -20,7 +20,7 @@ from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingRe
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, TextPrompt
 from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, Notice, OpenSummary, PartialChanged,
-                                    ProgressChanged, Started)
+                                    ProgressChanged, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
 from storage.export import clock
@@ -54,7 +54,7 @@ class RecorderMessages(RecorderListener):
         self.screen.post_message(Cleaned(list(segments)))
 
     def on_rewrite_error(self, message: str) -> None:
-        self.screen.post_message(Notice(f"cleanup stopped: {message}", "warning"))
+        self.screen.post_message(RewriteOff(message))
 
     def on_finished(self, result: RecordingResult) -> None:
         self.screen.post_message(Finished(result))
@@ -79,6 +79,7 @@ class LiveScreen(Screen):
         self.session_id: int | None = None
         self.listener = RecorderMessages(self)
         self.rewrite_name = deps.rewrite_backend
+        self.rewrite_failed = False  # the backend named failed: the status bar says so
         self.engine_label = deps.engine_label or "loading…"
         self.progress: Progress | None = None
         self.state = "starting"  # starting, recording, paused, finishing, finished, failed
@@ -92,13 +93,14 @@ class LiveScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(LiveTranscript).anchor()
         self._render_status()
+        if self.deps.rewrite_off:
+            self.post_message(RewriteOff(self.deps.rewrite_off))
         self._record()
 
     # -- the compute thread ---------------------------------------------------------------
     @work(thread=True, exclusive=True, group="compute", name="compute")
     def _record(self) -> None:
         from asr.base import ASRError
-        from rewrite.base import RewriteError
 
         from notetaker.audio import AudioError
 
@@ -111,15 +113,12 @@ class LiveScreen(Screen):
         except (ASRError, AudioError) as e:
             self.post_message(Finished(None, str(e)))
             return
-        rewrite = None
-        if self.rewrite_name != "none":
-            try:  # a rewrite model that will not load must not stop the meeting
-                rewrite = self.deps.rewrite_factory(self.rewrite_name)
-            except RewriteError as e:
-                self.post_message(Notice(f"rewrite {self.rewrite_name}: {e}; recording without cleanup", "warning"))
-                self.rewrite_name = "none"
+        name_at_start = self.rewrite_name
+        # The rewrite backend loads on the compute thread once there is text to clean, not
+        # before capture starts; if it fails the meeting goes on and the status bar says so.
+        rewrite_factory = (lambda: self.deps.rewrite_factory(name_at_start)) if name_at_start != "none" else None
         self.recorder = Recorder(self.deps.store, engine, source, title=self.deps.title, options=self.deps.options,
-                                 realtime=self.deps.realtime, listeners=[self.listener], rewrite=rewrite,
+                                 realtime=self.deps.realtime, listeners=[self.listener], rewrite_factory=rewrite_factory,
                                  clock=self.deps.clock, audio_path=self.deps.audio_path,
                                  engine_label=(name, model) if name and model else None,
                                  spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio)
@@ -161,6 +160,15 @@ class LiveScreen(Screen):
     def _notice(self, m: Notice) -> None:
         self.notify(m.text, severity=m.severity)
 
+    @on(RewriteOff)
+    def _rewrite_off(self, m: RewriteOff) -> None:
+        if self.rewrite_name != "none":
+            self.rewrite_failed = True
+        where = f" (clean it later: notetaker summarize --clean {self.session_id})" if self.session_id else ""
+        self.notify(f"cleanup is off: {m.reason}; the meeting records without it{where}", severity="warning",
+                    timeout=10)
+        self._render_status()
+
     @on(Finished)
     def _finished(self, m: Finished) -> None:
         self.app.recorder = None
@@ -187,7 +195,9 @@ class LiveScreen(Screen):
                       f"dropped {p.dropped_frames}", f"{p.level_db:.0f} dB"]
             if p.waiting:  # the store refuses finals: they wait in memory, capture goes on
                 parts.append(f"⚠ {p.waiting} finals waiting: {p.store_problem}")
-        parts += [f"rewrite {self.rewrite_name}", self._memory()]
+        rewrite = f"rewrite {self.rewrite_name} ✖ failed" if self.rewrite_failed else (
+            "rewrite off" if self.deps.rewrite_off and self.rewrite_name == "none" else f"rewrite {self.rewrite_name}")
+        parts += [rewrite, self._memory()]
         state = {"recording": "● REC", "paused": "❚❚ PAUSED", "finishing": "saving…", "finished": "■ done",
                  "failed": "✖ stopped", "starting": "starting…"}[self.state]
         return f"{state} " + " · ".join(parts)
@@ -237,15 +247,14 @@ class LiveScreen(Screen):
         self._render_status()
 
         def load() -> None:
-            from rewrite.base import RewriteError
-
             try:
                 backend = self.deps.rewrite_factory(name) if name != "none" else None
-            except RewriteError as e:
-                self.post_message(Notice(f"rewrite {name}: {e}", "error"))
+            except Exception as e:  # whatever a load throws: the meeting goes on
+                self.post_message(RewriteOff(f"rewrite {name}: {' '.join(str(e).split()) or type(e).__name__}"))
                 return
+            self.rewrite_failed = False
             if self.recorder is not None:
-                old, self.recorder.rewrite = self.recorder.rewrite, backend
+                old = self.recorder.swap_rewrite(backend)
                 if old is not None:
                     old.close()
             self.post_message(Notice(f"rewrite backend: {name}"))
