@@ -501,6 +501,6 @@ def test_the_plans_catalogue_pull_is_announced_off_a_terminal(tmp_path, capsys, 
     plan = SimpleNamespace(asr=None, rewrite=SimpleNamespace(name=entry.name, downloaded=False),
                            rewrite_backend="mlx")
     with pytest.raises(ModelNotFoundError):
-        _pull_missing(Settings(home=tmp_path / "home"), plan)
+        _pull_missing(Settings(home=tmp_path / "home"), [plan.asr, plan.rewrite])
     lines = capsys.readouterr().err.splitlines()
     assert lines == [f"notetaker: downloading llama-3.2-1b ({entry.repo}, {gb(entry.download_bytes)})"]
