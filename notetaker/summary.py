@@ -92,8 +92,10 @@ def os_error_text(e: OSError) -> str:
 
 
 def rewrite_segments(segments: Sequence[SegmentRecord]) -> list[Segment]:
-    """What the summarizer sees: cleaned text where there is some, empty finals left out."""
-    return [Segment(s.id, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
+    """What the summarizer sees: cleaned text where there is some, empty finals left out.
+    Segments go by their number in the meeting (seq), the number transcripts show, so the
+    model cites `[#3]` for the line a reader sees as #3."""
+    return [Segment(s.seq, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
 
 
 def clean_session(store: SessionStore, session_id: int, backend: RewriteBackend) -> int:
@@ -128,7 +130,7 @@ def summarize_session(store: SessionStore, session_id: int, backend: RewriteBack
                       template: str | Template | None = None,
                       on_text: Callable[[str], None] = lambda text: None) -> StoredSummary:
     """Write a summary of a stored meeting and store it. `on_text` gets the text so far after
-    each streamed piece. Raises RewriteError (empty transcript, backend failure) and
+    each streamed piece (checked as it streams: the last text is what is stored). Raises RewriteError (empty transcript, backend failure) and
     StoreError; nothing is stored unless the whole summary was written."""
     session = store.get_session(session_id)
     segments = check_transcript(store, session_id)

@@ -1,7 +1,8 @@
 """Prompts for cleanup and summaries, and the summary templates users can override.
 
-Transcript lines carry their segment ids (`[#12 05:03] text`) so that every cleaned line
-and every summary bullet can be tied back to the segments it rests on. A template is the
+Transcript lines carry their segment ids (`[#12 05:03] text`; the app gives each segment's
+number in its meeting, the number a reader sees) so that every cleaned line and every
+summary bullet can be tied back to the segments it rests on. A template is the
 Markdown skeleton of a summary; it may use the meeting fields {title}, {date},
 {duration} and {language} (literal braces as {{ }}); HTML comments in it are notes for
 the person editing it and are never sent to the model.

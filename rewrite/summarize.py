@@ -1,11 +1,13 @@
 """Summaries of meetings of any length, every decision and action item grounded in segments.
 
-The transcript goes to the model as `[#id mm:ss] text` lines. When it fits the model's
+The transcript goes to the model as `[#n mm:ss] text` lines, `n` being each segment's id
+as the caller gives it (the app gives the segment's number in its meeting, which every
+transcript view shows, so citations can be followed). When it fits the model's
 real context with the template and the reply budget, one pass writes the summary. When it
 does not, it is cut on segment boundaries into chunks that fit (by the backend's own token
 count), each chunk becomes notes with citations (map), notes that together still do not
 fit are condensed in rounds (merge), and the notes become the summary (reduce). Only the
-final pass is streamed. Citations to segments that do not exist are removed and counted;
+final pass is streamed, checked as it streams: what is streamed is what is kept. Citations to segments that do not exist are removed and counted;
 whatever had to be cut (a segment too long for any request, a reply that hit its limit)
 is said in a note at the end of the summary.
 """
@@ -64,6 +66,36 @@ _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _HEADING = re.compile(r"^\s*#{1,6}\s")
 
 
+class _Checker:
+    """Removes citations to ids not in `valid` from text (a line, or a piece of one that no
+    citation crosses), counting them in `removed` and collecting the ids kept."""
+
+    def __init__(self, valid_ids: Iterable[int]) -> None:
+        self.valid = sorted(set(valid_ids))
+        self.valid_set = set(self.valid)
+        self.removed = 0
+
+    def __call__(self, text: str, ids: list[int] | None = None) -> str:
+        return _GROUP.sub(functools.partial(self._fix, ids=[] if ids is None else ids), text)
+
+    def _fix(self, m: re.Match[str], ids: list[int]) -> str:
+        group = m.group(0)
+        items = list(_ITEM_RE.finditer(group))
+        kept: list[str] = []
+        for item in items:
+            a, b = int(item.group(1)), item.group(2)
+            lo, hi = sorted((a, a if b is None else int(b)))
+            if lo in self.valid_set and hi in self.valid_set:
+                kept.append(f"#{lo}" if lo == hi else f"#{lo}-#{hi}")
+                ids.extend(self.valid[bisect.bisect_left(self.valid, lo) : bisect.bisect_right(self.valid, hi)])
+            else:
+                self.removed += 1
+        if len(kept) == len(items):
+            return group
+        lead = group[: len(group) - len(group.lstrip(" \t"))]
+        return f"{lead}[{', '.join(kept)}]" if kept else ""
+
+
 def check_citations(markdown: str, valid_ids: Iterable[int]) -> tuple[str, list[Citation], int]:
     """Remove citations to ids not in `valid_ids` and read the rest.
 
@@ -71,28 +103,7 @@ def check_citations(markdown: str, valid_ids: Iterable[int]) -> tuple[str, list[
     end is not valid). Returns the markdown with bad citations removed (a group left empty
     goes entirely), one Citation per bullet or paragraph that still cites (its text without
     the citations; ids in order of first mention), and how many citations were removed."""
-    valid = sorted(set(valid_ids))
-    valid_set = set(valid)
-    removed = 0
-
-    def fix(m: re.Match[str], ids: list[int]) -> str:
-        nonlocal removed
-        group = m.group(0)
-        items = list(_ITEM_RE.finditer(group))
-        kept: list[str] = []
-        for item in items:
-            a, b = int(item.group(1)), item.group(2)
-            lo, hi = sorted((a, a if b is None else int(b)))
-            if lo in valid_set and hi in valid_set:
-                kept.append(f"#{lo}" if lo == hi else f"#{lo}-#{hi}")
-                ids.extend(valid[bisect.bisect_left(valid, lo) : bisect.bisect_right(valid, hi)])
-            else:
-                removed += 1
-        if len(kept) == len(items):
-            return group
-        lead = group[: len(group) - len(group.lstrip(" \t"))]
-        return f"{lead}[{', '.join(kept)}]" if kept else ""
-
+    check = _Checker(valid_ids)
     out_lines: list[str] = []
     blocks: list[tuple[list[str], list[int]]] = []  # (text lines, cited ids) per bullet or paragraph
     block: tuple[list[str], list[int]] | None = None
@@ -101,7 +112,7 @@ def check_citations(markdown: str, valid_ids: Iterable[int]) -> tuple[str, list[
         if not line.strip() or heading or _BULLET.match(line):
             block = None  # a bullet, a heading or a blank line ends what came before
         ids: list[int] = []
-        fixed = _GROUP.sub(functools.partial(fix, ids=ids), line)
+        fixed = check(line, ids)
         out_lines.append(fixed)
         if line.strip():
             if block is None:
@@ -116,7 +127,78 @@ def check_citations(markdown: str, valid_ids: Iterable[int]) -> tuple[str, list[
         if cited:
             text = _BULLET.sub("", " ".join(" ".join(text_lines).split()))
             citations.append(Citation(text.strip(), tuple(dict.fromkeys(cited))))
-    return "\n".join(out_lines), citations, removed
+    return "\n".join(out_lines), citations, check.removed
+
+
+class _CheckedStream:
+    """A reply checked as it streams, so what is shown is what is kept: bad citations
+    removed line by line (a piece of a line is let out once no citation can cross its end),
+    blank lines at either end and a ``` fence around the whole reply left out. The text fed
+    out, joined, is the checked reply."""
+
+    def __init__(self, check: _Checker) -> None:
+        self.check = check
+        self.line = ""  # the line being written
+        self.sent = 0  # how much of it has been let out (checked)
+        self.open = False  # some of it has been let out
+        self.held: list[str] = []  # blank lines (a fence's closing line) waiting for more text
+        self.started = self.fenced = False
+        self.text = ""  # all that was let out
+
+    def feed(self, piece: str) -> str:
+        out = []
+        self.line += piece
+        while "\n" in self.line:
+            line, rest = self.line.split("\n", 1)
+            self.line = line
+            out.append(self._take(complete=True))
+            self.line, self.sent, self.open = rest, 0, False
+        out.append(self._take(complete=False))
+        return self._out(out)
+
+    def close(self) -> str:
+        out = [self._take(complete=True)]
+        self.line, self.sent, self.open, self.held = "", 0, False, []
+        return self._out(out)
+
+    def _out(self, parts: list[str]) -> str:
+        text = "".join(parts)
+        self.text += text
+        return text
+
+    def _take(self, complete: bool) -> str:
+        line, out = self.line, ""
+        if not self.open:
+            s = line.strip()
+            if not complete and (not s or s.startswith("`")):
+                return ""  # could still be a blank line or a fence
+            if complete and not s:
+                if self.started:
+                    self.held.append("")
+                return ""
+            if complete and not self.started and s.startswith("```") and " " not in s:
+                self.fenced = True
+                return ""
+            if complete and self.fenced and s == "```":
+                self.held.append(line)
+                return ""
+            out = ("\n" if self.started else "") + "".join(h + "\n" for h in self.held)
+            if not self.started:  # the reply starts at its first word
+                self.sent = len(line) - len(line.lstrip())
+            self.held, self.started, self.open = [], True, True
+        cut = len(line) if complete else _safe_end(line)
+        if cut > self.sent:
+            out += self.check(line[self.sent : cut])
+            self.sent = cut
+        return out
+
+
+def _safe_end(line: str) -> int:
+    """How much of an unfinished line no citation can cross the end of: up to an unclosed
+    `[`, less the spaces before it (a removed citation takes them with it)."""
+    i = line.rfind("[")
+    cut = i if i >= 0 and "]" not in line[i:] else len(line)
+    return len(line[:cut].rstrip(" \t"))
 
 
 # -- the summarizer --------------------------------------------------------------------
@@ -282,16 +364,24 @@ class Summarizer:
                 removed, cut, rounds = removed + r, cut + c, rounds + 1
             final = reduce_messages([n.block() for n in notes], self._template_text, self._fields)
 
+        check = _Checker(valid)
+        checked = _CheckedStream(check)
         pieces = []
         for piece in self.backend.complete(final, self.reply):
             pieces.append(piece)
-            yield piece
+            shown = checked.feed(piece)
+            if shown:
+                yield shown
+        shown = checked.close()
+        if shown:
+            yield shown
         text = "".join(pieces)
         final_cut = self._is_cut(text, self.reply)
-        markdown, citations, r = check_citations(_unfence(text).strip(), valid)
+        markdown, r = checked.text, check.removed
+        _, citations, _ = check_citations(markdown, valid)
         tail = self._notes_on_cuts(split, cut, final_cut)
         if tail:
-            yield ("\n\n" if text.strip() else "") + tail
+            yield ("\n\n" if markdown else "") + tail
             markdown = f"{markdown}\n\n{tail}" if markdown else tail
         self._result = SummaryResult(markdown, citations, removed + r, chunks, split, rounds, cut + final_cut)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from storage.citations import migrate_summary
 from storage.errors import StoreError
 
 BUSY_TIMEOUT_MS = 5000
@@ -133,6 +134,21 @@ def _m0003_session_ids_never_reused(db: Database) -> None:
         INSERT INTO id_floor (name, value) VALUES ('sessions', old.id)
             ON CONFLICT (name) DO UPDATE SET value = MAX(value, excluded.value);
     END""")
+
+
+@_migration("0004_citations_by_segment_number")
+def _m0004_citations_by_segment_number(db: Database) -> None:
+    # Summaries cited database-wide segment ids, which no transcript shows and an import
+    # changes; they now cite each segment's number in its meeting (segments.seq).
+    rows = db.execute("SELECT id, session_id, markdown, citations FROM summaries").fetchall()
+    numbers: dict[int, dict[int, int]] = {}
+    for summary_id, session_id, markdown, stored in rows:
+        if session_id not in numbers:
+            numbers[session_id] = dict(
+                db.execute("SELECT id, seq FROM segments WHERE session_id = ?", [session_id]).fetchall()
+            )
+        text, cites = migrate_summary(markdown, stored, numbers[session_id])
+        db.execute("UPDATE summaries SET markdown = ?, citations = ? WHERE id = ?", [text, cites, summary_id])
 
 
 # The id for a new session: above every id there is and every id ever deleted.

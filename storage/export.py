@@ -1,14 +1,19 @@
-"""Pure functions from records to text: Markdown (Obsidian-friendly), JSON, SRT, VTT, TXT."""
+"""Pure functions from records to text: Markdown (Obsidian-friendly), JSON, SRT, VTT, TXT.
+
+Every format numbers the segments as summaries cite them: `#3` is the meeting's third
+segment (`seq`), in the transcript line, the SRT cue number and the VTT cue id.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from storage.citations import cited, ids_to_numbers, renumber
 from storage.errors import StoreError
 from storage.records import (
     MARK_KINDS,
@@ -23,7 +28,8 @@ from storage.records import (
 )
 
 EXPORT_FORMAT = "notetaker.session"
-EXPORT_VERSION = 1
+# 2: summary citations are segment numbers (seq), under "seqs"; 1 cited segment ids.
+EXPORT_VERSION = 2
 
 
 # ---------------------------------------------------------------- time stamps
@@ -63,6 +69,11 @@ def _label(segment: SegmentRecord) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def line_head(segment: SegmentRecord) -> str:
+    """`[#3 00:01:23]`: the number a summary cites it by, and when it began."""
+    return f"[#{segment.seq} {clock(segment.start_s)}]"
 
 
 # ---------------------------------------------------------------- markdown
@@ -157,7 +168,7 @@ def to_markdown(
     for seg in segments:
         label = _label(seg)
         who = f"**{md_escape(label)}:** " if label else ""
-        parts += [f"**[{clock(seg.start_s)}]** {who}{md_escape(seg.display_text)}", ""]
+        parts += [f"**{line_head(seg)}** {who}{md_escape(seg.display_text)}", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -177,9 +188,9 @@ def to_srt(
     summary: SummaryRecord | None = None,
 ) -> str:
     cues = []
-    for n, seg in enumerate(segments, 1):
+    for seg in segments:  # the cue number is the segment's number: what a summary cites
         end = max(seg.end_s, seg.start_s)
-        cues.append(f"{n}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{_cue_text(seg)}\n")
+        cues.append(f"{seg.seq}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{_cue_text(seg)}\n")
     return "\n".join(cues)
 
 
@@ -200,7 +211,7 @@ def to_vtt(
         label = _label(seg)
         text = _vtt_escape(_one_line(seg.text))
         voice = f"<v {_vtt_escape(label)}>" if label else ""
-        parts += [f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", voice + text, ""]
+        parts += [str(seg.seq), f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", voice + text, ""]
     return "\n".join(parts)
 
 
@@ -210,7 +221,7 @@ def to_txt(
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
 ) -> str:
-    return "".join(f"[{clock(seg.start_s)}] {_cue_text(seg)}\n" for seg in segments)
+    return "".join(f"{line_head(seg)} {_cue_text(seg)}\n" for seg in segments)
 
 
 # ---------------------------------------------------------------- JSON
@@ -261,7 +272,7 @@ def session_dict(
                 "model": s.model,
                 "created_at": to_iso(s.created_at),
                 "markdown": s.markdown,
-                "citations": [{"bullet": c.bullet, "segment_ids": list(c.segment_ids)} for c in s.citations],
+                "citations": [{"bullet": c.bullet, "seqs": list(c.seqs)} for c in s.citations],
             }
             for s in summaries
         ],
@@ -284,7 +295,8 @@ def to_json(
 
 @dataclass(frozen=True)
 class ParsedSession:
-    """An export read back; ids are the exporter's, kept to remap citations."""
+    """An export read back; ids are the exporter's. Citations are segment numbers (seq),
+    whatever the export's version."""
 
     session: SessionRecord
     segments: tuple[SegmentRecord, ...]
@@ -323,8 +335,30 @@ def parse_session_dict(data: Any) -> ParsedSession:
     if len(set(seqs)) != len(seqs):
         raise StoreError("bad export: two segments share a seq number")
     marks = tuple(_mark(x, n) for n, x in enumerate(_list(data, "marks"), 1))
-    summaries = tuple(_summary(x, n) for n, x in enumerate(_list(data, "summaries"), 1))
+    summaries = tuple(_summary(x, n, version) for n, x in enumerate(_list(data, "summaries"), 1))
+    if version < 2:  # cited the exporter's segment ids
+        number = {seg.id: seg.seq for seg in segments}
+        summaries = tuple(_by_number(s, number) for s in summaries)
+    else:  # a number no segment has (a hand-edited file) is dropped, as a checked summary would
+        summaries = tuple(_known_numbers(s, set(seqs)) for s in summaries)
     return ParsedSession(session, segments, marks, summaries)
+
+
+def _by_number(summary: SummaryRecord, number: Mapping[int, int]) -> SummaryRecord:
+    markdown, citations = ids_to_numbers(summary.markdown, summary.citations, number)
+    return replace(summary, markdown=markdown, citations=citations)
+
+
+def _known_numbers(summary: SummaryRecord, seqs: set[int]) -> SummaryRecord:
+    if all(lo in seqs and hi in seqs for lo, hi in cited(summary.markdown)) and all(
+        n in seqs for c in summary.citations for n in c.seqs
+    ):
+        return summary
+    return replace(
+        summary,
+        markdown=renumber(summary.markdown, {n: n for n in seqs})[0],
+        citations=tuple(Citation(c.bullet, tuple(n for n in c.seqs if n in seqs)) for c in summary.citations),
+    )
 
 
 def _segment(raw: Any, n: int) -> SegmentRecord:
@@ -366,7 +400,7 @@ def _mark(raw: Any, n: int) -> MarkRecord:
     )
 
 
-def _summary(raw: Any, n: int) -> SummaryRecord:
+def _summary(raw: Any, n: int, version: int = EXPORT_VERSION) -> SummaryRecord:
     where = f"summary {n}"
     x = _mapping(raw, where)
     markdown = x.get("markdown")
@@ -379,12 +413,13 @@ def _summary(raw: Any, n: int) -> SummaryRecord:
         model=_opt_str(x, "model", where),
         created_at=_time(x.get("created_at"), f"{where} created_at"),
         markdown=markdown,
-        citations=parse_citations(x.get("citations") or [], where),
+        citations=parse_citations(x.get("citations") or [], where, "seqs" if version >= 2 else "segment_ids"),
     )
 
 
-def parse_citations(raw: Any, where: str = "summary") -> tuple[Citation, ...]:
-    """Citations from Citation objects or {"bullet", "segment_ids"} mappings."""
+def parse_citations(raw: Any, where: str = "summary", key: str = "seqs") -> tuple[Citation, ...]:
+    """Citations from Citation objects or {"bullet", "seqs"} mappings (`key`: "segment_ids"
+    in a version-1 export, read into `seqs` for the caller to map)."""
     if not isinstance(raw, (list, tuple)):
         raise StoreError(f"bad {where}: citations must be a list")
     out = []
@@ -394,9 +429,9 @@ def parse_citations(raw: Any, where: str = "summary") -> tuple[Citation, ...]:
             continue
         if not isinstance(item, Mapping) or not isinstance(item.get("bullet"), str):
             raise StoreError(f"bad {where}: each citation needs a bullet")
-        ids = item.get("segment_ids") or []
+        ids = item.get(key) or []
         if not isinstance(ids, (list, tuple)) or not all(_is_int(i) for i in ids):
-            raise StoreError(f"bad {where}: citation segment_ids must be whole numbers")
+            raise StoreError(f"bad {where}: citation {key} must be whole numbers")
         out.append(Citation(item["bullet"], tuple(int(i) for i in ids)))
     return tuple(out)
 

@@ -26,9 +26,9 @@ class SessionRecord:
 
 @dataclass(frozen=True)
 class SegmentRecord:
-    id: int
+    id: int  # database-wide; never shown
     session_id: int
-    seq: int
+    seq: int  # the segment's number in its meeting (1, 2, …): shown as #3, cited as [#3]
     start_s: float
     end_s: float
     text: str
@@ -53,10 +53,11 @@ class MarkRecord:
 
 @dataclass(frozen=True)
 class Citation:
-    """One summary bullet and the segment ids it rests on."""
+    """One summary bullet and the segments it rests on, by their number in the meeting
+    (`SegmentRecord.seq`, what transcripts show as `#3` and the bullet cites as `[#3]`)."""
 
     bullet: str
-    segment_ids: tuple[int, ...] = ()
+    seqs: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from storage import search as _search
+from storage.citations import citations_json
 from storage.db import (
     BUSY_TIMEOUT_MS,
     FTS_BATCH,
@@ -317,6 +318,7 @@ class SessionStore:
             pass  # a closed or broken connection: the write that follows says so
 
     def segments(self, session_id: int) -> list[SegmentRecord]:
+        """In order of their number (seq: 1, 2, … as they were added, which is time order)."""
         rows = self._read(
             f"SELECT {_SEGMENT_COLS} FROM segments WHERE session_id = ? ORDER BY seq", (session_id,)
         )
@@ -357,6 +359,7 @@ class SessionStore:
         return self.get_segment(segment_id)
 
     def delete_segment(self, segment_id: int) -> None:
+        """The others keep their numbers (a gap is left): summaries cite them by number."""
         with self._write() as conn:
             cur = conn.execute("DELETE FROM segments WHERE id = ?", (segment_id,))
         if cur.rowcount == 0:
@@ -405,7 +408,8 @@ class SessionStore:
         citations: Iterable[Citation | Mapping[str, Any]] = (),
         created_at: datetime | str | None = None,
     ) -> SummaryRecord:
-        """A summary and, for each bullet, the segment ids it rests on."""
+        """A summary and, for each bullet, the segments it rests on by number (seq), as
+        its Markdown cites them (`[#3]`)."""
         cites = parse_citations(list(citations))
         created = parse_iso(_iso(created_at or utc_now()))
         try:
@@ -413,7 +417,7 @@ class SessionStore:
                 cur = conn.execute(
                     "INSERT INTO summaries (session_id, backend, model, created_at, markdown, citations)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (session_id, backend, model, to_iso(created), markdown, _citations_json(cites)),
+                    (session_id, backend, model, to_iso(created), markdown, citations_json(cites)),
                 )
         except StoreError as exc:
             if foreign_key_failed(exc):
@@ -494,7 +498,8 @@ class SessionStore:
             )
 
     def import_json(self, data: Mapping[str, Any]) -> int:
-        """Add an exported session as a new one (new ids, citations remapped); atomic."""
+        """Add an exported session as a new one (new ids, the same segment numbers, so its
+        summaries cite the same sentences); atomic."""
         parsed = parse_session_dict(data)
         s = parsed.session
         # Nobody is recording an imported session, so it cannot stay `recording`.
@@ -517,9 +522,9 @@ class SessionStore:
                 ),
             )
             new_id = _rowid(cur)
-            id_map: dict[int, int] = {}
+            # Segment numbers (seq) are kept as exported, so citations, which name them, need no remapping.
             for seg in parsed.segments:
-                cur = conn.execute(
+                conn.execute(
                     "INSERT INTO segments (session_id, seq, start_s, end_s, text, channel, speaker, flags,"
                     " clean_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -534,16 +539,11 @@ class SessionStore:
                         seg.clean_text,
                     ),
                 )
-                id_map[seg.id] = _rowid(cur)
             conn.executemany(
                 "INSERT INTO marks (session_id, t_s, kind, text) VALUES (?, ?, ?, ?)",
                 [(new_id, m.t_s, m.kind, m.text) for m in parsed.marks],
             )
             for summ in parsed.summaries:
-                cites = tuple(
-                    Citation(c.bullet, tuple(id_map[i] for i in c.segment_ids if i in id_map))
-                    for c in summ.citations
-                )
                 conn.execute(
                     "INSERT INTO summaries (session_id, backend, model, created_at, markdown, citations)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -553,7 +553,7 @@ class SessionStore:
                         summ.model,
                         to_iso(summ.created_at),
                         summ.markdown,
-                        _citations_json(cites),
+                        citations_json(summ.citations),
                     ),
                 )
             self._index(conn)
@@ -637,8 +637,3 @@ def _summary(r: tuple) -> SummaryRecord:
     cites = parse_citations(json.loads(r[6]) if r[6] else [])
     return SummaryRecord(r[0], r[1], r[2], r[3], parse_iso(r[4]), r[5], cites)
 
-
-def _citations_json(cites: Sequence[Citation]) -> str:
-    return json.dumps(
-        [{"bullet": c.bullet, "segment_ids": list(c.segment_ids)} for c in cites], ensure_ascii=False
-    )

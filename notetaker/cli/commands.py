@@ -60,7 +60,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")
     for seg in segments:
         flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
-        print(f"[{clock(seg.start_s)}] {inert(seg.text)}{flags}")
+        print(f"[#{seg.seq} {clock(seg.start_s)}] {inert(seg.text)}{flags}")  # #3: what summaries cite
     if not segments:
         print("(no transcript)", file=sys.stderr)
     return EXIT_OK
@@ -204,7 +204,7 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
     r, rec = stored.result, stored.record
     if args.json:
         write_json({"summary_id": rec.id, "session_id": args.id, "backend": rec.backend, "model": rec.model,
-                    "markdown": r.markdown, "citations": [{"bullet": b, "segment_ids": list(ids)}
+                    "markdown": r.markdown, "citations": [{"bullet": b, "seqs": list(ids)}
                                                           for b, ids in r.citations],
                     "removed_citations": r.removed_citations, "chunks": r.chunks})
     else:

@@ -45,7 +45,8 @@ LINK_SCHEME = "segment:"
 
 
 def linkify_citations(markdown: str) -> str:
-    """`[#12, #15]` → `\\[[#12](segment:12), [#15](segment:15)\\]` (ranges link both ends)."""
+    """`[#12, #15]` → `\\[[#12](segment:12), [#15](segment:15)\\]` (ranges link both ends);
+    the numbers are segment numbers in the meeting (seq)."""
 
     def group(m: re.Match[str]) -> str:
         inner = _ID.sub(lambda i: f"[#{i.group(1)}]({LINK_SCHEME}{i.group(1)})", m.group(0)[1:-1])
@@ -55,13 +56,15 @@ def linkify_citations(markdown: str) -> str:
 
 
 def segment_from_href(href: str) -> int | None:
+    """The segment number (seq) a citation link names."""
     if href.startswith(LINK_SCHEME) and href[len(LINK_SCHEME):].isdigit():
         return int(href[len(LINK_SCHEME):])
     return None
 
 
-def cited_ids(summary: SummaryRecord | StoredSummary | None) -> list[int]:
+def cited_numbers(summary: SummaryRecord | StoredSummary | None) -> list[int]:
+    """The segment numbers (seq) a summary cites, in order of first mention."""
     if summary is None:
         return []
     cites = summary.citations if isinstance(summary, SummaryRecord) else summary.record.citations
-    return list(dict.fromkeys(i for c in cites for i in c.segment_ids))
+    return list(dict.fromkeys(n for c in cites for n in c.seqs))

@@ -9,6 +9,7 @@ home transcribed twice (JSON Lines, then plain text) is shared by the browsing t
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -182,7 +183,8 @@ def test_show(done):
     assert run.rc == 0
     first, *lines = run.out.splitlines()
     assert first.startswith("# Sample: sample") and f"session {done.json_sid}" in first
-    assert lines and all(line.startswith("[00:00:") for line in lines)
+    assert lines and all(re.match(r"\[#\d+ 00:00:", line) for line in lines)
+    assert [int(line[2:line.index(" ")]) for line in lines] == list(range(1, len(lines) + 1))
     has_words(run.out)
     data = show_json(done.cli, done.json_sid)
     assert data["format"] == "notetaker.session"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,76 @@ def test_summarize_bad_inputs_are_one_line_and_change_nothing(cli, tmp_path, tin
         assert run.rc == 2, (args, run.err)
         assert run.err.count("\n") == 1 and words in run.err and "Traceback" not in run.err, (args, run.err)
         assert _state(cli, sid) == before
+
+
+# -- citations a reader can follow ------------------------------------------------------------
+
+
+def _twenty_segments() -> dict:
+    return {**MEETING, "segments": [{"seq": i, "start_s": 3.0 * i, "end_s": 3.0 * i + 2.5,
+                                     "text": f"point {i}: {['budget', 'hiring', 'launch', 'notes'][i % 4]}"}
+                                    for i in range(1, 21)]}
+
+
+def test_summarize_cites_meeting_numbers_and_prints_what_it_stores(cli, tmp_path):
+    """A meeting stored after others (database ids in the 60s) is numbered 1..20; the model is
+    shown those numbers, a citation outside them is removed from what is printed and from what
+    is stored alike, and export → import keeps every citation on the same sentence."""
+    from tests.rewrite.test_openai_compat import CHAT, Reply, _chunk, _sse
+
+    for _ in range(3):
+        _imported(cli, tmp_path, _twenty_segments())
+    sid = _imported(cli, tmp_path, _twenty_segments())
+    shown = json.loads(cli("show", sid, "--json").out)
+    assert min(s["id"] for s in shown["segments"]) > 60
+    assert [s["seq"] for s in shown["segments"]] == list(range(1, 21))
+    plain = cli("show", sid).out.splitlines()[1:]
+    assert [line.split()[0] for line in plain] == [f"[#{n}" for n in range(1, 21)]
+
+    reply = "### Decisions\n- Ship the launch [#3, #7] [#61]\n\n### Action items\n- Write notes [#4-#8, #99]\n"
+    pieces = [reply[i : i + 5] for i in range(0, len(reply), 5)]
+    with _scripted_server() as server:
+        server.routes[CHAT] = Reply(body=_sse(*(_chunk(p) for p in pieces), _chunk(None, "stop"), "[DONE]"),
+                                    content_type="text/event-stream")
+        run = cli("summarize", sid, "--backend", "openai", "--model", "m",
+                  env={"NOTETAKER_OPENAI_BASE_URL": server.url}, timeout=120)
+        assert run.rc == 0, run.err
+        prompt = server.requests[-1].body["messages"][-1]["content"]
+    assert "[#1 00:03] point 1: hiring" in prompt and "[#20 01:00] point 20: budget" in prompt
+    assert "removed 2 citation" in run.err
+    data = json.loads(cli("show", sid, "--json").out)
+    (summary,) = data["summaries"]
+    assert summary["markdown"] == "### Decisions\n- Ship the launch [#3, #7]\n\n### Action items\n- Write notes [#4-#8]"
+    assert run.out == summary["markdown"] + "\n"  # printed == stored
+    assert summary["citations"] == [{"bullet": "Ship the launch", "seqs": [3, 7]},
+                                    {"bullet": "Write notes", "seqs": [4, 5, 6, 7, 8]}]
+    md = cli("export", sid, "-f", "md").out
+    assert "- Ship the launch [#3, #7]" in md and "**[#3 00:00:09]** point 3: notes" in md
+
+    # export → import (into this database, where every id is new) keeps citations on the same sentences
+    path = tmp_path / "again.json"
+    path.write_text(cli("export", sid, "-f", "json").out)
+    new = int(cli("import", path).err.split()[-1])
+    again = json.loads(cli("show", new, "--json").out)
+    assert again["summaries"][0]["markdown"] == summary["markdown"]
+    text_of = {s["seq"]: s["text"] for s in again["segments"]}
+    before = {s["seq"]: s["text"] for s in data["segments"]}
+    for c in again["summaries"][0]["citations"]:
+        assert [text_of[n] for n in c["seqs"]] == [before[n] for n in c["seqs"]]
+
+
+@contextmanager
+def _scripted_server():
+    """The scripted OpenAI-compatible server of tests/rewrite/test_openai_compat.py."""
+    from tests.rewrite import test_openai_compat as oc
+
+    httpd = oc._QuietServer(("127.0.0.1", 0), oc.BaseHTTPRequestHandler)
+    server = oc.ScriptedServer(f"http://127.0.0.1:{httpd.server_address[1]}")
+    httpd.RequestHandlerClass = oc._handler(server)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -125,7 +125,8 @@ def test_a_short_meeting_is_one_streamed_pass():
     b = ScriptedBackend([reply])
     s = Summarizer(b, meeting={"title": "Weekly", "date": "2024-05-01", "language": "English", "id": 5})
     pieces = list(s.stream(segs))
-    assert len(pieces) > 5 and "".join(pieces) == reply
+    # Checked as it streams: what was shown is what is kept (the bad citations never appear).
+    assert len(pieces) > 5 and "".join(pieces) == s.result.markdown
     [call] = b.calls
     assert call.system == SUMMARY_SYSTEM and call.max_tokens == 1024 and call.temperature == 0.0
     assert "[#1 00:04] we ship on friday\n[#3 1:01:40] Ann takes the notes\n" in call.user
@@ -190,7 +191,7 @@ def test_three_hours_against_a_4k_context(counting):
     expected = [i for c in maps for i in (line_ids(c.user)[0], line_ids(c.user)[-1])]
     assert r.citations == [Citation("Everything", tuple(dict.fromkeys(expected)))]
     assert r.removed_citations == 0 and r.truncated_segments == 0 and r.cut_replies == 0
-    assert text == b.calls[-1].reply and r.markdown == text.strip()
+    assert text == r.markdown == b.calls[-1].reply.strip()  # streamed as kept
 
 
 def test_plan_chunks_without_calling_the_model():
@@ -338,3 +339,21 @@ def test_a_large_template_leaves_less_room_for_notes_and_still_completes():
     maps = [c for c in b.calls if c.system == MAP_SYSTEM]
     expected = [i for c in maps for i in (line_ids(c.user)[0], line_ids(c.user)[-1])]
     assert r.citations == [Citation("Everything", tuple(dict.fromkeys(expected)))]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
+def test_what_streams_is_what_is_kept(size):
+    """Citations are checked as the reply streams, in pieces of any size: a bad one never
+    shows, a fence around the whole reply and blank lines at its ends are left out."""
+    reply = "\n```markdown\n- Go [#1, #9]  and [#99]\n\n\n- Ann [#2-#3]; Bob [#2-#50]\n```\n\n"
+
+    class Pieces(ScriptedBackend):
+        def complete(self, messages, max_tokens, temperature=0.0):
+            text = "".join(super().complete(messages, max_tokens, temperature))
+            yield from (text[i : i + size] for i in range(0, len(text), size))
+
+    s = Summarizer(Pieces([reply]))
+    shown = "".join(s.stream([seg(1, "go"), seg(2, "ann"), seg(3, "bob")]))
+    assert shown == s.result.markdown == "- Go [#1]  and\n\n\n- Ann [#2-#3]; Bob"
+    assert s.result.removed_citations == 3
+    assert s.result.citations == [Citation("Go and", (1,)), Citation("Ann; Bob", (2, 3))]

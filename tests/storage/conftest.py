@@ -75,10 +75,11 @@ def fixed_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord
         backend="mlx",
         model="mlx-community/Qwen3-4B-Instruct-4bit",
         created_at=datetime(2025, 3, 4, 10, 40, 0, tzinfo=timezone.utc),
-        markdown="- Q3 cloud costs are about 12% over budget.\n- **Decision:** the launch moves to April.",
+        # Citations name segments by their number in the meeting (seq), not their id.
+        markdown="- Q3 cloud costs are about 12% over budget. [#2]\n- **Decision:** the launch moves to April. [#4]",
         citations=(
-            Citation("Q3 cloud costs are about 12% over budget.", (101,)),
-            Citation("the launch moves to April.", (103,)),
+            Citation("Q3 cloud costs are about 12% over budget.", (2,)),
+            Citation("**Decision:** the launch moves to April.", (4,)),
         ),
     )
     return session, segments, marks, summary

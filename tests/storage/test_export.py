@@ -59,8 +59,8 @@ def test_markdown_front_matter_and_sections() -> None:
         "## Marks",
         "## Transcript",
     ]
-    assert "**[00:01:23]** Ünïcödé chéck: 東京オフィス, Zürich, São Paulo 🎉" in body
-    assert "**[00:00:04]** **Priya (system):** " in body
+    assert "**[#3 00:01:23]** Ünïcödé chéck: 東京オフィス, Zürich, São Paulo 🎉" in body
+    assert "**[#2 00:00:04]** **Priya (system):** " in body
     # Obsidian syntax in speech stays text: no tag, no wikilink, no math, no HTML.
     assert r"\#launch" in body and r"\[\[April\]\]" in body and r"\$5k" in body and r"\<b>" in body
     assert "- **[00:00:05]** Action: Priya to send the cloud cost breakdown" in body
@@ -110,8 +110,9 @@ def test_srt_and_vtt_timestamps_are_well_formed() -> None:
     assert vtt.startswith("WEBVTT\n\n")
     vtt_cues = vtt.strip().split("\n\n")[1:]
     assert len(vtt_cues) == len(segments)
-    for cue in vtt_cues:
-        times, text = cue.split("\n")
+    for n, cue in enumerate(vtt_cues, 1):
+        ident, times, text = cue.split("\n")
+        assert ident == str(n)  # the segment's number, as summaries cite it
         start, end = times.split(" --> ")
         assert re.fullmatch(r"\d\d:[0-5]\d:[0-5]\d\.\d{3}", start) and re.fullmatch(
             r"\d\d:[0-5]\d:[0-5]\d\.\d{3}", end
@@ -131,8 +132,8 @@ def test_txt_lines() -> None:
     session, segments, marks, summary = fixed_session()
     lines = FORMATS["txt"].render(session, segments, marks, summary).splitlines()
     assert len(lines) == len(segments)
-    assert all(re.match(r"\[\d\d:\d\d:\d\d\] \S", line) for line in lines)
-    assert lines[-1] == "[01:00:05] Thank you all."
+    assert all(re.match(r"\[#\d+ \d\d:\d\d:\d\d\] \S", line) for line in lines)
+    assert lines[-1] == "[#5 01:00:05] Thank you all."
 
 
 def test_json_is_utf8_and_full() -> None:
@@ -142,8 +143,8 @@ def test_json_is_utf8_and_full() -> None:
     data = json.loads(text)
     assert [s["id"] for s in data["segments"]] == [s.id for s in segments]
     assert data["summaries"][0]["citations"][1] == {
-        "bullet": "the launch moves to April.",
-        "segment_ids": [103],
+        "bullet": "**Decision:** the launch moves to April.",
+        "seqs": [4],
     }
     assert data["segments"][3]["flags"] == ["repetition"]
 

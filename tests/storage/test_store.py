@@ -155,7 +155,7 @@ def test_marks_and_summaries(store: SessionStore) -> None:
     store.add_mark(sid, 5.0, "decision", "ship it")
     store.add_mark(sid, 1.0, "question", "who owns QA?")
     assert [(m.t_s, m.kind) for m in store.marks(sid)] == [(1.0, "question"), (5.0, "decision")]
-    seg_ids = [s.id for s in store.segments(sid)]
+    seqs = [s.seq for s in store.segments(sid)]
     first = store.add_summary(sid, "mlx", "q", "- old", created_at="2025-01-01T10:00:00Z")
     second = store.add_summary(
         sid,
@@ -163,20 +163,20 @@ def test_marks_and_summaries(store: SessionStore) -> None:
         "q",
         "- budget review Thursday",
         citations=[
-            Citation("budget review Thursday", (seg_ids[1],)),
-            {"bullet": "b", "segment_ids": [seg_ids[0]]},
+            Citation("budget review Thursday", (seqs[1],)),
+            {"bullet": "b", "seqs": [seqs[0]]},
         ],
         created_at=datetime(2025, 1, 1, 11, tzinfo=timezone.utc),
     )
     latest = store.latest_summary(sid)
     assert latest == second and latest != first
     assert latest.citations == (
-        Citation("budget review Thursday", (seg_ids[1],)),
-        Citation("b", (seg_ids[0],)),
+        Citation("budget review Thursday", (seqs[1],)),
+        Citation("b", (seqs[0],)),
     )
     assert [s.id for s in store.summaries(sid)] == [first.id, second.id]
     with pytest.raises(StoreError, match="citation"):
-        store.add_summary(sid, "mlx", "q", "x", citations=[{"segment_ids": [1]}])
+        store.add_summary(sid, "mlx", "q", "x", citations=[{"seqs": [1]}])
 
 
 def test_update_and_delete_segment(store: SessionStore) -> None:
@@ -265,9 +265,8 @@ def test_session_recorded_by_another_live_process_is_not_flipped(db_path: Path) 
 
 
 def _strip_ids(data: dict) -> dict:
-    """Ids change on import; citations are compared through the cited segment's seq."""
+    """Ids change on import; segment numbers (seq), which citations name, do not."""
     data = json.loads(json.dumps(data))
-    seq_of = {s["id"]: s["seq"] for s in data["segments"]}
     data["session"].pop("id")
     for s in data["segments"]:
         s.pop("id")
@@ -275,8 +274,6 @@ def _strip_ids(data: dict) -> dict:
         m.pop("id")
     for summ in data["summaries"]:
         summ.pop("id")
-        for c in summ["citations"]:
-            c["segment_ids"] = [seq_of[i] for i in c["segment_ids"]]
     return data
 
 
@@ -285,9 +282,9 @@ def test_json_round_trip(store: SessionStore) -> None:
     store.delete_segment(store.segments(sid)[1].id)  # a seq gap must survive
     store.add_segment(sid, "after the gap", 10, 11)
     store.add_mark(sid, 2.0, "action", "book room")
-    ids = [s.id for s in store.segments(sid)]
-    store.set_clean_text({ids[0]: "Good morning, everyone."})
-    store.add_summary(sid, "mlx", "q", "- one", citations=[Citation("one", (ids[0], ids[2]))])
+    segs = store.segments(sid)
+    store.set_clean_text({segs[0].id: "Good morning, everyone."})
+    store.add_summary(sid, "mlx", "q", "- one [#1, #4]", citations=[Citation("one", (segs[0].seq, segs[2].seq))])
     store.add_summary(sid, "openai", "gpt", "- two")
     store.finish_session(sid, duration_s=11.0)
 

@@ -53,6 +53,7 @@ class Seeded:
     design: int  # interrupted
     standup: int  # complete, has a summary citing segments
     seg: dict[str, int] = field(default_factory=dict)  # notable segment ids by name
+    num: dict[str, int] = field(default_factory=dict)  # their numbers in their meetings (what summaries cite)
 
 
 BUDGET_LINES = [
@@ -89,21 +90,22 @@ def seed(store: SessionStore) -> Seeded:
     ids["standup1"] = store.add_segment(standup, "Today I am pairing with Ana on search.", 2.5, 5.0).id
     ids["standup2"] = store.add_segment(standup, "No blockers.", 5.0, 6.0).id
     store.finish_session(standup, "complete", duration_s=61.0)
+    nums = {name: store.get_segment(i).seq for name, i in ids.items()}
     store.add_summary(
         standup, "scripted", "scripted-1",
-        f"## Progress\n\n- The export bug is fixed [#{ids['standup0']}]\n"
-        f"- Pairing with Ana on search today [#{ids['standup1']}]\n\n## Blockers\n\n- None [#{ids['standup2']}]\n",
-        citations=[Citation("The export bug is fixed", (ids["standup0"],)),
-                   Citation("Pairing with Ana on search today", (ids["standup1"],)),
-                   Citation("None", (ids["standup2"],))],
+        f"## Progress\n\n- The export bug is fixed [#{nums['standup0']}]\n"
+        f"- Pairing with Ana on search today [#{nums['standup1']}]\n\n## Blockers\n\n- None [#{nums['standup2']}]\n",
+        citations=[Citation("The export bug is fixed", (nums["standup0"],)),
+                   Citation("Pairing with Ana on search today", (nums["standup1"],)),
+                   Citation("None", (nums["standup2"],))],
         created_at="2025-03-05T08:20:00Z",
     )
-    return Seeded(store, budget, design, standup, ids)
+    return Seeded(store, budget, design, standup, ids, nums)
 
 
 def summary_reply(seeded: Seeded) -> str:
     """What the scripted model writes for the budget meeting: two good citations, one bad."""
-    s = seeded.seg
+    s = seeded.num
     return (f"## Decisions\n\n- Travel budget stays flat [#{s['budget2']}]\n\n"
             f"## Action items\n\n- Sam sends the updated numbers by Friday [#{s['budget3']}, #{s['budget1']}]\n"
             f"- Book the lakeside hotel [#{s['late']}] [#99999]\n")

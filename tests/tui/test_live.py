@@ -81,7 +81,7 @@ def test_finals_partials_status_and_a_safe_finish(store, tmp_path):
 
     partials_seen, finals, status, sid = asyncio.run(run())
     assert [f.split("] ", 1)[1] for f in finals] == FINALS
-    assert finals[0].startswith("[00:00:00] ") and finals[1].startswith("[00:00:01] ")
+    assert finals[0].startswith("[#1 00:00:00] ") and finals[1].startswith("[#2 00:00:01] ")  # #n: what summaries cite
     assert partials_seen and set(partials_seen) <= {"we should", "we should ship", "who owns", "Dana"}
     assert "scripted/script-v1" in status and "behind" in status and "RTF" in status and "dropped 0" in status
     s = store.get_session(sid)

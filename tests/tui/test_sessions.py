@@ -102,8 +102,9 @@ def test_enter_opens_the_highlighted_meeting_and_escape_comes_back(app, seeded):
         transcript = screen.query_one("#transcript", OptionList)
         assert transcript.option_count == len(seeded.store.segments(seeded.budget))
         first = [str(transcript.get_option_at_index(i).prompt) for i in range(2)]
-        assert first[0] == "[00:00:00] Good morning, let's go through the budget for the next quarter."
-        assert first[1] == "[00:00:05] Marketing asked for 12,000 more than last time."  # the cleaned text
+        # Each line starts with its number in the meeting (what summaries cite), not its database id.
+        assert first[0] == "[#1 00:00:00] Good morning, let's go through the budget for the next quarter."
+        assert first[1] == "[#2 00:00:05] Marketing asked for 12,000 more than last time."  # the cleaned text
         assert not screen.query_one("#summary-pane").display  # no summary yet
         await pilot.press("escape")
         assert isinstance(app.screen, SessionsScreen)
@@ -120,9 +121,9 @@ def test_a_meeting_shows_its_latest_summary_with_citation_links(app, seeded):
         assert screen.query_one("#summary-pane").display
         md = screen.query_one("#meeting-summary", Markdown)
         assert "The export bug is fixed" in md.source
-        assert f"[#{seeded.seg['standup1']}](segment:{seeded.seg['standup1']})" in md.source
+        assert "[#2](segment:2)" in md.source and seeded.num["standup1"] == 2  # its number, not its id
         # following a citation link highlights the cited segment in the transcript
-        md.post_message(Markdown.LinkClicked(md, f"segment:{seeded.seg['standup2']}"))
+        md.post_message(Markdown.LinkClicked(md, f"segment:{seeded.num['standup2']}"))
         await settle(pilot)
         assert screen.highlighted_segment_id == seeded.seg["standup2"]
 

@@ -28,7 +28,7 @@ SAMPLE = ROOT / "notetaker" / "data" / "sample.flac"
 # consider how much there might be prudently in his power to do for them."
 FIRST_FINAL_WORDS = ("dashwood", "leisure")
 LAST_WORD = "selfish"  # "... to be rather cold-hearted and rather selfish is to be ill-disposed."
-FINAL_SHOWN = re.compile(r"\[\d\d:\d\d:\d\d\] [^\n\[]*" + r"[^\[]*".join(FIRST_FINAL_WORDS))
+FINAL_SHOWN = re.compile(r"\[#\d+ \d\d:\d\d:\d\d\] [^\n\[]*" + r"[^\[]*".join(FIRST_FINAL_WORDS))
 TMUX = shutil.which("tmux")
 
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (apt-get install tmux)")
@@ -89,7 +89,7 @@ def test_record_a_meeting_in_a_real_terminal(tmp_path):
         wait_until(lambda: "REC" in tmux.screen(), 60, "the live screen to start recording", tmux.screen)
 
         def final_shown() -> bool:
-            # A final starts with its time ("[00:00:00] And Mr. John Dashwood …", maybe wrapped);
+            # A final starts with its number and time ("[#1 00:00:00] And Mr. John Dashwood …", maybe wrapped);
             # the partial shows the same words earlier, without a time.
             return bool(FINAL_SHOWN.search(tmux.screen().lower()))
 

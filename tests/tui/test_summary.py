@@ -34,6 +34,11 @@ def citation_ids(screen) -> list[int]:
     return [int(options.get_option_at_index(i).id) for i in range(options.option_count)]
 
 
+def citation_lines(screen) -> list[str]:
+    options = screen.query_one("#citations", OptionList)
+    return [options.get_option_at_index(i).prompt.plain for i in range(options.option_count)]
+
+
 def open_summary(app, session_id: int, backend_name: str | None = None) -> SummaryScreen:
     screen = SummaryScreen(app.deps, session_id, backend_name)
     app.push_screen(screen)
@@ -49,10 +54,13 @@ def test_the_stored_summary_shows_first_without_loading_a_model(app, seeded, rew
         await settle(pilot)
         assert rewrite.asked == []
         assert info(screen).startswith("saved 2025-03-05 08:20 · scripted/scripted-1")
-        s = seeded.seg
-        assert f"[#{s['standup0']}](segment:{s['standup0']})" in source(screen)
+        s, n = seeded.seg, seeded.num
+        assert (n["standup0"], n["standup1"], n["standup2"]) == (1, 2, 3)  # numbers in the meeting, not ids
+        assert s["standup0"] > 40
+        assert "[#1](segment:1)" in source(screen)
         assert "The export bug is fixed" in source(screen)
-        assert citation_ids(screen) == [s["standup0"], s["standup1"], s["standup2"]]
+        assert citation_ids(screen) == [s["standup0"], s["standup1"], s["standup2"]]  # they jump to these
+        assert citation_lines(screen)[0].startswith("#1 [00:00:00] Yesterday I fixed")
         assert screen.sub_title == "Summary · Standup"
 
     drive(app, scenario)
@@ -81,9 +89,9 @@ def test_a_new_summary_is_written_off_the_ui_thread_and_stored(app, seeded: Seed
         record = stored[0]
         assert (record.backend, record.model) == ("scripted", "scripted-1")
         assert screen.text == record.markdown and "[#99999]" not in record.markdown
-        s = seeded.seg
-        assert [c.segment_ids for c in record.citations] == [(s["budget2"],), (s["budget3"], s["budget1"]),
-                                                             (s["late"],)]
+        s, n = seeded.seg, seeded.num
+        assert [c.seqs for c in record.citations] == [(n["budget2"],), (n["budget3"], n["budget1"]), (n["late"],)]
+        assert n["late"] == 45
         assert source(screen) == linkify_citations(record.markdown)
         assert citation_ids(screen) == [s["budget2"], s["budget3"], s["budget1"], s["late"]]
         assert info(screen) == ("saved · scripted/scripted-1 · "
@@ -140,8 +148,8 @@ def test_stream_messages_collapse():
 
 
 def test_r_and_s_write_a_new_summary_over_the_stored_one(app, seeded, rewrite):
-    rewrite.replies = [f"## Progress\n\n- Export fixed [#{seeded.seg['standup0']}]\n",
-                       f"## Progress\n\n- Search pairing [#{seeded.seg['standup1']}]\n"]
+    rewrite.replies = [f"## Progress\n\n- Export fixed [#{seeded.num['standup0']}]\n",
+                       f"## Progress\n\n- Search pairing [#{seeded.num['standup1']}]\n"]
 
     async def scenario(pilot):
         screen = open_summary(app, seeded.standup)
@@ -287,7 +295,7 @@ def test_a_clicked_citation_link_opens_the_segment(app, seeded):
         screen = open_summary(app, seeded.standup)
         await settle(pilot)
         md = screen.query_one("#summary", Markdown)
-        md.post_message(Markdown.LinkClicked(md, f"segment:{seeded.seg['standup2']}"))
+        md.post_message(Markdown.LinkClicked(md, f"segment:{seeded.num['standup2']}"))
         await settle(pilot, 0.05)
         assert isinstance(app.screen, MeetingScreen)
         assert app.screen.highlighted_segment_id == seeded.seg["standup2"]

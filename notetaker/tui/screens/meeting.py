@@ -25,8 +25,9 @@ from storage.export import clock
 
 
 def segment_line(seg: SegmentRecord) -> Text:
-    """`[hh:mm:ss] text`, the cleaned text where there is some; suspected hallucinations flagged."""
-    line = Text(f"[{clock(seg.start_s)}] ", style="bold")
+    """`[#n hh:mm:ss] text` (n: the number summaries cite), the cleaned text where there is
+    some; suspected hallucinations flagged."""
+    line = Text(f"[#{seg.seq} {clock(seg.start_s)}] ", style="bold")
     if seg.speaker or seg.channel:
         line.append(f"{seg.speaker or seg.channel}: ", style="italic")
     line.append(inert(seg.display_text))
@@ -69,6 +70,7 @@ class MeetingScreen(SessionScreen):
         self.segments: list[SegmentRecord] = []
         self.summary: SummaryRecord | None = None
         self._index: dict[int, int] = {}  # segment id → option index
+        self._ids: dict[int, int] = {}  # segment number (seq, what citations name) → segment id
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,6 +111,7 @@ class MeetingScreen(SessionScreen):
         keep = transcript.highlighted
         transcript.clear_options()
         self._index = {seg.id: i for i, seg in enumerate(self.segments)}
+        self._ids = {seg.seq: seg.id for seg in self.segments}
         transcript.add_options(Option(segment_line(seg), id=str(seg.id)) for seg in self.segments)
         if not self.segments:
             transcript.add_option(Option(Text("(no transcript)", style="dim italic"), disabled=True))
@@ -146,9 +149,13 @@ class MeetingScreen(SessionScreen):
     @on(Markdown.LinkClicked, "#meeting-summary")
     def _link(self, event: Markdown.LinkClicked) -> None:
         event.stop()
-        segment_id = segment_from_href(event.href)
-        if segment_id is not None:
-            self.scroll_to_segment(segment_id)
+        number = segment_from_href(event.href)
+        if number is None:
+            return
+        if number in self._ids:
+            self.scroll_to_segment(self._ids[number])
+        else:
+            self.notify(f"segment #{number} is not in this meeting", severity="warning")
 
     # -- keys -----------------------------------------------------------------------------------
     def selected_session_id(self) -> int | None:

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from notetaker.inert import inert
 from notetaker.summary import check_transcript, removed_citations_note, summarize_session
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.display import cited_ids, linkify_citations, segment_from_href
+from notetaker.tui.display import cited_numbers, linkify_citations, segment_from_href
 from notetaker.tui.messages import ShowSegment, SummaryDone, SummaryFailed, SummaryStreamed
 from notetaker.tui.palette import KeyCommands
 from storage import SegmentRecord, StoreError, SummaryRecord
@@ -48,7 +48,7 @@ class SummaryScreen(Screen):
         self.error: str | None = None
         self.text = ""  # what the Markdown widget shows (before links)
         self._shown = ""
-        self._segments: dict[int, SegmentRecord] = {}
+        self._segments: dict[int, SegmentRecord] = {}  # by number (seq), what citations name
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -132,7 +132,7 @@ class SummaryScreen(Screen):
         record, result = m.summary.record, m.summary.result
         self.stored = record
         await self._show(record.markdown)
-        self._fill_citations(cited_ids(record))
+        self._fill_citations(cited_numbers(record))
         notes = [f"saved · {record.backend}/{record.model}"]
         if result.chunks > 1:
             notes.append(f"{result.chunks} parts")
@@ -157,7 +157,7 @@ class SummaryScreen(Screen):
     # -- drawing ----------------------------------------------------------------------------------
     async def _show_stored(self, record: SummaryRecord) -> None:
         await self._show(record.markdown)
-        self._fill_citations(cited_ids(record))
+        self._fill_citations(cited_numbers(record))
         when = record.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         self._set_info(f"saved {when} · {record.backend or '-'}/{record.model or '-'} · r writes a new one")
 
@@ -178,31 +178,41 @@ class SummaryScreen(Screen):
         info.update(Text(text))
         info.set_class(error, "error")
 
-    def _fill_citations(self, ids: list[int]) -> None:
-        options = self.query_one("#citations", OptionList)
-        options.clear_options()
-        if not self._segments and ids:
+    def _load_segments(self) -> None:
+        if not self._segments:
             try:
-                self._segments = {s.id: s for s in self.deps.store.segments(self.session_id)}
+                self._segments = {s.seq: s for s in self.deps.store.segments(self.session_id)}
             except StoreError:
                 self._segments = {}
-        for sid in ids:
-            seg = self._segments.get(sid)
+
+    def _fill_citations(self, numbers: list[int]) -> None:
+        options = self.query_one("#citations", OptionList)
+        options.clear_options()
+        if numbers:
+            self._load_segments()
+        for n in numbers:
+            seg = self._segments.get(n)
             if seg is None:
                 continue
-            line = Text(f"#{sid} ", style="bold")
+            line = Text(f"#{n} ", style="bold")
             line.append(f"[{clock(seg.start_s)}] ", style="dim")
             line.append(inert(seg.display_text))
-            options.add_option(Option(line, id=str(sid)))
+            options.add_option(Option(line, id=str(seg.id)))
         options.display = options.option_count > 0
 
     # -- keys and links ----------------------------------------------------------------------------
     @on(Markdown.LinkClicked, "#summary")
     def _link(self, event: Markdown.LinkClicked) -> None:
         event.stop()
-        segment_id = segment_from_href(event.href)
-        if segment_id is not None:
-            self.show_segment(segment_id)
+        number = segment_from_href(event.href)
+        if number is None:
+            return
+        self._load_segments()
+        seg = self._segments.get(number)
+        if seg is None:
+            self.notify(f"segment #{number} is not in this meeting", severity="warning")
+        else:
+            self.show_segment(seg.id)
 
     @on(OptionList.OptionSelected, "#citations")
     def _citation(self, event: OptionList.OptionSelected) -> None:

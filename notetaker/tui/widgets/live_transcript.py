@@ -15,7 +15,7 @@ from storage.export import clock
 
 
 def final_text(seg: SegmentRecord) -> Text:
-    text = Text(f"[{clock(seg.start_s)}] ", style="bold")
+    text = Text(f"[#{seg.seq} {clock(seg.start_s)}] ", style="bold")  # #n: what summaries cite
     if seg.channel:
         text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
     text.append(inert(seg.display_text))
