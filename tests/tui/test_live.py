@@ -300,16 +300,21 @@ def test_the_view_follows_new_finals_unless_scrolled_up(store, tmp_path):
         async with app.run_test(size=(80, 20)) as pilot:
             screen = live(app)
             view = screen.query_one("#transcript")
-            await wait_for(pilot, lambda: len(shown_finals(screen)) >= 30)
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: len(shown_finals(screen)) >= 30, timeout=60)
+            # Paused, so that finals are still to come however slow the machine is (a busy one
+            # could otherwise show all 60 before the view is scrolled up).
+            screen.recorder.pause()
+            await pilot.pause(0.5)
             at_bottom = view.scroll_y >= view.max_scroll_y - 1
             view.scroll_to(y=0, animate=False)
             await pilot.pause(0.05)
             n = len(shown_finals(screen))
-            await wait_for(pilot, lambda: len(shown_finals(screen)) > n + 5)
+            assert n < 55
+            screen.recorder.resume()
+            await wait_for(pilot, lambda: len(shown_finals(screen)) > n + 5, timeout=60)
             stayed = view.scroll_y <= 1
             view.scroll_end(animate=False)
-            await wait_for(pilot, lambda: screen.state == "finished", timeout=20)
+            await wait_for(pilot, lambda: screen.state == "finished", timeout=60)
             await pilot.pause(0.2)
             back = view.scroll_y >= view.max_scroll_y - 1
             await pilot.press("q")
