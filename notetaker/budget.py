@@ -47,6 +47,10 @@ ASR_SHARE = 0.5  # of the budget, for a speech model picked automatically
 CONTEXTS = (32768, 16384, 8192, 4096)  # rewrite contexts tried, largest first
 MIN_CONTEXT = CONTEXTS[-1]
 CACHE_SHARE = 0.25  # MLX's buffer cache: at most this share of the budget
+# What to do when no rewrite model is set up, said alike by the plan, `summarize` and the TUI.
+NO_REWRITE_MODEL = ("no rewrite model is set up: download one (`notetaker models pull llama-3.2-3b`), add a GGUF "
+                    "file you have (`notetaker models add PATH.gguf`), or start a server (Ollama, LM Studio, "
+                    "llama.cpp) and notetaker finds it")
 LLM = "llm"  # the family of rewrite models (decoder-only LLMs run by mlx-lm); the rest are speech families
 
 
@@ -219,6 +223,8 @@ class Plan:
     reasons: list[str] = field(default_factory=list)
     problem: str | None = None  # set when what was asked for does not fit
     suggestion: str | None = None  # the nearest configuration that does
+    server: Any = None  # the running server found for the openai backend (rewrite.openai_compat.Server)
+    server_model: str | None = None  # the model asked of it ("" its default)
 
     @property
     def fits(self) -> bool:
@@ -257,7 +263,10 @@ class Plan:
                 "during_meeting": [c.name for c in self.during], "after_meeting": [c.name for c in self.after],
                 "peak_bytes": self.peak, "memory_limit_bytes": self.memory_limit,
                 "cache_limit_bytes": self.cache_limit, "reasons": list(self.reasons), "fits": self.fits,
-                "problem": self.problem, "suggestion": self.suggestion}  # fmt: skip
+                "problem": self.problem, "suggestion": self.suggestion,
+                "server": None if self.server is None else {"url": self.server.url, "label": self.server.label,
+                                                            "models": list(self.server.models)},
+                "server_model": self.server_model}  # fmt: skip
 
     def render(self) -> list[str]:
         lines = [f"budget     {gb(self.budget)} for models on {self.machine.label}"]
@@ -265,6 +274,9 @@ class Plan:
             lines.append(f"meeting    {' + '.join(_line(c) for c in self.during)}")
         if self.rewrite_backend == "voxtral":
             lines.append("rewrite    voxtral text mode (shares the speech model's weights)")
+        elif self.rewrite_backend == "openai" and self.server is not None:
+            model = f", model {self.server_model}" if self.server_model else ""
+            lines.append(f"rewrite    {self.server.label} at {self.server.url}{model} (outside this process)")
         elif self.rewrite_backend == "openai":
             lines.append("rewrite    openai-compatible server (outside this process)")
         elif self.rewrite is None:
@@ -297,24 +309,29 @@ class Request:
     model: str | None = None
     rewrite_backend: str | None = None
     rewrite_model: str | None = None
+    openai_base_url: str | None = None
 
 
 def make_plan(machine: Machine, request: Request, candidates: Callable[[str], list[Candidate]],
               resolve: Callable[[str, str, str | None], Candidate], *,
               probe_passed: Callable[[Candidate], bool] = lambda c: False, cap_bytes: int | None = None,
-              bundled: Candidate | None = None) -> Plan:
+              bundled: Candidate | None = None, servers: Callable[[], list] = list) -> Plan:
     """The plan for `request` on `machine`.
 
     `candidates(kind)`: the downloaded models of a kind, best first. `resolve(kind, engine,
     model)`: the candidate for an explicit choice (its footprint None when unknown).
     `bundled`: the speech model that is always there (Whisper tiny.en). `probe_passed(asr)`:
-    whether that Voxtral model passed the text-mode probe."""
+    whether that Voxtral model passed the text-mode probe. `servers()`: OpenAI-compatible
+    servers running on this machine (asked only when the plan would otherwise have none)."""
     budget, reasons = budget_bytes(machine, cap_bytes)
     plan = Plan(machine, budget, None, "none", reasons=reasons)
     _place_asr(plan, request, candidates, resolve, bundled)
     if plan.problem is None:
         voxtral_ok = plan.asr is not None and plan.asr.engine == "voxtral" and probe_passed(plan.asr)
         _place_rewrite(plan, request, candidates, resolve, voxtral_ok)
+        if plan.rewrite_backend == "none" and request.rewrite_backend is None or (
+                plan.rewrite_backend == "openai" and not request.openai_base_url):
+            _place_server(plan, request, servers)
     plan.memory_limit = budget
     plan.cache_limit = max(0, min(budget - plan.peak, int(budget * CACHE_SHARE)))
     return plan
@@ -366,6 +383,8 @@ def _place_asr(plan: Plan, request: Request, candidates, resolve, bundled: Candi
 
 def _place_rewrite(plan: Plan, request: Request, candidates, resolve, voxtral_ok: bool) -> None:
     backend = request.rewrite_backend
+    if backend is None and request.rewrite_model:
+        backend = "mlx"  # a model named with no backend: an LLM run here
     asr_total = plan.asr.footprint.total if plan.asr and plan.asr.footprint else 0
     if backend in ("none", "openai"):
         plan.rewrite_backend = backend
@@ -390,8 +409,7 @@ def _place_rewrite(plan: Plan, request: Request, candidates, resolve, voxtral_ok
                 plan.rewrite_backend, plan.rewrite_live = "voxtral", True
                 plan.reasons.append("rewrite: Voxtral's text mode (its probe passed; no LLM is downloaded)")
             else:
-                plan.reasons.append("rewrite: none (no rewrite model is downloaded: `notetaker models pull "
-                                    "llama-3.2-3b`)")
+                plan.reasons.append(f"rewrite: none ({NO_REWRITE_MODEL})")
             return
     unknown = next((c for c in llms if c.footprint is None), None)
     if unknown is not None:
@@ -429,6 +447,38 @@ def _place_rewrite(plan: Plan, request: Request, candidates, resolve, voxtral_ok
                            else "--rewrite none, or an openai-compatible server")
         return
     plan.reasons.append("rewrite: none (no downloaded rewrite model fits this machine)")
+
+
+def _place_server(plan: Plan, request: Request, servers: Callable[[], list]) -> None:
+    """A server already running on this machine, for a plan with no rewrite model (or one
+    asked to use a server with no address set): named, with the model it will be asked for."""
+    from rewrite.base import RewriteError
+    from rewrite.openai_compat import choose_model
+
+    found = servers()
+    asked = plan.rewrite_backend == "openai"
+    if not found:
+        if asked:
+            plan.reasons.append("rewrite: no openai_base_url is set and no server answers on this machine's "
+                                "usual ports")
+        return
+    server = found[0]
+    model = request.rewrite_model
+    if model and server.models and model not in server.models and not asked:
+        plan.reasons.append(f"rewrite: none ({server.label} at {server.url} does not serve {model})")
+        return
+    if not model:
+        try:
+            model = choose_model(server.models, server.url)
+        except RewriteError as e:
+            if not asked:
+                plan.reasons.append(f"rewrite: none ({e})")
+                return
+            plan.reasons.append(f"rewrite: {e}")  # said again when cleanup first asks it
+            model = None
+    plan.rewrite_backend, plan.rewrite_live, plan.server, plan.server_model = "openai", True, server, model
+    plan.reasons.append(f"rewrite: {server.label} running at {server.url}, model {model or 'not chosen'}"
+                        + ("" if asked else " (no rewrite model is downloaded)"))
 
 
 def at_context(llm: Candidate, context: int, machine: Machine) -> Candidate:
@@ -504,10 +554,17 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
 
     # The bundled model is the catalogue entry with no repo (not a local folder named like it).
     bundled = next((cost(i) for i in installed if i.entry is not None and i.entry.repo is None), None)
-    request = Request(settings.engine, settings.model, settings.rewrite_backend, settings.rewrite_model)
+    request = Request(settings.engine, settings.model, settings.rewrite_backend, settings.rewrite_model,
+                      settings.openai_base_url)
     cap = int(settings.memory_budget_gb * GiB) if settings.memory_budget_gb else None
+
+    def servers() -> list:
+        from notetaker.servers import servers as running
+
+        return running(settings)
+
     return make_plan(machine, request, candidates, resolve, probe_passed=lambda c: probe_passed(settings, c),
-                     cap_bytes=cap, bundled=bundled)
+                     cap_bytes=cap, bundled=bundled, servers=servers)
 
 
 def _asr_default(engine: str) -> str:
@@ -554,6 +611,11 @@ def settings_for(settings, plan: Plan):
             changes["rewrite_model"] = plan.rewrite.spec
     if plan.rewrite is not None and settings.rewrite_model and Path(plan.rewrite.spec).is_dir():
         changes["rewrite_model"] = plan.rewrite.spec
+    if plan.server is not None:
+        if not settings.openai_base_url:
+            changes["openai_base_url"] = plan.server.url
+        if plan.server_model and not settings.rewrite_model:
+            changes["rewrite_model"] = plan.server_model
     return replace(settings, **changes) if changes else settings
 
 

@@ -34,6 +34,7 @@ class Settings:
     rewrite_backend: str | None = None  # None: the memory plan's choice
     rewrite_model: str | None = None
     openai_base_url: str | None = None
+    openai_detect: str = "11434,1234,8080"  # loopback ports where a running server is looked for ("off": none)
     input_device: str | None = None  # microphone: a name, part of one, or an index (None: default)
     system_device: str | None = None  # loopback/monitor for the other side of a call ("auto": find one)
     mix_channels: bool = False  # one mixed channel instead of separate mic and system channels

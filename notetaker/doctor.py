@@ -100,6 +100,19 @@ def _audio_report() -> dict[str, Any]:
                                "pulse_source": d.pulse_source} for d in devs]}
 
 
+def _servers_report(settings: Settings) -> dict[str, Any]:
+    """OpenAI-compatible servers running on this machine, and the ports looked at."""
+    from notetaker.config import ConfigError
+    from notetaker.servers import detect_ports, servers
+
+    try:
+        ports = detect_ports(settings)
+    except ConfigError as e:
+        return {"ports": [], "found": [], "error": str(e)}
+    return {"ports": list(ports), "configured": settings.openai_base_url,
+            "found": [{"url": s.url, "label": s.label, "models": list(s.models)} for s in servers(settings)]}
+
+
 def diagnose(settings: Settings) -> dict[str, Any]:
     report: dict[str, Any] = {
         "notetaker": __version__,
@@ -110,6 +123,7 @@ def diagnose(settings: Settings) -> dict[str, Any]:
         "data_home": _store_report(settings),
         "engines": _engines_report(settings),
         "plan": _plan_report(settings),
+        "servers": _servers_report(settings),
         "audio": _audio_report(),
     }
     problems = []
@@ -126,6 +140,8 @@ def diagnose(settings: Settings) -> dict[str, Any]:
     elif report["plan"].get("problem"):
         nearest = report["plan"]["suggestion"]
         problems.append(f"memory plan: {report['plan']['problem']}" + (f"; nearest that fits: {nearest}" if nearest else ""))
+    if report["servers"].get("error"):
+        problems.append(report["servers"]["error"])
     if report["audio"].get("error"):
         problems.append(report["audio"]["error"])
     elif not report["audio"]["input_devices"]:
@@ -150,6 +166,7 @@ def render_text(r: dict[str, Any]) -> str:
         f"bundled tiny.en: {eng['whisper_bundled'] or 'missing'}",
     ]
     lines += r["plan"].get("lines") or [f"plan       {r['plan'].get('error')}"]
+    lines += _server_lines(r["servers"])
     if audio.get("input_devices"):
         lines.append("audio in   " + "; ".join(f"[{d['index']}] {d['name']}{' (default)' if d['default'] else ''}"
                                               for d in audio["input_devices"]))
@@ -161,3 +178,16 @@ def render_text(r: dict[str, Any]) -> str:
         lines.append(f"system     {audio.get('system_device') or 'none: ' + system_device_hint()}")
     lines += [f"problem    {x}" for x in r["problems"]] or ["no problems found"]
     return "\n".join(lines)
+
+
+def _server_lines(servers: dict[str, Any]) -> list[str]:
+    from notetaker.servers import describe
+    from rewrite.openai_compat import Server
+
+    found = [describe(Server(f["url"], f["label"], tuple(f["models"]))) for f in servers["found"]]
+    if found:
+        return [f"server     {line}" for line in found]
+    if servers["ports"]:
+        return [f"server     none running on ports {', '.join(map(str, servers['ports']))} "
+                "(Ollama, LM Studio, llama.cpp, mlx_lm.server)"]
+    return ["server     not looked for (openai_detect is off)"]

@@ -96,8 +96,14 @@ def check_rewrite(settings: Settings, name: str | None = None) -> str:
     for need, what in backend_spec(name).needs.items():
         # what the app fills in itself (where probe scores are kept) is not the user's to set
         if need in SETTING_NAMES and not getattr(settings, need):
+            found = ""
+            if need == "openai_base_url":  # none set and none found running (or the plan would have it)
+                from notetaker.servers import detect_ports
+
+                ports = detect_ports(settings)
+                found = f", and no server answers on ports {', '.join(map(str, ports))}" if ports else ""
             raise RewriteError(f"the {name} backend needs {what}: set {need} in the config "
-                               f"or {ENV_PREFIX}{need.upper()}")
+                               f"or {ENV_PREFIX}{need.upper()}{found}")
     return name
 
 
@@ -202,7 +208,9 @@ def prepare(settings: Settings) -> Prepared:
     be downloaded or lacks a setting leaves cleanup off (`rewrite_off` says why) and the
     meeting records; one that fails to load does the same later (the recorder loads it)."""
     from rewrite.base import RewriteError
+    from rewrite.registry import backend_name
 
+    backend_name(settings.rewrite_backend)  # a name that is no backend is a typo to fix: one line
     off = None
     try:
         settings, plan = plan_checked(settings)
@@ -284,6 +292,4 @@ class Factories:
 def without_asr(settings: Settings) -> Settings:
     """Settings for work that needs only a rewrite model (summaries): no speech model in the
     plan, and the rewrite backend the plan picks unless one was named."""
-    explicit = settings.rewrite_backend not in (None, "none")
-    return replace(settings, engine="none", model=None,
-                   rewrite_backend=settings.rewrite_backend if explicit else None)
+    return replace(settings, engine="none", model=None)

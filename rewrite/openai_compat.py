@@ -30,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rewrite.backend import BackendOptions, BackendSpec, RewriteBackend
@@ -115,11 +116,14 @@ class OpenAIBackend(RewriteBackend):
         self._model = model
         self._context = context_tokens or DEFAULT_CONTEXT
         self.last_finish_reason: str | None = None  # "stop", "length", ... as the server said
+        self._send_key = True
 
     @property
     def model(self) -> str:
-        """The model asked for: the one named, else the server's first listed, else ""
-        (the server's own default) where the server lists none."""
+        """The model asked for: the one named, else the one the server serves, else ""
+        (the server's own default) where it lists none. A server serving several with none
+        named is a one-line RewriteError listing them: guessing (the first listed) would
+        run a model nobody chose."""
         if self._model is None:
             try:
                 models = self.list_models()
@@ -127,7 +131,7 @@ class OpenAIBackend(RewriteBackend):
                 # mlx_lm.server answers /v1/models with an empty body until something has
                 # been downloaded to the hub cache; its served model is then the default.
                 models = []
-            self._model = models[0] if models else ""
+            self._model = choose_model(models, self.base)
         return self._model
 
     @property
@@ -249,7 +253,7 @@ class OpenAIBackend(RewriteBackend):
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        key = api_key()
+        key = api_key() if self._send_key else None
         if key:
             headers["Authorization"] = f"Bearer {key[1]}"
             self._warn_if_in_clear(key[0])
@@ -466,6 +470,56 @@ def _reason(reason: object) -> str:
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror.lower()
     return _clip(str(reason)) or type(reason).__name__
+
+
+def choose_model(models: Sequence[str], base: str) -> str:
+    """The model to ask a server for when none is named: the one it serves ("" when it lists
+    none: its default); several is a one-line RewriteError naming them."""
+    if len(models) <= 1:
+        return models[0] if models else ""
+    shown = ", ".join(models[:8]) + (f" and {len(models) - 8} more" if len(models) > 8 else "")
+    raise _fail(f"the rewrite server at {base} serves {len(models)} models ({shown}); "
+                "choose one as the rewrite model")
+
+
+# --- servers already running on this machine ------------------------------------------------
+
+USUAL_PORTS = {11434: "Ollama", 1234: "LM Studio", 8080: "llama.cpp or mlx_lm.server"}
+
+
+@dataclass(frozen=True)
+class Server:
+    """An OpenAI-compatible server found on this machine."""
+
+    url: str  # http://127.0.0.1:PORT/v1
+    label: str  # what usually listens there ("Ollama"), or "a server"
+    models: tuple[str, ...]  # what it serves (empty: it lists none; its default model)
+
+
+def detect_servers(ports: Sequence[int], timeout: float = 0.5) -> list[Server]:
+    """The OpenAI-compatible servers answering on loopback at `ports`, in that order. A port
+    nobody listens on costs a refused connection; one with another kind of service (no model
+    list, an HTTP error) is not a server of ours. No key is sent."""
+    found = []
+    for port in ports:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+                pass
+        except OSError:
+            continue
+        url = f"http://127.0.0.1:{port}/v1"
+        probe = OpenAIBackend(url, "", timeout=timeout, report=lambda line: None)
+        probe._send_key = False  # asking what is served needs no key, and a key stays with its server
+        try:
+            models = tuple(probe.list_models())
+        except _NoModelList as e:
+            if "an empty reply" not in str(e):
+                continue
+            models = ()  # mlx_lm.server before its model is in the hub cache
+        except RewriteError:
+            continue
+        found.append(Server(url, USUAL_PORTS.get(port, "a server"), models))
+    return found
 
 
 def _build(options: BackendOptions) -> OpenAIBackend:

@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("summarize", help="write (and store) a summary of a meeting with a local LLM")
     sm.add_argument("id", type=_session_id)
-    sm.add_argument("--backend", dest="rewrite_backend", choices=["mlx", "voxtral", "openai"],
-                    help="rewrite backend (default: the config's rewrite_backend, else mlx)")
+    sm.add_argument("--backend", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
+                    help="rewrite backend (default: the config's rewrite_backend, else the plan's: a "
+                         "downloaded model that fits, a server running here, or none)")
     sm.add_argument("--model", dest="rewrite_model", help="LLM name, local folder or hub repo id (or server model)")
     sm.add_argument("--template", help="a template name in the data home's templates/ or a file path")
     sm.add_argument("--clean", action="store_true", help="first clean up segments that have no cleaned text")

@@ -179,9 +179,13 @@ def cmd_summarize(args: argparse.Namespace, settings: Settings) -> int:
         pass
     template = load_template(args.template, settings.home / "templates")
     settings, plan = plan_checked(without_asr(settings))
+    if settings.rewrite_backend in (None, "none"):  # the same default doctor and the plan show
+        from notetaker.budget import NO_REWRITE_MODEL
+
+        asked = " (--backend none)" if args.rewrite_backend == "none" else ""
+        raise UsageError(f"no summary of meeting {args.id}{asked}: {NO_REWRITE_MODEL}")
     fetch_planned(settings, plan)
-    chosen = settings.rewrite_backend if settings.rewrite_backend not in (None, "none") else "mlx"
-    name = check_rewrite(settings, chosen)  # what it needs (a server address) is said before it loads
+    name = check_rewrite(settings)  # what it needs (a server address) is said before it loads
     if name == "mlx":
         say_llm_download(settings)
     backend = load_rewrite(settings, name, context_tokens=context_tokens(plan))

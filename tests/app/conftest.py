@@ -54,7 +54,8 @@ class CLI:
                     if not k.startswith(("NOTETAKER_", "XDG_", "HF_", "PYTHON"))}
         self.env.update(PYTHONPATH=str(ROOT), NOTETAKER_HOME=str(self.home), HOME=str(base / "user"),
                         XDG_DATA_HOME=str(base / "user" / "xdg-data"), HF_HUB_OFFLINE="1",
-                        HF_HOME=str(base / "user" / "hf"), PYTHONUNBUFFERED="1", NO_COLOR="1")
+                        HF_HOME=str(base / "user" / "hf"), PYTHONUNBUFFERED="1", NO_COLOR="1",
+                        NOTETAKER_OPENAI_DETECT="off")  # the machine's own servers stay out of it
 
     def __call__(self, *args: str | Path, env: dict[str, str] | None = None, timeout: float = 120) -> Run:
         p = subprocess.run([sys.executable, "-m", "notetaker", *map(str, args)], cwd=self.base,
@@ -88,6 +89,7 @@ def _private_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     for key in list(os.environ):
         if key.startswith("NOTETAKER_"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("NOTETAKER_OPENAI_DETECT", "off")
     monkeypatch.setenv("HOME", str(user))
     monkeypatch.setenv("XDG_DATA_HOME", str(user / "xdg-data"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

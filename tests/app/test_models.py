@@ -277,7 +277,7 @@ def test_engines_refuse_partial_and_corrupt_downloads(sample_home, monkeypatch, 
 
 def test_engine_through_the_cli_says_one_line(sample_home):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTETAKER_", "HF_"))}
-    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", NOTETAKER_OPENAI_DETECT="off")
     sample = ROOT / "notetaker" / "data" / "sample.flac"
     p = subprocess.run([sys.executable, "-m", "notetaker", "--home", str(sample_home), "transcribe", str(sample),
                         "--model", "acme/whisper-broken"], capture_output=True, text=True, timeout=120, env=env)

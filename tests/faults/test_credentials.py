@@ -459,13 +459,27 @@ def test_cli_bad_base_urls_are_one_line(seeded, base, words):
 
 
 def test_summarize_says_what_it_fetches_and_how_big_when_not_on_a_terminal(seeded):
-    # No rewrite model downloaded and none configured: summarize falls back to the default LLM,
-    # which mlx-lm would fetch as it loads. The hub is offline, so the fetch then fails.
-    run = seeded("summarize", "1", timeout=300)
+    # The default LLM asked for by name, not downloaded: mlx-lm would fetch it as it loads.
+    # The hub is offline, so the fetch then fails.
+    run = seeded("summarize", "1", "--backend", "mlx", timeout=300)
     assert run.rc == 2 and "Traceback" not in run.err, run.err
     notice, error = run.err.splitlines()
     assert notice == "notetaker: downloading llama-3.2-3b (mlx-community/Llama-3.2-3B-Instruct-4bit, 1.7 GB)"
     assert error.startswith("notetaker: ") and "hub" in error
+
+
+@pytest.mark.parametrize("args", [[], ["--backend", "none"]])
+def test_summarize_with_no_rewrite_model_set_up_says_how_to_set_one_up(seeded, args):
+    # Nothing downloaded, no server running: the default is none, as doctor says; nothing is
+    # fetched behind the user's back (issue 17: it used to start a 1.7 GB download).
+    run = seeded("summarize", "1", *args, timeout=300)
+    assert run.rc == 2 and "Traceback" not in run.err, run.err
+    [line] = run.err.splitlines()
+    assert line.startswith("notetaker: no summary of meeting 1") and "no rewrite model is set up" in line
+    assert "models pull" in line and "models add" in line and "server" in line
+    assert "downloading" not in run.err
+    doctor = seeded("doctor", "--json")
+    assert json.loads(doctor.out)["plan"]["rewrite_backend"] == "none"
 
 
 def test_a_hub_repo_outside_the_catalogue_is_announced_with_no_size(seeded):

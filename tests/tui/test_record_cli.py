@@ -123,8 +123,12 @@ def test_bad_delay_and_speed(seeded):
 def test_rewrite_backend_from_the_config(seeded):
     (seeded.home / "config.toml").write_text('[rewrite]\nbackend = "gpt4"\n')
     one_line_error(seeded("record", "--input", SAMPLE), "gpt4", "mlx")
+    # A backend that is not set up (no server address, none running) does not stop a meeting
+    # (issue 17): it gets as far as the terminal check, saying first that cleanup is off.
     (seeded.home / "config.toml").write_text('[rewrite]\nbackend = "openai"\n')
-    one_line_error(seeded("record", "--input", SAMPLE), "openai_base_url")
+    run = seeded("record", "--input", SAMPLE)
+    assert run.rc == 2 and run.err.splitlines()[-1].endswith("needs a terminal; for plain output use "
+                                                              "`notetaker transcribe FILE --realtime`")
     assert seeded.session_rows() == SEEDED
 
 
