@@ -284,9 +284,47 @@ class Factories:
         shared = engine if engine is not None and engine.capabilities.rewrite_experimental else None
         return load_rewrite(self.settings, name, voxtral_engine=shared, context_tokens=self.context_tokens)
 
+    def rewrite_choice(self, choice: RewriteChoice):
+        return load_choice(self.settings, choice, self.context_tokens)
+
+    def rewrite_choices(self) -> list[RewriteChoice]:
+        return rewrite_choices(self.settings)
+
     def engine_by_name(self, name: str | None, model: str | None) -> Engine:
         """Any engine (recovering a meeting recorded with another one): loaded fresh each time."""
         return load_engine(self.settings, name, model)
+
+
+@dataclass(frozen=True)
+class RewriteChoice:
+    """A rewrite model this machine can use now, as offered when a summary cannot be made."""
+
+    label: str  # "llama-3.2-1b (on this machine)", "llama3.2:1b on Ollama at http://127.0.0.1:11434/v1"
+    backend: str  # "mlx", "openai"
+    model: str | None  # a name, folder or GGUF file for mlx; the served model for a server ("": its default)
+    base_url: str | None = None  # openai: the server
+
+
+def rewrite_choices(settings: Settings) -> list[RewriteChoice]:
+    """The rewrite models available now: downloaded or registered ones (mlx), then every model
+    of every server running here. Nothing is downloaded or loaded to find them."""
+    from notetaker.models import scan
+    from notetaker.servers import servers
+
+    out = [RewriteChoice(f"{m.name} (on this machine)", "mlx", m.name)
+           for m in scan(settings) if m.kind == "rewrite" and m.state == "complete"]
+    for server in servers(settings):
+        for model in server.models or ("",):
+            out.append(RewriteChoice(f"{model or 'its default model'} on {server.label} at {server.url}", "openai",
+                                     model, server.url))
+    return out
+
+
+def load_choice(settings: Settings, choice: RewriteChoice, context_tokens: int | None = None):
+    """The backend for a RewriteChoice, loaded on the calling thread."""
+    chosen = replace(settings, rewrite_model=choice.model or None,
+                     openai_base_url=choice.base_url or settings.openai_base_url)
+    return load_rewrite(chosen, choice.backend, context_tokens=context_tokens)
 
 
 def without_asr(settings: Settings) -> Settings:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from asr.base import Engine, SessionOptions
 from rewrite.backend import RewriteBackend
@@ -30,6 +31,9 @@ class AppDeps:
     templates_dir: Path | None = None
     rewrite_backend: str = "none"  # the backend in use at start (cycled with `r`)
     rewrite_off: str | None = None  # why cleanup is off though one was set up (said at start)
+    # what can be offered when a summary cannot be made (prepare.RewriteChoice), and its loader
+    rewrite_choices: Callable[[], list] = list
+    rewrite_choice_factory: Callable[[Any], RewriteBackend | None] | None = None
     engine_label: str = ""  # "whisper/tiny.en" for the status bar before the engine loads
     clock: Callable[[], float] = time.monotonic
     memory_budget_bytes: int | None = None  # from the memory budgeter, when there is a plan

@@ -162,7 +162,7 @@ def rewrite() -> Rewrite:
 def make_deps(tmp_path: Path, rewrite: Rewrite) -> Callable[..., AppDeps]:
     def make(store: SessionStore, **overrides) -> AppDeps:
         values = {"store": store, "engine_factory": _no_engine, "rewrite_factory": rewrite,
-                  "export_dir": tmp_path / "exports", "templates_dir": None, "rewrite_backend": "none",
+                  "export_dir": tmp_path / "exports", "templates_dir": None, "rewrite_backend": "mlx",
                   "clock": FixedClock()}
         values.update(overrides)
         return AppDeps(**values)

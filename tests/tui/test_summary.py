@@ -82,7 +82,7 @@ def test_a_new_summary_is_written_off_the_ui_thread_and_stored(app, seeded: Seed
     async def scenario(pilot):
         screen = open_summary(app, seeded.budget)
         await settle(pilot)
-        assert rewrite.asked == ["mlx"]  # the configured backend is `none`: summaries use mlx
+        assert rewrite.asked == ["mlx"]  # the configured backend
         assert threads and ui_thread not in threads
         stored = seeded.store.summaries(seeded.budget)
         assert len(stored) == 1
@@ -188,7 +188,7 @@ def test_the_backend_is_the_one_asked_for_or_configured(seeded, make_deps, rewri
 
 def assert_failed(app, screen, words: str) -> None:
     assert screen.error is not None and words in screen.error and "\n" not in screen.error
-    assert info(screen) == f"summary failed: {screen.error}"
+    assert info(screen) == f"no summary: {screen.error}"
     assert screen.query_one("#summary-info").has_class("error")
     assert any(n.severity == "error" and words in n.message for n in app._notifications)
     assert not screen.running
@@ -378,5 +378,54 @@ def test_the_users_default_template_is_used(seeded, make_deps, rewrite, tmp_path
         await settle(pilot)
         assert "## Budget questions for Budget review" in prompts[0]
         assert screen.text.startswith("## Budget questions for Budget review")
+
+    drive(app, scenario)
+
+
+# -- nothing set up: what is available is offered -------------------------------------------------
+
+
+def test_with_no_backend_set_up_the_screen_says_so_and_offers_what_is_available(seeded, make_deps, rewrite):
+    from notetaker.prepare import RewriteChoice
+
+    rewrite.replies = lambda messages, max_tokens: summary_reply(seeded)
+    offered = [RewriteChoice("smollm2 (on this machine)", "mlx", "smollm2"),
+               RewriteChoice("llama3.2:1b on Ollama at http://127.0.0.1:11434/v1", "openai", "llama3.2:1b",
+                             "http://127.0.0.1:11434/v1")]
+    loaded = []
+
+    def load(choice):
+        loaded.append(choice)
+        return rewrite(choice.backend)
+
+    app = make_app(make_deps(seeded.store, rewrite_backend="none", rewrite_choices=lambda: offered,
+                             rewrite_choice_factory=load))
+
+    async def scenario(pilot):
+        screen = open_summary(app, seeded.budget)
+        await settle(pilot)
+        assert rewrite.asked == [] and screen.error is not None
+        assert info(screen).startswith("no summary: no rewrite model is set up") and "pick one" in info(screen)
+        backends = screen.query_one("#backends", OptionList)
+        assert backends.display and [backends.get_option_at_index(i).prompt for i in range(2)] == [
+            offered[0].label, offered[1].label]
+        await pilot.press("down", "enter")  # the server's model
+        await settle(pilot)
+        assert loaded == [offered[1]] and rewrite.asked == ["openai"]
+        assert not backends.display and screen.error is None
+        assert seeded.store.summaries(seeded.budget)[-1].markdown == screen.text
+
+    drive(app, scenario)
+
+
+def test_with_no_backend_and_nothing_available_it_says_how_to_set_one_up(seeded, make_deps, rewrite):
+    app = make_app(make_deps(seeded.store, rewrite_backend="none"))
+
+    async def scenario(pilot):
+        screen = open_summary(app, seeded.budget)
+        await settle(pilot)
+        assert rewrite.asked == []
+        assert "models pull" in info(screen) and "models add" in info(screen) and "pick" not in info(screen)
+        assert not screen.query_one("#backends", OptionList).display
 
     drive(app, scenario)

@@ -49,6 +49,8 @@ class SummaryScreen(Screen):
         self.text = ""  # what the Markdown widget shows (before links)
         self._shown = ""
         self._segments: dict[int, SegmentRecord] = {}  # by number (seq), what citations name
+        self.choice = None  # a RewriteChoice picked from the offered ones (wins over the backend name)
+        self._choices: list = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,6 +58,7 @@ class SummaryScreen(Screen):
         with VerticalScroll(id="summary-scroll"):
             yield Markdown(id="summary", open_links=False)
         yield OptionList(id="citations")
+        yield OptionList(id="backends")  # offered when a summary cannot be made
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -66,6 +69,7 @@ class SummaryScreen(Screen):
             self._fail(str(e))
             return
         self.sub_title = f"Summary · {inert(session.title or 'Untitled')}"
+        self.query_one("#backends", OptionList).display = False
         if self.stored is not None:
             await self._show_stored(self.stored)
         else:
@@ -73,16 +77,24 @@ class SummaryScreen(Screen):
 
     # -- the model, off the UI thread -----------------------------------------------------------
     @property
-    def rewrite_name(self) -> str:
+    def rewrite_name(self) -> str | None:
+        """The backend to write with: the one asked for, else the plan's (None: none is set up,
+        as doctor and `summarize` say too)."""
         configured = self.deps.rewrite_backend if self.deps.rewrite_backend != "none" else None
-        return self.backend_name or configured or "mlx"
+        return self.backend_name or configured
 
     def action_regenerate(self) -> None:
         if self.running:
             self.notify("the summary is still being written", severity="warning")
             return
+        if self.choice is None and self.rewrite_name is None:
+            from notetaker.budget import NO_REWRITE_MODEL
+
+            self._fail(NO_REWRITE_MODEL)
+            return
         self.running, self.error = True, None
-        self._set_info(f"writing a summary with {self.rewrite_name}…")
+        self.query_one("#backends", OptionList).display = False
+        self._set_info(f"writing a summary with {self.choice.label if self.choice else self.rewrite_name}…")
         app = self.app  # the job may outlive this screen, which then no longer knows its app
         self.app.run_job(lambda: self._job(app), name="summary")
 
@@ -96,7 +108,10 @@ class SummaryScreen(Screen):
             # Everything a user can get wrong is checked before a model loads.
             check_transcript(self.deps.store, self.session_id)
             template = load_template("default", self.deps.templates_dir) if self.deps.templates_dir else None
-            backend = self.deps.rewrite_factory(self.rewrite_name)
+            if self.choice is not None and self.deps.rewrite_choice_factory is not None:
+                backend = self.deps.rewrite_choice_factory(self.choice)
+            else:
+                backend = self.deps.rewrite_factory(self.rewrite_name)
             if backend is None:
                 raise RewriteError(f"no rewrite backend named {self.rewrite_name!r} to summarize with")
             summary = summarize_session(self.deps.store, self.session_id, backend, template,
@@ -151,8 +166,33 @@ class SummaryScreen(Screen):
 
     def _fail(self, error: str) -> None:
         self.error = error
-        self._set_info(f"summary failed: {error}", error=True)
-        self.notify(error, title="summary failed", severity="error")
+        offered = self._offer_backends()
+        tail = "; or pick one of these:" if offered else ""
+        self._set_info(f"no summary: {error}{tail}", error=True)
+        self.notify(error, title="no summary", severity="error")
+
+    def _offer_backends(self) -> bool:
+        """What is available now (models on this machine, servers running here), as a list to
+        pick from; False when there is nothing to offer."""
+        try:
+            self._choices = [c for c in self.deps.rewrite_choices() if c != self.choice]
+        except Exception:  # noqa: BLE001 - finding choices must not hide why the summary failed
+            self._choices = []
+        backends = self.query_one("#backends", OptionList)
+        backends.clear_options()
+        for i, choice in enumerate(self._choices):
+            backends.add_option(Option(inert(choice.label), id=str(i)))
+        backends.display = bool(self._choices)
+        if self._choices:
+            backends.focus()
+            backends.highlighted = 0
+        return bool(self._choices)
+
+    @on(OptionList.OptionSelected, "#backends")
+    def _backend_chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.choice = self._choices[int(event.option.id)]
+        self.action_regenerate()
 
     # -- drawing ----------------------------------------------------------------------------------
     async def _show_stored(self, record: SummaryRecord) -> None:
