@@ -170,7 +170,7 @@ def model_config(metadata: dict[str, Any], tensor_names: set[str]) -> dict[str, 
     heads = int(get("attention.head_count"))
     hidden = int(get("embedding_length"))
     tokens = metadata.get("tokenizer.ggml.tokens")
-    vocab = get("vocab_size") or (len(tokens) if tokens is not None else None)
+    vocab = get("vocab_size") or (len(tokens) if isinstance(tokens, list) else tokens)
     config = {
         "model_type": arch,
         "hidden_size": hidden,
@@ -319,3 +319,28 @@ def tensor_summary(header: GGUFHeader) -> str:
     """"Q4_1 x 211, F32 x 61": the tensor types, most common first."""
     return ", ".join(f"{t} x {n}" for t, n in header.tensor_types().most_common())
 
+
+
+def budget_numbers(header: GGUFHeader) -> tuple[dict[str, int], dict[str, int]]:
+    """What the memory budget needs of a GGUF without loading it: the weights in
+    `asr.runtime.footprint.WeightSummary`'s terms (as MLX holds them once loaded: packed
+    types as uint32 words + float16 scales and biases, the rest as float16) and the shape."""
+    import math
+
+    floats = packed_bytes = packed = qparams = 0
+    for t in header.tensors.values():
+        n = math.prod(t.shape)
+        if t.type in QUANTIZED_BITS:
+            packed += n
+            packed_bytes += n * QUANTIZED_BITS[t.type] // 8
+            qparams += 2 * n // GROUP_SIZE
+        else:
+            floats += n
+    weights = {"stored_bytes": header.path.stat().st_size, "float_elements": floats, "packed_bytes": packed_bytes,
+               "packed_elements": packed, "qparam_elements": qparams}
+    config = model_config(header.metadata, set(header.tensors))
+    shape = {"layers": config["num_hidden_layers"], "heads": config["num_attention_heads"],
+             "kv_heads": config["num_key_value_heads"], "head_dim": config["head_dim"], "hidden": config["hidden_size"],
+             "ffn": config["intermediate_size"], "vocab": config["vocab_size"],
+             "window": config["max_position_embeddings"]}
+    return weights, shape
