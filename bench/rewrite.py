@@ -2,6 +2,12 @@
 `openai` (through a real mlx_lm.server), one run.
 
     python bench/rewrite.py [--prompt-tokens 256] [--tokens 32] [--repeats 1] [--stored-server]
+    python bench/rewrite.py --gguf FILE.gguf [--tokens 64] [--repeats 3]
+
+--gguf: a real GGUF through our loader (MlxBackend on the file) against `mlx_lm.stream_generate`
+on the same weights saved in MLX format (mlx-lm's `save_model`/`save_config`, the weights as
+our backend holds them: float32 on a CPU, packed on a GPU) and loaded with `mlx_lm.load`.
+Same prompt ids, greedy; prints TTFT and decoding speed side by side and their ratio.
 
 A model of Llama-3.2-1B's shapes (hidden 2048, 16 layers, 32/8 heads, vocabulary 128,256,
 tied embeddings, llama3 RoPE) with random weights, written as an mlx-community-style 4-bit
@@ -125,6 +131,82 @@ def _prompt_tokens(folder: Path, messages: list[Message]) -> int:
     return len(tok.encode(f"<|begin|>{text}<|assistant|>\n").ids)
 
 
+def _save_mlx_folder(backend, folder: Path) -> None:
+    """Our loaded model as an mlx-lm folder: weights, config, tokenizer.json and template."""
+    from mlx_lm.utils import save_config, save_model
+
+    config = dict(backend._config)
+    if not any(type(m).__name__.startswith(("Quantized", "Prefill")) for _, m in backend._model.named_modules()):
+        config.pop("quantization", None)  # expanded at load (the CPU)
+    save_model(folder, backend._model)
+    save_config(config, folder / "config.json")
+    tok = backend._tokenizer
+    tok.backend.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "chat_template": tok.chat_template,
+        "eos_token": tok.token(tok.eos_token_id), "bos_token": tok.token(tok.bos_token_id)}))
+
+
+def _timed(stream) -> dict:
+    t0 = time.perf_counter()
+    first = last = None
+    pieces = 0
+    for _ in stream:
+        last = time.perf_counter()
+        first = first or last
+        pieces += 1
+    assert first is not None and last is not None, "no reply"
+    return {"ttft_s": first - t0, "decode_tps": (pieces - 1) / max(last - first, 1e-9), "pieces": pieces}
+
+
+def gguf_main(path: Path, tokens: int, repeats: int) -> None:
+    import mlx.core as mx
+    import mlx_lm
+    from mlx_lm.sample_utils import make_sampler
+
+    from rewrite.mlx_llm import MlxBackend
+
+    t0 = time.perf_counter()
+    ours = MlxBackend(str(path))
+    load_s = time.perf_counter() - t0
+    messages = [Message("system", SYSTEM), Message("user", "Transcript:\n" + CORPUS)]
+    ids = ours.prompt_ids(messages)
+    stops = ours._tokenizer.eos_token_ids
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "mlx"
+        _save_mlx_folder(ours, folder)
+        t0 = time.perf_counter()
+        model, tokenizer = mlx_lm.load(str(folder))
+        mlx_load_s = time.perf_counter() - t0
+    greedy = make_sampler(temp=0.0)
+
+    def theirs():  # the same stops as ours, so both replies have the same length
+        for r in mlx_lm.stream_generate(model, tokenizer, mx.array(ids), max_tokens=tokens, sampler=greedy):
+            if r.token in stops:
+                return
+            yield r.text
+
+    sides = {"gguf (ours)": lambda: ours._stream(ids, tokens, 0.0), "mlx_lm.generate": theirs}
+    rows: dict[str, dict] = {}
+    list(sides["gguf (ours)"]())  # warm-up for both
+    list(theirs())
+    for _ in range(repeats):  # alternated, best of each kept: other load on the machine hits both alike
+        for name, run in sides.items():
+            r = _timed(run())
+            if name not in rows or r["ttft_s"] + r["pieces"] / r["decode_tps"] < \
+                    rows[name]["ttft_s"] + rows[name]["pieces"] / rows[name]["decode_tps"]:
+                rows[name] = r
+    rows["gguf (ours)"]["load_s"], rows["mlx_lm.generate"]["load_s"] = load_s, mlx_load_s
+    print(f"{path.name}: prompt {len(ids)} tokens, reply up to {tokens}, best of {repeats}, weights "
+          f"{ours.weight_bytes / 1e6:.0f} MB as loaded")
+    print(f"{'side':<16} {'load s':>7} {'TTFT s':>7} {'decode tok/s':>12} {'pieces':>6}")
+    for name, r in rows.items():
+        print(f"{name:<16} {r['load_s']:>7.2f} {r['ttft_s']:>7.3f} {r['decode_tps']:>12.1f} {r['pieces']:>6}")
+    a, b = rows["gguf (ours)"], rows["mlx_lm.generate"]
+    print(f"\nours/mlx_lm: decoding speed {a['decode_tps'] / b['decode_tps']:.3f}x (goal >= 0.95), "
+          f"TTFT {a['ttft_s'] / b['ttft_s']:.3f}x (lower is faster)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompt-tokens", type=int, default=256)
@@ -132,7 +214,11 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1, help="timed requests per side (best kept)")
     p.add_argument("--stored-server", action="store_true",
                    help="also time mlx_lm.server on the stored 4-bit bfloat16 checkpoint (slow on a CPU)")
+    p.add_argument("--gguf", type=Path, help="time a GGUF file through our loader against mlx_lm on its weights")
     args = p.parse_args()
+    if args.gguf is not None:
+        gguf_main(args.gguf, args.tokens, args.repeats)
+        return
 
     from rewrite.mlx_llm import MlxBackend
     from rewrite.openai_compat import OpenAIBackend

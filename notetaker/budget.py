@@ -156,7 +156,13 @@ def _family(family: str):
 
 
 def read_folder(family: str, folder: Path) -> tuple[WeightSummary, dict[str, int], str]:
-    """(weights, config shape, stored float dtype) of a model folder, from its headers."""
+    """(weights, config shape, stored float dtype) of a model folder (or a GGUF file), from
+    its headers."""
+    if folder.is_file():
+        from rewrite.gguf import budget_numbers, read_header
+
+        weights, shape = budget_numbers(read_header(folder))
+        return WeightSummary(**weights), shape, "F16"
     spec = None if family == LLM else _family(family)
     if spec is not None and spec.read_folder is not None:
         own = spec.read_folder(folder)  # files that are not safetensors (Whisper's CTranslate2)
@@ -539,7 +545,7 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
                 if c is not None:
                     return replace(c, engine=engine if kind == "rewrite" else c.engine)
         folder = Path(name).expanduser()
-        if folder.is_dir():
+        if folder.is_dir() or (kind == "rewrite" and folder.is_file()):
             family = LLM if kind == "rewrite" else engine
             try:
                 return from_folder(family, kind, engine, folder, machine)
@@ -609,7 +615,7 @@ def settings_for(settings, plan: Plan):
         changes["rewrite_backend"] = plan.rewrite_backend
         if plan.rewrite is not None and not settings.rewrite_model:
             changes["rewrite_model"] = plan.rewrite.spec
-    if plan.rewrite is not None and settings.rewrite_model and Path(plan.rewrite.spec).is_dir():
+    if plan.rewrite is not None and settings.rewrite_model and Path(plan.rewrite.spec).exists():
         changes["rewrite_model"] = plan.rewrite.spec
     if plan.server is not None:
         if not settings.openai_base_url:

@@ -1,5 +1,6 @@
 """The models on this machine: the catalogue's downloads in the hub cache, local folders
-registered by name, and the bundled Whisper tiny.en (`notetaker models list|pull|rm|add`).
+registered by name (a folder, or a GGUF file for the mlx rewrite backend), and the bundled
+Whisper tiny.en (`notetaker models list|pull|rm|add`).
 
 Downloads live in `<home>/models` in huggingface_hub's own cache layout, so whatever
 huggingface_hub fetched once (here or through an engine) is found again offline. A
@@ -108,7 +109,9 @@ def verify(folder: Path) -> str | None:
     """None for a model folder that is whole, else what is wrong, in one line: no config
     (config.json, params.json, model.bin), an index naming a missing shard, a safetensors file
     cut off or damaged, no weight files; in the hub cache also a file of the repo whose
-    download stopped half-way (`.incomplete` blobs)."""
+    download stopped half-way (`.incomplete` blobs). A GGUF file: its header and tensor types."""
+    if folder.is_file():
+        return _gguf_problem(folder)
     problem = check_folder(folder)
     if problem is not None:
         return problem[1]
@@ -132,6 +135,11 @@ def detect_family(folder: Path) -> tuple[str, str, str]:
     a chat LLM."""
     from asr import registry
 
+    if folder.is_file():
+        problem = _gguf_problem(folder)
+        if problem is not None:
+            raise ModelNotFoundError(problem)
+        return "llm", "rewrite", "mlx"
     config: dict = {}
 
     def read_config() -> dict:
@@ -218,17 +226,22 @@ def remove(name: str, settings: Settings) -> int:
 
 
 def add_local(path: str | Path, name: str | None, settings: Settings) -> Installed:
-    """Register a local model folder under a name (a link in `<models_dir>/local`), after
-    checking that it is whole and that an engine or rewrite backend can run it."""
+    """Register a local model folder, or a GGUF file (for the mlx rewrite backend), under a
+    name (a link in `<models_dir>/local`), after checking that it is whole and that an engine
+    or rewrite backend can run it."""
     folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise ModelNotFoundError(f"{path} is not a folder" if folder.exists() else f"no folder at {path}")
+    if folder.is_file():
+        if folder.suffix.lower() != ".gguf" and not _is_gguf(folder):
+            raise ModelNotFoundError(f"{path} is a file but not a GGUF file (nor a model folder)")
+    elif not folder.is_dir():
+        raise ModelNotFoundError(f"no folder or GGUF file at {path}")
     folder = folder.resolve()
     problem = verify(folder)
     if problem is not None:
-        raise ModelNotFoundError(f"{path} is not a usable model folder: {problem}")
+        what = "GGUF file" if folder.is_file() else "model folder"
+        raise ModelNotFoundError(f"{path} is not a usable {what}: {problem}")
     detect_family(folder)
-    name = name or folder.name
+    name = name or (folder.stem if folder.is_file() else folder.name)
     if not _NAME.fullmatch(name):
         raise Refused(f"{name!r} cannot name a model: use letters, digits, '.', '-' and '_'")
     if name == BUNDLED or _entry(name) is not None:
@@ -241,7 +254,7 @@ def add_local(path: str | Path, name: str | None, settings: Settings) -> Install
 
     ensure_home(settings)
     link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(folder, target_is_directory=True)
+    link.symlink_to(folder, target_is_directory=folder.is_dir())
     return _local_model(link)
 
 
@@ -291,10 +304,10 @@ def _hub_model(repo: str, entry: CatalogueModel | None, settings: Settings) -> I
 def _local_model(link: Path) -> Installed:
     name = link.name
     folder = link.resolve() if link.is_symlink() else link
-    if not folder.is_dir():
+    if not (folder.is_dir() or folder.is_file()):
         return Installed(name, "unknown", "unknown", "unknown", folder, None, "missing",
                          f"the folder {folder} is gone", 0, local=True)
-    disk = _disk_bytes(folder, follow=True)
+    disk = folder.stat().st_size if folder.is_file() else _disk_bytes(folder, follow=True)
     problem = verify(folder)
     try:
         family, kind, engine = detect_family(folder)
@@ -407,6 +420,32 @@ def _drop_leftovers(repo_dir: Path) -> None:
                 p.unlink()
         except OSError:
             pass
+
+
+def _is_gguf(path: Path) -> bool:
+    from rewrite.gguf import is_gguf
+
+    return is_gguf(path)
+
+
+def _gguf_problem(path: Path) -> str | None:
+    """What keeps a GGUF file from loading in the mlx rewrite backend (None: nothing)."""
+    from rewrite.base import RewriteError
+    from rewrite.gguf import check_loadable, read_header
+
+    if not _is_gguf(path):
+        return f"{path} is not a GGUF file (it does not start with 'GGUF')"
+    try:
+        header = read_header(path)
+        check_loadable(header)
+        from rewrite.gguf import budget_numbers
+
+        budget_numbers(header)  # the metadata a model needs is there
+    except RewriteError as e:
+        return str(e)
+    except (KeyError, TypeError, ValueError) as e:
+        return f"{path.name} lacks what a language model's GGUF metadata has ({e})"
+    return None
 
 
 def _config(folder: Path) -> dict:

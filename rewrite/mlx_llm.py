@@ -1,7 +1,9 @@
 """The `mlx` rewrite backend: a small instruct model run in-process with mlx-lm.
 
 Models come from the hub (the mlx-community 4-bit conversions) or a local folder in the
-same layout, through `asr.runtime.hub.resolve_model`, and load with `mlx_lm.load`. Replies stream
+same layout, through `asr.runtime.hub.resolve_model`, and load with `mlx_lm.load`; a local
+`.gguf` file loads through rewrite/gguf.py into the same mlx-lm model classes, with the
+tokenizer and chat template its metadata holds (rewrite/gguf_tokenizer.py). Replies stream
 token by token with `mlx_lm.stream_generate` and stop at the model's end-of-turn tokens.
 
 On the CPU (Linux) matmuls reach BLAS only in float32 and MLX's quantized CPU kernels are
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib.util
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,10 +46,24 @@ def resolve_llm(model: str | None, cache_dir: Path | None = None, allow_download
 
     name = model or DEFAULT_MODEL
     spec = NAMES.get(name.lower(), name)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf" or path.is_file():
+        return spec, gguf_file(path)
     try:
         return spec, resolve_model(spec, cache_dir, allow_download)
     except ModelNotFoundError as e:
         raise RewriteError(str(e)) from None
+
+
+def gguf_file(path: Path) -> Path:
+    """`path` if it is a GGUF file, else RewriteError in one line."""
+    from rewrite.gguf import is_gguf
+
+    if not path.exists():
+        raise RewriteError(f"no GGUF file at {path}")
+    if not path.is_file() or not is_gguf(path):
+        raise RewriteError(f"{path} is not a GGUF file" if path.is_file() else f"{path} is not a file")
+    return path
 
 
 class MlxBackend(RewriteBackend):
@@ -59,10 +76,13 @@ class MlxBackend(RewriteBackend):
         quantized weights to float32 on the CPU where they fit, True always, False keeps
         the stored precision."""
         self.model, self.folder = resolve_llm(model, cache_dir, allow_download)
-        config_file = self.folder / "config.json"
-        if not config_file.is_file():
-            raise RewriteError(f"{self.folder} has no config.json: not a model folder")
-        self._model, self._tokenizer, config = _load(self.folder, dequantize)
+        self.gguf = self.folder.is_file()  # a GGUF file rather than an mlx-lm folder
+        if self.gguf:
+            self._model, self._tokenizer, config = _load_gguf(self.folder, dequantize)
+        else:
+            if not (self.folder / "config.json").is_file():
+                raise RewriteError(f"{self.folder} has no config.json: not a model folder")
+            self._model, self._tokenizer, config = _load(self.folder, dequantize)
         if not self._tokenizer.has_chat_template:
             raise RewriteError(f"{self.model} has no chat template: it is not an instruct (chat) model")
         window = _config_context(config)
@@ -126,6 +146,9 @@ class MlxBackend(RewriteBackend):
         from mlx_lm.sample_utils import make_sampler
 
         self.last_finish_reason = None
+        if self.gguf:
+            yield from self._stream_gguf(ids, max_tokens, temperature)
+            return
         # A plain (unbounded) cache: complete() has already bounded prompt + reply by the
         # context, and a rotating cache would drop the transcript's start silently.
         cache = make_prompt_cache(self._model)
@@ -136,6 +159,31 @@ class MlxBackend(RewriteBackend):
                 self.last_finish_reason = r.finish_reason
             if r.text:
                 yield r.text
+
+    def _stream_gguf(self, ids: list[int], max_tokens: int, temperature: float) -> Iterator[str]:
+        """mlx-lm's token loop (`generate_step`), stopped at the file's end-of-turn tokens;
+        text pieces from the tokenizer's streaming decoder."""
+        import mlx.core as mx
+        from mlx_lm.generate import generate_step
+        from mlx_lm.models.cache import make_prompt_cache
+        from mlx_lm.sample_utils import make_sampler
+
+        stops = self._tokenizer.eos_token_ids
+        tokens = generate_step(mx.array(ids), self._model, max_tokens=max_tokens,
+                               sampler=make_sampler(temp=temperature), prompt_cache=make_prompt_cache(self._model))
+
+        def until_stop() -> Iterator[int]:
+            for token, _ in tokens:
+                if token in stops:
+                    self.last_finish_reason = "stop"
+                    return
+                yield token
+
+        for piece in self._tokenizer.stream_text(until_stop()):
+            if piece:
+                yield piece
+        if self.last_finish_reason is None:
+            self.last_finish_reason = "length"
 
     def close(self) -> None:
         import mlx.core as mx
@@ -173,6 +221,25 @@ def _load(folder: Path, dequantize: bool | None) -> tuple[Any, Any, dict]:
     return model, tokenizer, config
 
 
+def _load_gguf(path: Path, dequantize: bool | None) -> tuple[Any, Any, dict]:
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    from asr.runtime.mlxrt import release_freed_memory
+    from rewrite.gguf import load_model
+    from rewrite.gguf_tokenizer import GGUFTokenizer
+
+    if importlib.util.find_spec("mlx_lm") is None:  # the model classes
+        raise RewriteError("the mlx rewrite backend needs mlx-lm: `pip install mlx-lm`")
+    model, config, metadata = load_model(path)
+    tokenizer = GGUFTokenizer(metadata)
+    _fit_to_device(model, config, dequantize)
+    for _, value in tree_flatten(model.parameters()):
+        mx.eval(value)
+    release_freed_memory()
+    return model, tokenizer, config
+
+
 def _fit_to_device(model: Any, config: dict, dequantize: bool | None) -> None:
     """On the CPU: float32 compute, and quantized layers expanded where they fit."""
     import mlx.core as mx
@@ -185,12 +252,15 @@ def _fit_to_device(model: Any, config: dict, dequantize: bool | None) -> None:
 
     quantization = config.get("quantization")
     cpu = on_cpu()
+    if cpu:
+        # Floats only (packed weights stay as they are); before any expansion, so that it
+        # computes in float32 from float32 scales rather than rounding to float16.
+        model.set_dtype(mx.float32)
     if quantization and (dequantize or (dequantize is None and cpu)):
         weights = dict(tree_flatten(model.parameters()))
         if dequantize or expand_on_cpu(weights, quantization):
             dequantize_model(model)
     if cpu:
-        model.set_dtype(mx.float32)  # floats only; packed quantized weights stay as they are
         prefill_linear = _prefill_linear_class()
         for _, module in model.named_modules():
             if type(module) is nn.QuantizedLinear:

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--backend", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
                     help="rewrite backend (default: the config's rewrite_backend, else the plan's: a "
                          "downloaded model that fits, a server running here, or none)")
-    sm.add_argument("--model", dest="rewrite_model", help="LLM name, local folder or hub repo id (or server model)")
+    sm.add_argument("--model", dest="rewrite_model",
+                    help="LLM name, local folder, .gguf file or hub repo id (or server model)")
     sm.add_argument("--template", help="a template name in the data home's templates/ or a file path")
     sm.add_argument("--clean", action="store_true", help="first clean up segments that have no cleaned text")
     sm.add_argument("--json", action="store_true", help="print the stored summary and its citations as JSON")
@@ -126,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     mr = ms.add_parser("rm", help="delete a downloaded model, or forget a local folder added with `models add`")
     mr.add_argument("name")
     mr.add_argument("--yes", "-y", action="store_true", help="do not ask first")
-    ma = ms.add_parser("add", help="register a local model folder under a name")
-    ma.add_argument("path", help="a folder in a layout an engine loads (or a chat LLM for rewrite)")
+    ma = ms.add_parser("add", help="register a local model folder (or a GGUF file for rewrite) under a name")
+    ma.add_argument("path", help="a folder in a layout an engine loads, or a chat LLM for rewrite (a folder or a .gguf file)")
     ma.add_argument("--name", type=_text, help="the name to list it under (default: the folder's name)")
 
     dl = sub.add_parser("delete", help="delete meetings: transcript, marks, summaries, search index and audio")

