@@ -193,6 +193,80 @@ class _CheckedStream:
         return out
 
 
+class _Repeats:
+    """Small models loop: the same bullet (or two in turn) again and again until the token
+    limit. A line equal to one of the two lines before it under the same heading (blank lines
+    aside) is left out, and the third such copy in a row ends the reply. A line is held back
+    only while it could still be such a copy, so the rest streams as it comes."""
+
+    STOP_AFTER = 3  # copies in a row left out before the reply is ended
+    PERIOD = 2  # lines a loop may span
+
+    def __init__(self) -> None:
+        self.line = ""  # the line being written
+        self.fed = 0  # how much of it has been let out
+        self.recent: list[str] = []  # the last non-blank lines let out under this heading, stripped
+        self.copies = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        out = []
+        self.line += piece
+        while "\n" in self.line and not self.stopped:
+            line, self.line = self.line.split("\n", 1)
+            out.append(self._complete(line))
+            self.fed = 0
+        if not self.stopped:
+            out.append(self._partial())
+        return "".join(out)
+
+    def close(self) -> str:
+        if self.stopped or not self.line:
+            return ""
+        text = self._complete(self.line)[:-1]  # no newline the model did not write
+        self.line, self.fed = "", 0
+        return text
+
+    def _complete(self, line: str) -> str:
+        s = line.strip()
+        if s and s in self.recent:
+            self.copies += 1
+            self.stopped = self.copies >= self.STOP_AFTER
+            return ""
+        if s:
+            self.copies = 0
+            self.recent = [] if s.startswith("#") else self.recent[-(self.PERIOD - 1):] + [s]
+        return line[self.fed :] + "\n"
+
+    def _partial(self) -> str:
+        s = self.line.strip()
+        if not s or any(r.startswith(s) for r in self.recent):
+            return ""  # blank so far, or maybe a line before again
+        text = self.line[self.fed :]
+        self.fed = len(self.line)
+        return text
+
+
+def _without_loops(pieces: Iterator[str]) -> Iterator[str]:
+    """The model's reply with repeated lines left out, ended (and the model stopped) once it
+    loops: see _Repeats."""
+    repeats = _Repeats()
+    try:
+        for piece in pieces:
+            text = repeats.feed(piece)
+            if text:
+                yield text
+            if repeats.stopped:
+                return
+        text = repeats.close()
+        if text:
+            yield text
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # a generator: the model stops generating
+
+
 def _safe_end(line: str) -> int:
     """How much of an unfinished line no citation can cross the end of: up to an unclosed
     `[`, less the spaces before it (a removed citation takes them with it)."""
@@ -367,7 +441,7 @@ class Summarizer:
         check = _Checker(valid)
         checked = _CheckedStream(check)
         pieces = []
-        for piece in self.backend.complete(final, self.reply):
+        for piece in _without_loops(iter(self.backend.complete(final, self.reply))):
             pieces.append(piece)
             shown = checked.feed(piece)
             if shown:
@@ -387,7 +461,7 @@ class Summarizer:
 
     def _ask(self, messages: list[Message], limit: int, valid: set[int]) -> tuple[str, int, int]:
         """Notes from one request: text with bad citations removed, how many, and whether cut."""
-        text = "".join(self.backend.complete(messages, limit))
+        text = "".join(_without_loops(iter(self.backend.complete(messages, limit))))
         checked, _, removed = check_citations(_unfence(text).strip(), valid)
         return checked or "(nothing noted)", removed, int(self._is_cut(text, limit))
 

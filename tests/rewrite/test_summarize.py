@@ -357,3 +357,58 @@ def test_what_streams_is_what_is_kept(size):
     assert shown == s.result.markdown == "- Go [#1]  and\n\n\n- Ann [#2-#3]; Bob"
     assert s.result.removed_citations == 3
     assert s.result.citations == [Citation("Go and", (1,)), Citation("Ann; Bob", (2, 3))]
+
+
+class _Counting:
+    """Pieces handed out one at a time, counted, and whether the model was stopped."""
+
+    def __init__(self, text: str):
+        self.pieces = re.findall(r"\s*\S+|\s+$", text)
+        self.taken = 0
+        self.closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.taken == len(self.pieces):
+            raise StopIteration
+        self.taken += 1
+        return self.pieces[self.taken - 1]
+
+    def close(self):
+        self.closed = True
+
+
+def test_a_model_that_loops_is_stopped_and_its_copies_left_out():
+    # SmolLM2-135M writes one bullet until its token limit (1024 tokens, a minute on a CPU).
+    loop = "### Decisions\n- Ship on Friday [#1]\n" + "- One bullet per decision [#1]\n" * 200
+    reply = _Counting(loop)
+
+    class Looping(ScriptedBackend):
+        def complete(self, messages, max_tokens, temperature=0.0):
+            return reply
+
+    s = Summarizer(Looping())
+    shown = "".join(s.stream([seg(1, "we ship on friday")]))
+    assert shown == s.result.markdown == "### Decisions\n- Ship on Friday [#1]\n- One bullet per decision [#1]"
+    assert reply.taken < 40 and reply.closed  # stopped at the third copy, not at the limit
+    # two bullets in turn are a loop too
+    turns = _Counting("### Key points\n- a [#1]\n" + "- b [#1]\n- c [#1]\n" * 100)
+
+    class Turns(ScriptedBackend):
+        def complete(self, messages, max_tokens, temperature=0.0):
+            return turns
+
+    s = Summarizer(Turns())
+    assert "".join(s.stream([seg(1, "x")])) == "### Key points\n- a [#1]\n- b [#1]\n- c [#1]"
+    assert turns.taken < 40
+
+
+@pytest.mark.parametrize("reply", [
+    "### Decisions\n- None\n\n### Action items\n- None\n",  # the same line under two headings
+    "- a [#1]\n- b [#1]\n- c [#1]\n- a [#1]\n",  # not within two lines
+])
+def test_lines_said_again_apart_are_kept(reply):
+    s = Summarizer(ScriptedBackend([reply]))
+    assert "".join(s.stream([seg(1, "we ship on friday")])) == reply.strip()
