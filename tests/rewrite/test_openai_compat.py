@@ -205,13 +205,24 @@ def test_the_api_key_comes_from_the_environment(scripted, monkeypatch, env, expe
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     scripted.routes[CHAT] = GOOD_STREAM
-    scripted.routes[MODELS] = Reply(body=b'{"object": "list", "data": [{"id": "first"}, {"id": "second"}]}')
+    scripted.routes[MODELS] = Reply(body=b'{"object": "list", "data": [{"id": "only"}]}')
     backend = OpenAIBackend(scripted.url)
     assert "".join(backend.complete(MESSAGES, 5)) == "Hello."
     assert [r.path for r in scripted.requests] == ["/v1/models", "/v1/chat/completions"]
-    assert scripted.requests[1].body["model"] == "first"
+    assert scripted.requests[1].body["model"] == "only"  # the one it serves
     for r in scripted.requests:
         assert r.headers.get("Authorization") == expect
+
+
+def test_a_server_with_several_models_and_none_named_is_one_line_naming_them(scripted):
+    # Never "the first listed": a model nobody chose would write the summary.
+    scripted.routes[MODELS] = Reply(body=b'{"object": "list", "data": [{"id": "first"}, {"id": "second"}]}')
+    scripted.routes[CHAT] = GOOD_STREAM
+    with pytest.raises(RewriteError) as e:
+        OpenAIBackend(scripted.url).complete(MESSAGES, 5)
+    assert "serves 2 models (first, second)" in _one_line(e)
+    assert [r.path for r in scripted.requests] == ["/v1/models"]  # nothing was asked of a guess
+    assert "".join(OpenAIBackend(scripted.url, "second").complete(MESSAGES, 5)) == "Hello."
 
 
 def test_a_refused_key_is_one_line_without_the_key(scripted, monkeypatch):
