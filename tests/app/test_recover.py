@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from notetaker.audio.spool_source import SpoolSource
+from notetaker.recorder import Continuation, Recorder, RecorderListener
 from notetaker.recovery import (
     OVERLAP_S,
     RecoveryError,
@@ -141,6 +143,45 @@ def test_each_channel_resumes_from_its_own_last_final(store, sessions):
     assert texts(store, sid)[2:] == [(3, "next", 2.5, 3.0, "system"), (4, "next", 4.5, 5.0, "mic")]
     assert sorted(s.fed_s for s in engine.finished_sessions) == [pytest.approx(5.0), pytest.approx(7.0)]
     assert open_spool(spool_folder(sessions, sid)).channels == ("mic", "system")
+
+
+def test_the_recorder_continues_a_meeting_from_its_spool(store, sessions):
+    """Recovery's path: the spool as a source, fed to the Recorder with a Continuation. No meeting
+    is created; each channel is fed from its own start, its finals reach listeners and the
+    store on the meeting's timeline through its keep, in time order across channels; the
+    meeting ends complete, as long as its spool."""
+    sid = interrupted_meeting(store, sessions, silence(8.0, channels=2),
+                              [("Hello.", 0.0, 3.0, "mic"), ("Hi.", 0.2, 1.0, "system")],
+                              channels=("mic", "system"))
+    engine = ScriptedEngine([final(1.0, "early", start=0.5), final(2.0, "next", start=1.5)])
+    heard = []
+
+    class Heard(RecorderListener):
+        def on_final(self, final, segment) -> None:
+            heard.append((final.text, final.start, final.end, segment.seq, segment.channel))
+
+    def drop_early(f):
+        return None if f.text == "early" else f
+
+    source = SpoolSource(open_spool(spool_folder(sessions, sid)), start_s=1.0, labels=("mic", "system"))
+    continuation = Continuation(sid, (3.0, 1.0), keep=(drop_early, lambda f: f))
+    done = Recorder(store, engine, source, title="unused", listeners=[Heard()], continues=continuation).run()
+
+    assert done.session_id == sid and done.status == "complete" and done.duration_s == 8.0
+    assert [s.id for s in store.list_sessions()] == [sid]
+    assert heard == [("early", 1.5, 2.0, 3, "system"), ("next", 2.5, 3.0, 4, "system"), ("next", 4.5, 5.0, 5, "mic")]
+    assert texts(store, sid)[2:] == [(seq, t, a, b, c) for t, a, b, seq, c in heard]
+    assert sorted(s.fed_s for s in engine.finished_sessions) == [pytest.approx(5.0), pytest.approx(7.0)]
+    s = store.get_session(sid)
+    assert s.status == "complete" and s.duration_s == 8.0
+
+
+def test_progress_reports_spool_seconds_up_to_the_end(store, sessions):
+    sid = interrupted_meeting(store, sessions, silence(70.0), [("x", 0.0, 4.0)])
+    progress = []
+    recover_session(store, sessions, sid, ScriptedEngine([]), on_progress=lambda *p: progress.append(p))
+    assert progress and all(total == 70.0 and 4.0 < done <= total for done, total in progress)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress) and progress[-1] == (70.0, 70.0)
 
 
 def test_a_meeting_with_no_finals_is_transcribed_from_the_start(store, sessions):
