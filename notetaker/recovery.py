@@ -325,9 +325,10 @@ def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, 
     recorder = Recorder(store, engine, source, title=session.title, options=recovery_options(session, engine),
                         listeners=[reporter], continues=continuation)
     done = recorder.run()
-    if done.waiting:
-        raise RecoveryError(f"meeting {session.id} stays interrupted: the store did not take {done.waiting} "
-                            f"recovered finals ({recorder.store_problem}); run recover again")
+    if done.waiting:  # not parked (no spool is written): the next recovery hears them again
+        n = done.waiting
+        raise RecoveryError(f"meeting {session.id} stays interrupted: the store did not take {n} recovered "
+                            f"final{'s' if n != 1 else ''} ({recorder.store_problem}); run recover again")
     if done.status != "complete" or recorder.store_problem:  # the data home went, or the row was not updated
         why = recorder.capture_error or recorder.store_problem or "the recovery was cut short"
         raise RecoveryError(f"meeting {session.id} stays interrupted: {why}")

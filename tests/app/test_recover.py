@@ -26,7 +26,7 @@ from notetaker.recovery import (
     recover_session,
 )
 from notetaker.spool import FLAC, META, RAW, open_spool, spool_folder
-from storage import SessionStore
+from storage import SessionStore, StoreError
 from tests.support.wer import normalize, wer
 
 from .scripted import ScriptedEngine, ScriptedFailure, final
@@ -251,6 +251,22 @@ def test_a_recovery_cut_short_resumes_after_its_own_finals(store, sessions):
     result = recover_session(store, sessions, sid, ScriptedEngine([final(3.0, "c", start=2.0)]))
     assert result.from_s == {None: 4.0}
     assert texts(store, sid) == [(1, "a", 0.0, 2.0, None), (2, "b", 3.0, 4.0, None), (3, "c", 6.0, 7.0, None)]
+
+
+def test_a_store_that_refuses_the_recovered_finals_leaves_the_meeting_interrupted(store, sessions, monkeypatch):
+    """The recorder keeps refused finals waiting and retries them; those still refused at the
+    end are not stored: one line, the meeting stays interrupted, its raw spool stays."""
+    sid = interrupted_meeting(store, sessions, silence(6.0), [("a", 0.0, 2.0)])
+
+    def refuse(*args, **kwargs):
+        raise StoreError("the database is busy")
+
+    monkeypatch.setattr(store, "add_segment", refuse)
+    with pytest.raises(RecoveryError, match=r"stays interrupted: the store did not take 1 recovered final "
+                                            r"\(the database is busy\); run recover again"):
+        recover_session(store, sessions, sid, ScriptedEngine([final(2.0, "b", start=1.0)]))
+    assert store.get_session(sid).status == "interrupted" and len(store.segments(sid)) == 1
+    assert open_spool(spool_folder(sessions, sid)).kind == "raw"
 
 
 def test_two_recoveries_of_one_meeting_cannot_run_at_once(store, sessions):
