@@ -7,6 +7,9 @@ whatever still waits when the meeting ends is parked beside the spool, and `note
 recover` stores it. With a real-time source a producer thread feeds audio as it arrives
 while this thread owns all model work, so how far the transcript is behind the audio
 can be measured and reported.
+
+Recovery runs through here too: with `continues=Continuation(...)` the recorder continues a
+meeting a crash cut short, from its spooled audio, instead of starting one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,27 @@ STORE_WAIT_MS = 200  # a final waits this long for another writer's lock, then w
 RETRY_S = (0.5, 5.0)  # first and longest pause between tries of waiting finals
 END_TRIES_S = 3.0  # at the end of a meeting, waiting finals are tried this long before parking
 CLEANUP_BATCH = 8  # finals cleaned per idle turn of the compute thread: bounded work
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """Continue meeting `session_id` rather than create one: recovery feeds the rest of its
+    spooled audio through the recorder, which marks it complete at a clean end (a run that
+    ends otherwise leaves the meeting as it was, interrupted).
+
+    The source's first sample is at the earliest of `start_s` on the meeting's timeline.
+    Channel i is fed only from `start_s[i]`; its finals are moved onto the meeting's timeline
+    and stored as `keep[i]` returns them (None: already saved before the crash). The finals
+    of each source block are stored in time order across channels, as they were live."""
+
+    session_id: int
+    start_s: tuple[float, ...]  # per source channel (taken to the nearest sample)
+    keep: tuple[Callable[[Final], Final | None], ...] = ()  # per channel; empty: keep every final
+
+    @property
+    def origin(self) -> int:
+        """The source's first sample, counted from the meeting's start."""
+        return min(int(round(s * SAMPLE_RATE)) for s in self.start_s)
 
 
 @dataclass(frozen=True)
@@ -95,18 +119,28 @@ class RecorderListener:
 class Channels:
     """One ASR session per channel of the source (`mic`, `system`), stepped as one session.
 
-    A mono source is one channel whose label is None (stored as no channel)."""
+    A mono source is one channel whose label is None (stored as no channel). Continuing a
+    meeting, channel i skips the source's audio before its own start, and its events come
+    out on the meeting's timeline, finals filtered by its `keep`."""
 
-    def __init__(self, engine: Engine, options: SessionOptions, labels: Sequence[str | None]):
+    def __init__(self, engine: Engine, options: SessionOptions, labels: Sequence[str | None],
+                 continues: Continuation | None = None):
         self.labels = tuple(labels)
         self.sessions = [engine.start_session(options) for _ in self.labels]
+        n = len(self.labels)
+        starts = [int(round(s * SAMPLE_RATE)) for s in continues.start_s] if continues else [0] * n
+        self._offset = [a / SAMPLE_RATE for a in starts]  # a channel's time 0 on the meeting's timeline
+        self._lead_s = [(a - min(starts)) / SAMPLE_RATE for a in starts]  # ... and on the source's
+        self._skip = [a - min(starts) for a in starts]  # source samples a channel has still to skip
+        self._keep = (continues.keep if continues else ()) or (None,) * n
 
     def feed(self, block: np.ndarray) -> None:
-        if block.ndim == 1:
-            self.sessions[0].feed_audio(block)
-        else:
-            for i, session in enumerate(self.sessions):
-                session.feed_audio(block[:, i])
+        columns = [block] if block.ndim == 1 else [block[:, i] for i in range(len(self.sessions))]
+        for i, (session, audio) in enumerate(zip(self.sessions, columns)):
+            skip = min(self._skip[i], len(audio))
+            self._skip[i] -= skip
+            if len(audio) > skip:
+                session.feed_audio(audio[skip:])
 
     @property
     def idle(self) -> bool:
@@ -114,18 +148,39 @@ class Channels:
 
     @property
     def fed_s(self) -> float:
-        return max(s.fed_s for s in self.sessions)
+        return max(lead + s.fed_s for lead, s in zip(self._lead_s, self.sessions))
 
     @property
     def done_s(self) -> float:
-        return min(s.done_s for s in self.sessions)
+        return min(lead + s.done_s for lead, s in zip(self._lead_s, self.sessions))
 
     def step(self) -> list[tuple[str | None, object]]:
         """One bounded step of every channel that has work."""
-        return [(label, e) for label, s in zip(self.labels, self.sessions) if not s.idle for e in s.step()]
+        return [e for i, s in enumerate(self.sessions) if not s.idle for e in self._placed(i, s.step())]
 
     def finish(self) -> list[tuple[str | None, object]]:
-        return [(label, e) for label, s in zip(self.labels, self.sessions) for e in s.finish()]
+        return [e for i, s in enumerate(self.sessions) for e in self._placed(i, s.finish())]
+
+    def _placed(self, i: int, events: Iterable[object]) -> list[tuple[str | None, object]]:
+        """Channel i's events labelled, on the meeting's timeline, finals its `keep` drops left out."""
+        offset, keep, out = self._offset[i], self._keep[i], []
+        for e in events:
+            if offset:
+                e = _shifted(e, offset)
+            if keep is not None and isinstance(e, Final) and (e := keep(e)) is None:
+                continue
+            out.append((self.labels[i], e))
+        return out
+
+
+def _shifted(event: object, offset: float) -> object:
+    """The event `offset` seconds later (a continued channel's session time 0 is its start)."""
+    if isinstance(event, Final):
+        words = tuple(replace(w, start=w.start + offset, end=w.end + offset) for w in event.words)
+        return replace(event, start=event.start + offset, end=event.end + offset, words=words)
+    if isinstance(event, Partial):
+        return replace(event, start=event.start + offset, end=event.end + offset)
+    return event
 
 
 class _NotStarted:
@@ -147,7 +202,8 @@ class Recorder:
                  listeners: Sequence[RecorderListener] = (), audio_path: str | Path | None = None,
                  clock: Callable[[], float] = time.monotonic, rewrite: RewriteBackend | None = None,
                  engine_label: tuple[str, str] | None = None, spool_dir: Path | None = None,
-                 keep_audio: bool = True, rewrite_factory: Callable[[], RewriteBackend | None] | None = None):
+                 keep_audio: bool = True, rewrite_factory: Callable[[], RewriteBackend | None] | None = None,
+                 continues: Continuation | None = None):
         self.store = store
         # An engine, or a factory that loads one on the compute thread while capture has
         # already started (then `engine_label` names it for the session row).
@@ -158,6 +214,11 @@ class Recorder:
         self._engine_label = (self.engine.name, self.engine.model) if self.engine else engine_label
         self.source = source
         self.labels: tuple[str | None, ...] = tuple(source.channels)
+        if continues is not None and (spool_dir is not None or realtime or len(continues.start_s) != len(self.labels)
+                                      or len(continues.keep) not in (0, len(self.labels))):
+            raise ValueError("a continued meeting is read in batch, writes no spool, and needs a start "
+                             "(and a keep) per source channel")
+        self.continues = continues
         self.spool_dir = spool_dir
         self.keep_audio = keep_audio
         self.spool = None
@@ -190,6 +251,7 @@ class Recorder:
         self.finished = False  # run() has ended: submitted jobs would never run here
         self._complete_on_stop = False
         self._waiting: deque[tuple[str | None, Final]] = deque()  # finals the store refused so far
+        self._held: list[tuple[str | None, Final]] = []  # continuing: this block's finals, stored in time order
         self.store_problem: str | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_S[0]
@@ -228,11 +290,14 @@ class Recorder:
         self._jobs.put(job)
 
     def run(self) -> RecordingResult:
-        channels = Channels(self.engine, self.options, self.labels) if self.engine else None  # bad options
-        name, model = self._engine_label                                                 # fail before saving
-        sid = self.session_id = self.store.create_session(
-            self.title, name, model, language=self.options.language,
-            delay_ms=self.options.delay_ms, audio_path=self.audio_path)
+        channels = self._new_channels() if self.engine else None  # bad options fail before saving
+        if self.continues is not None:
+            sid = self.session_id = self.continues.session_id
+        else:
+            name, model = self._engine_label
+            sid = self.session_id = self.store.create_session(
+                self.title, name, model, language=self.options.language,
+                delay_ms=self.options.delay_ms, audio_path=self.audio_path)
         self._start = self._clock()
         status = "interrupted"
         clean_end = False
@@ -247,6 +312,7 @@ class Recorder:
             self._ensure_channels()
             self._feed_inbox()
             self._handle(self._timed(self._channels.finish))
+            self._release_held()
             while not self._stop.is_set() and self._clean_some():
                 pass
             while self._run_job():
@@ -256,10 +322,13 @@ class Recorder:
             clean_end = True
         finally:
             audio_s = self._channels.fed_s if self._channels else self._captured / SAMPLE_RATE
+            if self.continues is not None:  # the meeting's length: where the source began, and all it gave
+                audio_s = (self.continues.origin + self._captured) / SAMPLE_RATE
             if not self._end_waiting():
                 status, clean_end = "interrupted", False  # recover stores the parked finals
             try:
-                self.store.finish_session(sid, status, duration_s=round(audio_s, 3))
+                if self.continues is None or status == "complete":  # a continued meeting not done stays as it was
+                    self.store.finish_session(sid, status, duration_s=round(audio_s, 3))
             except StoreError as e:  # still `recording`: the next start marks it interrupted
                 self.store_problem, clean_end = str(e), False
             self._close_spool(clean_end)
@@ -329,7 +398,10 @@ class Recorder:
     def _ensure_channels(self) -> None:
         if self._channels is None:
             self.engine = self._timed(self._engine_factory)
-            self._channels = Channels(self.engine, self.options, self.labels)
+            self._channels = self._new_channels()
+
+    def _new_channels(self) -> Channels:
+        return Channels(self.engine, self.options, self.labels, self.continues)
 
     # -- loops ----------------------------------------------------------------------
     def _run_batch(self) -> None:
@@ -339,8 +411,11 @@ class Recorder:
             if self._stop.is_set() or not self._capture(block):
                 break
             self._feed_inbox()
-            while not self._channels.idle:
-                self._handle(self._timed(self._channels.step))
+            try:
+                while not self._channels.idle:
+                    self._handle(self._timed(self._channels.step))
+            finally:
+                self._release_held()  # even when the engine fails: what it heard is kept
             self._commit_waiting()
             self._maybe_progress()
 
@@ -457,7 +532,9 @@ class Recorder:
     def _handle(self, events: Iterable[tuple[str | None, object]]) -> None:
         multi = len(self.labels) > 1
         for channel, event in events:
-            if isinstance(event, Final):
+            if isinstance(event, Final) and self.continues is not None:
+                self._held.append((channel, event))
+            elif isinstance(event, Final):
                 self._waiting.append((channel, event))
                 self._commit_waiting()
             elif isinstance(event, Partial):
@@ -466,6 +543,16 @@ class Recorder:
                 self._emit("on_partial", event)
 
     # -- finals into the store ------------------------------------------------------------
+    def _release_held(self) -> None:
+        """A continued meeting's held finals, in time order across channels (ties: channel
+        order), join the waiting line: seq follows time as it did live."""
+        if not self._held:
+            return
+        held, self._held = self._held, []
+        held.sort(key=lambda cf: (cf[1].start, cf[1].end, self.labels.index(cf[0])))
+        self._waiting.extend(held)
+        self._commit_waiting()
+
     def _commit_waiting(self, now: bool = False) -> None:
         """Store the waiting finals in order; on a refusal keep them and try again after a
         pause that doubles up to RETRY_S[1]. Capture and the ASR go on meanwhile."""

@@ -6,9 +6,10 @@ channel, recovery takes the end t of the last saved final and transcribes the sp
 from there to the end with the meeting's engine in offline mode. Where the audio just
 after t is no pause (a word may be cut there) it starts OVERLAP_S earlier, so the word
 is heard whole, and drops what that overlap hears again: new finals centred before t,
-and leading words that repeat the last final's. The new finals are appended to the
-same meeting (seq continues, times on the meeting's timeline); then the meeting is
-marked complete and its spool compacted.
+and leading words that repeat the last final's. The spool is played through the
+`Recorder` (a `SpoolSource`, and a `Continuation` that continues the meeting): the new finals
+are appended to the same meeting (seq continues, times on the meeting's timeline), the
+meeting is marked complete, and its spool compacted.
 
 Running it again adds nothing: a complete meeting is left alone, and a recovery that
 was itself cut short resumes from its own last final.
@@ -21,13 +22,16 @@ import re
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from asr.base import Engine, Event, Final, SessionOptions
+from asr.base import Engine, Final, SessionOptions
 from storage import SegmentRecord, SessionRecord, SessionStore
 
+from notetaker.audio.spool_source import SpoolSource
+from notetaker.recorder import Continuation, Progress, Recorder, RecorderListener
 from notetaker.spool import (
     WAITING,
     SpoolError,
@@ -172,9 +176,10 @@ def _strip_repeat(text: str, before: str) -> str:
     return text
 
 
-def _keep(final: Final, offset: float, point: _Resume) -> tuple[str, float, float] | None:
-    """The final on the meeting's timeline, or None when it was already saved before the crash."""
-    start, end = offset + final.start, offset + final.end
+def _keep(point: _Resume, final: Final) -> Final | None:
+    """The final (on the meeting's timeline) to store, or None when it was already saved
+    before the crash."""
+    start, end = final.start, final.end
     if end <= point.last_end or (start + end) / 2 < point.last_end:
         return None  # heard again in the overlap: the saved final has it
     text = final.text
@@ -182,7 +187,8 @@ def _keep(final: Final, offset: float, point: _Resume) -> tuple[str, float, floa
         text = _strip_repeat(text, point.last_text)
     if not text.strip():
         return None
-    return text, round(start, 3), round(end, 3)
+    words = final.words if text == final.text else ()
+    return Final(text, round(start, 3), round(end, 3), words=words, flags=final.flags)
 
 
 @contextmanager
@@ -245,8 +251,9 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
         result.from_s = {p.label: p.start for p in points}
         if points:
             eng = engine if isinstance(engine, Engine) else engine()
-            _transcribe(store, session, eng, reader, points, result, on_final, on_progress)
-        store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
+            _feed_recorder(store, session, eng, reader, points, result, on_final, on_progress)
+        else:
+            store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
     try:
         finish_spool(folder, compact=True, keep=keep_audio)
     except SpoolError as e:
@@ -283,53 +290,45 @@ def _store_parked(store: SessionStore, folder: Path, session_id: int, result: Re
     (folder / WAITING).unlink(missing_ok=True)
 
 
-def _transcribe(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,
+class _Reporter(RecorderListener):
+    """The recorder's events as recovery's callbacks: each stored final, spool seconds handled."""
+
+    def __init__(self, result: RecoveryResult, origin_s: float, total_s: float,
+                 on_final: Callable[[SegmentRecord], None] | None,
+                 on_progress: Callable[[float, float], None] | None) -> None:
+        self.result, self.origin_s, self.total_s = result, origin_s, total_s
+        self._on_final, self._on_progress = on_final, on_progress
+
+    def on_final(self, final: Final, segment: SegmentRecord) -> None:
+        self.result.added.append(segment)
+        if self._on_final is not None:
+            self._on_final(segment)
+
+    def on_progress(self, progress: Progress) -> None:
+        if self._on_progress is not None:
+            self._on_progress(min(self.total_s, self.origin_s + progress.audio_s), self.total_s)
+
+
+def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,
                 points: list[_Resume], result: RecoveryResult,
                 on_final: Callable[[SegmentRecord], None] | None,
                 on_progress: Callable[[float, float], None] | None) -> None:
-    """All channels in lockstep over the spool, each from its own resume point, in blocks of
-    FEED_BLOCK_S; each block's finals are saved in time order across channels (so seq follows
-    time, as it did live) before the next block is read: a recovery cut short keeps them
-    and the next one resumes after them."""
-    options = recovery_options(session, engine)
-    rate = reader.sample_rate
-    starts = {p.index: int(round(p.start * rate)) for p in points}
-    sessions = {p.index: engine.start_session(options) for p in points}
-    first = min(starts.values())
-    step = int(FEED_BLOCK_S * rate)
-
-    def collect(point: _Resume, events: list[Event], into: list) -> None:
-        offset = starts[point.index] / rate
-        for event in events:
-            if isinstance(event, Final) and (kept := _keep(event, offset, point)) is not None:
-                into.append((kept, point.label, event.flags))
-
-    def save(found: list) -> None:
-        for (text, start, end), label, flags in sorted(found, key=lambda f: (f[0][1], f[0][2])):
-            seg = store.add_segment(session.id, text, start, end, channel=label, flags=flags)
-            result.added.append(seg)
-            if on_final is not None:
-                on_final(seg)
-
-    for a in range(first, reader.frames, step):
-        b = min(reader.frames, a + step)
-        block = reader.read(a / rate, b / rate)
-        block = block[:, None] if block.ndim == 1 else block
-        found: list = []
-        try:
-            for p in points:
-                s0 = max(a, starts[p.index])
-                if s0 >= b:
-                    continue
-                sess = sessions[p.index]
-                sess.feed_audio(np.ascontiguousarray(block[s0 - a:, p.index]))
-                while not sess.idle:
-                    collect(p, sess.step(), found)
-        finally:
-            save(found)  # each block's finals in time order across channels, even if the engine fails
-        if on_progress is not None:
-            on_progress(b / rate, reader.seconds)
-    found = []
-    for p in points:
-        collect(p, sessions[p.index].finish(), found)
-    save(found)
+    """The spool through the recorder: every channel from its own resume point, read in
+    blocks of FEED_BLOCK_S; each block's finals are stored in time order across channels
+    (so seq follows time, as it did live) before the next block is read: a recovery cut
+    short keeps them and the next one resumes after them. Complete at a clean end."""
+    continuation = Continuation(session.id, tuple(p.start for p in points),
+                                keep=tuple(partial(_keep, p) for p in points))
+    source = SpoolSource(reader, start_s=min(continuation.start_s), columns=[p.index for p in points],
+                         labels=[p.label for p in points], block_s=FEED_BLOCK_S)
+    reporter = _Reporter(result, continuation.origin / reader.sample_rate, reader.seconds, on_final, on_progress)
+    recorder = Recorder(store, engine, source, title=session.title, options=recovery_options(session, engine),
+                        listeners=[reporter], continues=continuation)
+    done = recorder.run()
+    if done.waiting:  # not parked (no spool is written): the next recovery hears them again
+        n = done.waiting
+        raise RecoveryError(f"meeting {session.id} stays interrupted: the store did not take {n} recovered "
+                            f"final{'s' if n != 1 else ''} ({recorder.store_problem}); run recover again")
+    if done.status != "complete" or recorder.store_problem:  # the data home went, or the row was not updated
+        why = recorder.capture_error or recorder.store_problem or "the recovery was cut short"
+        raise RecoveryError(f"meeting {session.id} stays interrupted: {why}")

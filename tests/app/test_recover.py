@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from notetaker.audio.spool_source import SpoolSource
+from notetaker.recorder import Continuation, Recorder, RecorderListener
 from notetaker.recovery import (
     OVERLAP_S,
     RecoveryError,
@@ -24,7 +26,7 @@ from notetaker.recovery import (
     recover_session,
 )
 from notetaker.spool import FLAC, META, RAW, open_spool, spool_folder
-from storage import SessionStore
+from storage import SessionStore, StoreError
 from tests.support.wer import normalize, wer
 
 from .scripted import ScriptedEngine, ScriptedFailure, final
@@ -143,6 +145,45 @@ def test_each_channel_resumes_from_its_own_last_final(store, sessions):
     assert open_spool(spool_folder(sessions, sid)).channels == ("mic", "system")
 
 
+def test_the_recorder_continues_a_meeting_from_its_spool(store, sessions):
+    """Recovery's path: the spool as a source, fed to the Recorder with a Continuation. No meeting
+    is created; each channel is fed from its own start, its finals reach listeners and the
+    store on the meeting's timeline through its keep, in time order across channels; the
+    meeting ends complete, as long as its spool."""
+    sid = interrupted_meeting(store, sessions, silence(8.0, channels=2),
+                              [("Hello.", 0.0, 3.0, "mic"), ("Hi.", 0.2, 1.0, "system")],
+                              channels=("mic", "system"))
+    engine = ScriptedEngine([final(1.0, "early", start=0.5), final(2.0, "next", start=1.5)])
+    heard = []
+
+    class Heard(RecorderListener):
+        def on_final(self, final, segment) -> None:
+            heard.append((final.text, final.start, final.end, segment.seq, segment.channel))
+
+    def drop_early(f):
+        return None if f.text == "early" else f
+
+    source = SpoolSource(open_spool(spool_folder(sessions, sid)), start_s=1.0, labels=("mic", "system"))
+    continuation = Continuation(sid, (3.0, 1.0), keep=(drop_early, lambda f: f))
+    done = Recorder(store, engine, source, title="unused", listeners=[Heard()], continues=continuation).run()
+
+    assert done.session_id == sid and done.status == "complete" and done.duration_s == 8.0
+    assert [s.id for s in store.list_sessions()] == [sid]
+    assert heard == [("early", 1.5, 2.0, 3, "system"), ("next", 2.5, 3.0, 4, "system"), ("next", 4.5, 5.0, 5, "mic")]
+    assert texts(store, sid)[2:] == [(seq, t, a, b, c) for t, a, b, seq, c in heard]
+    assert sorted(s.fed_s for s in engine.finished_sessions) == [pytest.approx(5.0), pytest.approx(7.0)]
+    s = store.get_session(sid)
+    assert s.status == "complete" and s.duration_s == 8.0
+
+
+def test_progress_reports_spool_seconds_up_to_the_end(store, sessions):
+    sid = interrupted_meeting(store, sessions, silence(70.0), [("x", 0.0, 4.0)])
+    progress = []
+    recover_session(store, sessions, sid, ScriptedEngine([]), on_progress=lambda *p: progress.append(p))
+    assert progress and all(total == 70.0 and 4.0 < done <= total for done, total in progress)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress) and progress[-1] == (70.0, 70.0)
+
+
 def test_a_meeting_with_no_finals_is_transcribed_from_the_start(store, sessions):
     sid = interrupted_meeting(store, sessions, silence(3.0), [])
     engine = ScriptedEngine([final(1.0, "First words.", start=0.2)])
@@ -210,6 +251,22 @@ def test_a_recovery_cut_short_resumes_after_its_own_finals(store, sessions):
     result = recover_session(store, sessions, sid, ScriptedEngine([final(3.0, "c", start=2.0)]))
     assert result.from_s == {None: 4.0}
     assert texts(store, sid) == [(1, "a", 0.0, 2.0, None), (2, "b", 3.0, 4.0, None), (3, "c", 6.0, 7.0, None)]
+
+
+def test_a_store_that_refuses_the_recovered_finals_leaves_the_meeting_interrupted(store, sessions, monkeypatch):
+    """The recorder keeps refused finals waiting and retries them; those still refused at the
+    end are not stored: one line, the meeting stays interrupted, its raw spool stays."""
+    sid = interrupted_meeting(store, sessions, silence(6.0), [("a", 0.0, 2.0)])
+
+    def refuse(*args, **kwargs):
+        raise StoreError("the database is busy")
+
+    monkeypatch.setattr(store, "add_segment", refuse)
+    with pytest.raises(RecoveryError, match=r"stays interrupted: the store did not take 1 recovered final "
+                                            r"\(the database is busy\); run recover again"):
+        recover_session(store, sessions, sid, ScriptedEngine([final(2.0, "b", start=1.0)]))
+    assert store.get_session(sid).status == "interrupted" and len(store.segments(sid)) == 1
+    assert open_spool(spool_folder(sessions, sid)).kind == "raw"
 
 
 def test_two_recoveries_of_one_meeting_cannot_run_at_once(store, sessions):
