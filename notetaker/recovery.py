@@ -31,7 +31,8 @@ from asr.base import Engine, Final, SessionOptions
 from storage import SegmentRecord, SessionRecord, SessionStore
 
 from notetaker.audio.spool_source import SpoolSource
-from notetaker.recorder import Continuation, Progress, Recorder, RecorderListener
+from notetaker.channels import Continuation
+from notetaker.recorder import Progress, Recorder, RecorderListener
 from notetaker.spool import (
     WAITING,
     SpoolError,
