@@ -162,7 +162,7 @@ def test_kill_transcribe_realtime_then_recover(cli, tmp_path):
 # -- the same through `notetaker record` (the TUI) ----------------------------------------
 
 TMUX = shutil.which("tmux")
-SHOWN_FINAL = re.compile(r"\[\d\d:\d\d:\d\d\] (.+)")
+SHOWN_FINAL = re.compile(r"\[(?:#\d+ )?\d\d:\d\d:\d\d\] (.+)")  # "[#3 00:01:02] text"
 
 
 def ro_rows(db: Path, sql: str, args=()) -> list[tuple]:
