@@ -230,10 +230,13 @@ def add_local(path: str | Path, name: str | None, settings: Settings) -> Install
     name (a link in `<models_dir>/local`), after checking that it is whole and that an engine
     or rewrite backend can run it."""
     folder = Path(path).expanduser()
-    if folder.is_file():
-        if folder.suffix.lower() != ".gguf" and not _is_gguf(folder):
-            raise ModelNotFoundError(f"{path} is a file but not a GGUF file (nor a model folder)")
-    elif not folder.is_dir():
+    if folder.is_file() and folder.suffix.lower() != ".gguf" and not _is_gguf(folder):
+        blob = _ollama_blob(folder)  # an Ollama manifest names the GGUF blob it runs
+        if blob is None:
+            raise ModelNotFoundError(f"{path} is a file but not a GGUF file, an Ollama manifest or a model folder")
+        name = name or "-".join(folder.parts[-2:])  # .../library/llama3.2/1b → llama3.2-1b
+        folder = blob
+    if not folder.is_file() and not folder.is_dir():
         raise ModelNotFoundError(f"no folder or GGUF file at {path}")
     folder = folder.resolve()
     problem = verify(folder)
@@ -420,6 +423,29 @@ def _drop_leftovers(repo_dir: Path) -> None:
                 p.unlink()
         except OSError:
             pass
+
+
+def _ollama_blob(manifest: Path) -> Path | None:
+    """The GGUF blob an Ollama manifest (`~/.ollama/models/manifests/<host>/<ns>/<model>/<tag>`)
+    names as its model layer, in the blob store beside the manifests; None when `manifest`
+    is not one. A manifest whose blob is missing is one line."""
+    try:
+        if manifest.stat().st_size > 1 << 20:
+            return None
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    layers = data.get("layers") if isinstance(data, dict) else None
+    digests = [layer.get("digest") for layer in layers or () if isinstance(layer, dict)
+               and layer.get("mediaType") == "application/vnd.ollama.image.model"]
+    if len(digests) != 1 or not isinstance(digests[0], str) or not re.fullmatch(r"sha256:[0-9a-f]{64}", digests[0]):
+        return None
+    store = next((p for p in manifest.resolve().parents if (p / "manifests").is_dir() and (p / "blobs").is_dir()), None)
+    blob = store / "blobs" / digests[0].replace(":", "-") if store is not None else None
+    if blob is None or not blob.is_file():
+        raise ModelNotFoundError(f"{manifest} is an Ollama manifest but its model blob {digests[0][:19]}… is not in "
+                                 "the blob store beside it (`ollama pull` it again)")
+    return blob
 
 
 def _is_gguf(path: Path) -> bool:

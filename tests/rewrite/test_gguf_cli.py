@@ -45,6 +45,41 @@ def test_add_registers_a_gguf_file(capsys, home, smollm2_gguf):
     one_line_error(rc, err, "already registered")
 
 
+def _ollama_store(root: Path, gguf: Path, model: str = "smol", tag: str = "135m") -> Path:
+    """Ollama's layout: a manifest naming the model layer by digest, the blob stored under it."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(gguf.read_bytes()).hexdigest()
+    blobs = root / "models" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"sha256-{digest}").symlink_to(gguf)
+    manifest = root / "models" / "manifests" / "registry.ollama.ai" / "library" / model / tag
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": "sha256:" + "0" * 64},
+        "layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}",
+                    "size": gguf.stat().st_size},
+                   {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "1" * 64}]}))
+    return manifest
+
+
+def test_an_ollama_manifest_registers_the_gguf_blob_it_names(capsys, home, tmp_path, smollm2_gguf):
+    manifest = _ollama_store(tmp_path / "ollama", smollm2_gguf)
+    rc, out, err = models(capsys, home, "add", str(manifest))
+    assert rc == 0, err
+    assert out.startswith("smol-135m: rewrite/mlx model")  # named after the model and its tag
+    row = listing(capsys, home)["smol-135m"]
+    assert (row["state"], row["kind"], row["engine"]) == ("complete", "rewrite", "mlx")
+    # a manifest whose blob is gone, and a file that is no manifest: one line each
+    next((tmp_path / "ollama" / "models" / "blobs").iterdir()).unlink()
+    one_line_error(*models(capsys, home, "add", str(manifest), "--name", "again")[::2], "ollama pull")
+    other = tmp_path / "notes.txt"
+    other.write_text("{}")
+    one_line_error(*models(capsys, home, "add", str(other))[::2], "not a GGUF file")
+
+
 def test_the_plan_runs_a_registered_gguf_by_name(capsys, home, smollm2_gguf):
     from notetaker.budget import plan_for, settings_for
     from notetaker.config import load_settings
