@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     mr.add_argument("name")
     mr.add_argument("--yes", "-y", action="store_true", help="do not ask first")
     ma = ms.add_parser("add", help="register a local model folder (or a GGUF file for rewrite) under a name")
-    ma.add_argument("path", help="a folder in a layout an engine loads, or a chat LLM for rewrite (a folder or a .gguf file)")
+    ma.add_argument("path", help="a folder in a layout an engine loads, or a chat LLM for rewrite (a folder, a .gguf file or an Ollama manifest)")
     ma.add_argument("--name", type=_text, help="the name to list it under (default: the folder's name)")
 
     dl = sub.add_parser("delete", help="delete meetings: transcript, marks, summaries, search index and audio")
