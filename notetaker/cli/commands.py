@@ -79,7 +79,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                         "seq": h.seq, "start": h.start_s, "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
         else:
             snippet = inert(h.snippet).replace(marks[0], shown[0]).replace(marks[1], shown[1])
-            print(f"{h.session_id:>5}  [{clock(h.start_s)}]  {inert(h.session_title)[:30]:30}  {snippet}")
+            print(f"{h.session_id:>5}  [#{h.seq} {clock(h.start_s)}]  {inert(h.session_title)[:30]:30}  {snippet}")
     if not hits and not args.json:
         print("no matches", file=sys.stderr)
     return EXIT_OK

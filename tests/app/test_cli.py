@@ -199,6 +199,7 @@ def test_search(done):
     assert len(lines) == 2  # one hit in each transcript
     for line in lines:
         assert "[leisure]" in line.lower()
+        assert line.split()[1] == "[#1"  # the segment's number in its meeting, as `show` prints it
     assert {int(line.split()[0]) for line in lines} == {done.json_sid, done.plain_sid}
 
     hits = done.cli("search", "Leisure", "--session", str(done.json_sid), "--json").json_lines()

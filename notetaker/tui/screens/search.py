@@ -48,7 +48,7 @@ def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
 def hit_text(result: SearchResult) -> Text:
     hit = result.hit
     line = Text(hit.session_title or "Untitled", style="bold")
-    line.append(f"  {result.started}  [{clock(hit.start_s)}]  #{hit.segment_id}\n", style="dim")
+    line.append(f"  {result.started}  [#{hit.seq} {clock(hit.start_s)}]\n", style="dim")
     line.append_text(snippet_text(inert(" ".join(hit.snippet.split()))))
     return line
 
