@@ -26,6 +26,7 @@ import numpy as np
 
 from asr.agreement import LocalAgreement, plain_word
 from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
+from asr.sentences import clause_ends, quiet_stretches, readable, sentence_ends
 from asr.vad import Endpointer, Utterance, VadConfig
 
 MAX_PAUSE_S = 0.8  # pause kept between packed utterances, beyond their own padding
@@ -263,7 +264,7 @@ class SegmentedSession(Session):
         if spans:  # the last final reaches to where the next window starts: no audio in between is
             # anyone's (recovery after a crash resumes at the last final's end)
             spans[-1] = replace(spans[-1], end=max(spans[-1].end, self._carry[0].start if self._carry else end))
-        finals = _finals(spans, t.flags)
+        finals = _finals(spans, t.flags, new, self._audio)
         self._remember(new, spans, t.flags)
         self._advance(self._carry[0].start if self._carry else end)
         return finals + [Partial("", round(end, 3), round(end, 3))]
@@ -341,11 +342,23 @@ class SegmentedSession(Session):
         one) after that point."""
         spans = _stream_spans(_spans(t, _length(pieces)), pieces)
         kept, rest = _cut(win, spans, t.complete_until, pieces)
-        return _finals(kept, t.flags), rest
+        return _finals(kept, t.flags, win, self._audio), rest
 
 
-def _finals(spans: list[Span], flags: tuple[str, ...]) -> list[Final]:
-    return [Final(s.text, round(s.start, 3), round(max(s.start, s.end), 3), flags=flags) for s in spans]
+def _finals(spans: list[Span], flags: tuple[str, ...], utterances: list[Utterance] = (),
+            audio=None) -> list[Final]:
+    """Finals from decoded spans: a span that runs across a pause (between the utterances, or
+    a shorter one inside an utterance, found in `audio(start, end)`) or on past MAX_FINAL_S is
+    split at its sentence ends (asr/sentences.py)."""
+    gaps = [(a.end, b.start) for a, b in zip(utterances, utterances[1:]) if b.start > a.end]
+    out = []
+    for s in spans:
+        pauses = gaps
+        if audio is not None and (sentence_ends(s.text) or clause_ends(s.text)):
+            pauses = gaps + quiet_stretches(audio(s.start, s.end), SAMPLE_RATE, s.start)
+        out += [Final(text, round(a, 3), round(max(a, b), 3), flags=flags)
+                for a, b, text in readable(s.start, s.end, s.text, pauses)]
+    return out
 
 
 def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,

@@ -147,3 +147,28 @@ def test_recovery_after_a_kill_repeats_nothing(whisper_engine, two_turns, tmp_pa
     finals = [Final(s.text, s.start_s, s.end_s) for s in segs]
     assert len(finals) >= 3
     assert_said_once(finals, reference, 0.2)
+
+
+@pytest.fixture(scope="module")
+def standup():
+    """The evaluation set's stand-up meeting (bench/evalset.py: five voices, pauses of 0.3-0.6 s),
+    and its turns' times. Whisper wrote "Thanks. Great. That's it for today." as one final
+    across the 0.33 s between two voices."""
+    from bench.evalset import MEETINGS, render, speak as speak_line
+
+    meeting = next(m for m in MEETINGS if m.name == "standup")
+    voices = [speak_line(text, meeting.speakers[who]) for who, text in meeting.lines]
+    audio, turns = render(meeting, voices)
+    return audio, [(t.start, t.end) for t in turns]
+
+
+@pytest.mark.parametrize("mode", ["offline", "live"])
+def test_no_final_runs_across_a_pause_between_turns(whisper_engine, standup, mode):
+    """Whisper joins the end of one turn to the start of the next across a short pause; the
+    finals are split there (asr/sentences.py), so each reads as one speaker's sentences."""
+    audio, bounds = standup
+    options, chunk = MODES[mode]
+    finals = transcribe(whisper_engine, audio, options, chunk)
+    for (_, end), (start, _) in zip(bounds, bounds[1:]):
+        across = [f for f in finals if f.start < end - 0.15 and f.end > start + 0.15]
+        assert not across, (end, start, [(f.start, f.end, f.text) for f in finals])
