@@ -4,7 +4,10 @@ comes (plain text or JSON Lines)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, write_json
@@ -97,7 +100,8 @@ class _Printer(RecorderListener):
             write_json({"type": "session", "event": "finished", "id": result.session_id, "status": result.status,
                         "finals": result.finals, "duration_s": round(result.duration_s, 3),
                         "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4), "waiting": result.waiting,
-                        "waiting_file": str(result.waiting_file) if result.waiting_file else None})
+                        "waiting_file": str(result.waiting_file) if result.waiting_file else None,
+                        "stopped_early": result.stopped_early})
         self._clear_status()
         if result.home_lost:
             return  # said once already, and there is no meeting to point at
@@ -113,9 +117,15 @@ class _Printer(RecorderListener):
         if self.as_json:
             return
         lag = f", {p.lag_s:.1f} s behind at the end" if self.realtime else ""
-        print(f"session {result.session_id} {result.status}: {result.finals} segments, "
+        early = " (stopped before the end of the file)" if result.stopped_early else ""
+        print(f"session {result.session_id} {result.status}{early}: {result.finals} segments, "
               f"{duration_text(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
               f"(`notetaker show {result.session_id}`)", file=sys.stderr)
+
+    def say(self, text: str) -> None:
+        """One line on stderr, clear of the status line."""
+        self._clear_status()
+        print(f"notetaker: {text}", file=sys.stderr, flush=True)
 
     def _status_line(self, text: str) -> None:
         width = 100
@@ -185,10 +195,11 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                             # loaded once there is text to clean; a failure only turns cleanup off
                             rewrite_factory=lambda: factories.rewrite(ready.rewrite))
         try:
-            result = recorder.run()
+            with _ctrl_c_ends(recorder, printer) as asked:
+                result = recorder.run()
             if result.status == "complete":
                 _flag_file(store, source.audio, result.session_id)
-            if plan.after and result.status == "complete" and not ready.rewrite_off:
+            if plan.after and result.status == "complete" and not ready.rewrite_off and not result.stopped_early:
                 # A rewrite model that does not fit beside the speech model loads after it is gone.
                 if recorder.rewrite is not None:
                     recorder.rewrite.close()
@@ -201,7 +212,33 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                 recorder.rewrite.close()
     if result.waiting:
         return EXIT_USAGE
+    if asked:  # Ctrl-C: the meeting is saved and complete, and a script still learns it was stopped
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+@contextmanager
+def _ctrl_c_ends(recorder, printer: _Printer):
+    """The first Ctrl-C ends the meeting as `q` does in the TUI: what was captured is
+    transcribed and saved, and it is complete with that length. A second one quits at once
+    (KeyboardInterrupt: the meeting stays interrupted, its spool ready for `recover`).
+    Yields a list that holds True once Ctrl-C was pressed."""
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def first(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        asked.append(True)
+        printer.say("stopping: saving what was heard (Ctrl-C again to quit at once)")
+        recorder.stop()
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _flag_file(store, audio, session_id: int) -> None:

@@ -153,7 +153,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         deps.memory_budget_bytes = plan.budget
         deps.memory_planned_bytes = sum(c.footprint.total for c in plan.during if c.footprint)
         result, stopped = _run_app(make_app(deps, live=True))
-        return _report(result, store, stopped)
+        return _report(result, store, stopped, settings.sessions_dir)
     finally:
         store.close()
 
@@ -173,8 +173,8 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _report(result, store, stopped: int | None) -> int:
-    """One line on stderr once the terminal is back: what was saved."""
+def _report(result, store, stopped: int | None, sessions_dir: Path | None = None) -> int:
+    """One line on stderr once the terminal is back: what was saved, and where its audio is."""
     from notetaker.recorder import RecordingResult
 
     if isinstance(result, str) and result:  # the live screen's reason for stopping, if it gives one
@@ -187,6 +187,20 @@ def _report(result, store, stopped: int | None) -> int:
         sid, status, finals, seconds = s.id, s.status, len(store.segments(s.id)), s.duration_s
     else:
         return EXIT_OK
-    print(f"session {sid} {status}: {finals} segments, {duration_text(seconds)} of audio (`notetaker show {sid}`)",
-          file=sys.stderr)
+    where = _audio_where(sessions_dir, sid) if sessions_dir is not None else ""
+    print(f"session {sid} {status}: {finals} segments, {duration_text(seconds)} of audio{where} "
+          f"(`notetaker show {sid}`)", file=sys.stderr)
     return EXIT_OK  # quitting is how a meeting ends: whatever was heard is saved
+
+
+def _audio_where(sessions_dir: Path, session_id: int) -> str:
+    """Where the meeting's audio was kept: its compacted FLAC, the raw spool (a meeting
+    that did not end cleanly), or nowhere (`keep_audio = false`)."""
+    from notetaker.audio.file import path_text
+    from notetaker.spool import FLAC, RAW, spool_folder
+
+    folder = spool_folder(sessions_dir, session_id)
+    for name in (FLAC, RAW):
+        if (folder / name).is_file():
+            return f" in {path_text(folder / name)}"
+    return ", audio not kept (keep_audio is off)"
