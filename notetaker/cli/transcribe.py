@@ -360,13 +360,16 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
         if args.json:
             write_json({"type": "recovered", "id": sid, "status": "complete", "added": len(result.added),
                         "from_s": round(resumed, 3), "audio_s": round(result.audio_s, 3),
-                        "already_complete": result.already_complete, "spool_error": result.spool_error})
+                        "already_complete": result.already_complete, "spool_error": result.spool_error,
+                        "file_note": result.file_note})
         elif result.already_complete:
             print(f"meeting {sid} is complete; nothing to recover", file=sys.stderr)
         else:
             print(f"meeting {sid} recovered: {len(result.added)} new segments from "
                   f"{duration_text(max(0.0, result.audio_s - resumed))} of audio after {clock(resumed)}; complete "
                   f"(`notetaker show {sid}`)", file=sys.stderr)
+        if result.file_note:
+            print(f"notetaker: meeting {sid}: {result.file_note}", file=sys.stderr)
         if result.spool_error:
             print(f"notetaker: {result.spool_error}; the raw audio stays in {settings.sessions_dir / str(sid)}",
                   file=sys.stderr)
