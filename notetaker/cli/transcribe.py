@@ -10,7 +10,14 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, write_json
+from notetaker.cli.output import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    check_engine_flags,
+    write_json,
+)
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import (
@@ -175,10 +182,14 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     path = SAMPLE if args.sample else Path(args.file)
     # Everything a user can get wrong is checked before anything is saved.
     _check_decoding(args, settings)
-    source = FileSource.open(path, realtime=args.realtime, speed=args.speed)
+    if args.speed is not None and not args.realtime:  # asked for a pace that would not happen
+        raise UsageError("--speed paces a file played with --realtime; without it the file is transcribed as fast "
+                         "as it can be: add --realtime or drop --speed")
+    source = FileSource.open(path, realtime=args.realtime, speed=args.speed or 1.0)
     with source:
         ready = prepare(settings)
         settings, plan = ready.settings, ready.plan
+        check_engine_flags(args, settings.engine)
         factories = Factories(settings, ready.context_tokens)
         if ready.rewrite_off:
             print(f"notetaker: cleanup is off: {ready.rewrite_off}; the meeting records without it "

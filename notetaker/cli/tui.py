@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, in_terminal
+from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, check_engine_flags, in_terminal
 from notetaker.config import Settings
 from notetaker.prepare import Factories, open_store, prepare, session_options
 from notetaker.summary import duration_text
@@ -121,11 +121,13 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
     path = input_file(args.input or settings.input_device)
     realtime = args.realtime
+    _check_input_flags(args, path)
+    speed = args.speed or 1.0
     if path is not None:
-        FileSource.open(path, realtime=realtime, speed=args.speed).close()  # AudioError: one line, nothing saved
+        FileSource.open(path, realtime=realtime, speed=speed).close()  # AudioError: one line, nothing saved
 
         def source_factory():
-            return FileSource.open(path, realtime=realtime, speed=args.speed)
+            return FileSource.open(path, realtime=realtime, speed=speed)
         title = args.title or path_text(path.stem)
     else:
         from notetaker.audio.capture import CaptureSource
@@ -139,6 +141,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
     ready = prepare(settings)
     settings, plan = ready.settings, ready.plan
+    check_engine_flags(args, settings.engine)
     _need_terminal("notetaker record")
     from notetaker.tui.app import make_app
 
@@ -156,6 +159,21 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         return _report(result, store, stopped, settings.sessions_dir)
     finally:
         store.close()
+
+
+def _check_input_flags(args: argparse.Namespace, path: Path | None) -> None:
+    """Flags the chosen input cannot honour are a mistake: one line, nothing saved."""
+    if path is not None:
+        if args.system or args.mix:
+            flag = "--system" if args.system else "--mix"
+            raise UsageError(f"{flag} records the other side of a call from a device; with --input FILE there is "
+                             f"only the file: drop {flag}")
+        if args.speed is not None and not args.realtime:
+            raise UsageError("--speed paces a file played as if live; with --no-realtime it is read as fast as it "
+                             "can be: drop one of them")
+    elif args.speed is not None:
+        raise UsageError("--speed plays a file faster; a microphone runs at its own pace: drop --speed "
+                         "(or give --input FILE)")
 
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
