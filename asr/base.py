@@ -37,6 +37,7 @@ class Capabilities:
     word_timestamps: bool
     rewrite_experimental: bool
     languages: tuple[str, ...]
+    context_biasing: bool = False  # SessionOptions.context steers recognition (names, jargon)
 
 
 @dataclass(frozen=True)

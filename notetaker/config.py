@@ -92,30 +92,30 @@ def _coerce(name: str, value: Any, where: str) -> Any:
         word = str(value).strip().lower()
         if word in _BOOL_WORDS:
             return _BOOL_WORDS[word]
-        raise ConfigError(f"{where}: {name} must be true or false, not {value!r}")
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
     if "float" in kind:
         if isinstance(value, bool):
-            raise ConfigError(f"{where}: {name} must be a number, not {value!r}")
+            raise ConfigError(f"{where} must be a number, not {value!r}")
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: {name} must be a number, not {value!r}") from None
+            raise ConfigError(f"{where} must be a number, not {value!r}") from None
         if not 0 < number < 1e6:
-            raise ConfigError(f"{where}: {name} must be a positive number of GB, not {value!r}")
+            raise ConfigError(f"{where} must be a positive number of GB, not {value!r}")
         return number
     if "int" in kind:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}")
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: {name} must be a whole number, not {value!r}") from None
+            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
         low, high = DELAY_RANGE_MS
         if name == "delay_ms" and not low <= number <= high:
-            raise ConfigError(f"{where}: delay_ms must be between {low} and {high}, not {number}")
+            raise ConfigError(f"{where} must be between {low} and {high}, not {number}")
         return number
     if not isinstance(value, str):
-        raise ConfigError(f"{where}: {name} must be text, not {value!r}")
+        raise ConfigError(f"{where} must be text, not {value!r}")
     return value
 
 
@@ -144,7 +144,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for name, (value, where) in flat.items():
         if name == "home" or name not in _TYPES:
             raise ConfigError(f"{where}: unknown setting")
-        out[name] = _coerce(name, value, str(path))
+        out[name] = _coerce(name, value, where)  # `where` names the key as written: "... [rewrite] model"
     return out
 
 
@@ -170,7 +170,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     unknown = set(flags) - set(_TYPES)
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}")
-    settings = replace(settings, **{k: _coerce(k, v, "command line") for k, v in flags.items()})
+    settings = replace(settings, **{k: _coerce(k, v, f"command line {k}") for k, v in flags.items()})
     if not 80 <= settings.delay_ms <= 2400:
         raise ConfigError(f"delay_ms must be between 80 and 2400, not {settings.delay_ms}")
     return settings

@@ -71,6 +71,7 @@ class RecordingResult:
     waiting: int = 0  # finals the store never took: they are in `waiting_file`
     waiting_file: Path | None = None
     home_lost: bool = False  # the data home was removed or replaced: nothing of it is saved
+    stopped_early: bool = False  # the user ended it before its source ended: `duration_s` is what was heard
 
 
 class RecorderListener:
@@ -162,7 +163,7 @@ class Recorder:
         self._last_progress = 0.0
         self.session_id: int | None = None
         self.finished = False  # run() has ended: submitted jobs would never run here
-        self._complete_on_stop = False
+        self.stopped_early = False  # stop() ended it before its source did (the rest was never heard)
         self._waiting: deque[tuple[str | None, Final]] = deque()  # finals the store refused so far
         self._held: list[tuple[str | None, Final]] = []  # continuing: this block's finals, stored in time order
         self.store_problem: str | None = None
@@ -171,18 +172,18 @@ class Recorder:
         self.waiting_file: Path | None = None
         self.home_lost = False
 
-    def stop(self, complete: bool = False) -> None:
-        """Ask a running recording to end (from any thread). `complete=True` is the user
-        ending a live meeting: everything captured is transcribed and it is `complete`;
-        otherwise (a file cut short) it ends `interrupted`."""
-        self._complete_on_stop = complete
+    def stop(self) -> None:
+        """The user ends the meeting here (from any thread): `q` in the TUI, Ctrl-C on
+        `transcribe`, a file stopped before its end as much as a live capture. Everything
+        captured so far is transcribed and saved, and the meeting is `complete` with the
+        length of the audio heard. (`interrupted` is for a process that died, or a meeting
+        that failed: the engine, the spool or the store.)"""
         self._stop.set()
         self._running.set()
 
     def end(self) -> None:
-        """The user ends the meeting: a live capture is then complete; a file stopped before
-        its end is interrupted (it can be transcribed again whole)."""
-        self.stop(complete=self.source.live)
+        """The user ends the meeting: the same as `stop`."""
+        self.stop()
 
     def pause(self) -> None:
         """Stop taking audio until `resume` (any thread). A file source's clock stops too."""
@@ -230,8 +231,9 @@ class Recorder:
                 pass
             while self._run_job():
                 pass
-            cut_short = self._stop.is_set() and not self._complete_on_stop
-            status = "interrupted" if cut_short or self.capture_error else "complete"
+            # Stopped on purpose is complete; a recovery stopped part-way still has audio unheard.
+            cut_short = self.capture_error or (self.continues is not None and self.stopped_early)
+            status = "interrupted" if cut_short else "complete"
             clean_end = True
         finally:
             audio_s = self._channels.fed_s if self._channels else self._captured / SAMPLE_RATE
@@ -250,7 +252,7 @@ class Recorder:
                 pass
         progress = self._progress()
         result = RecordingResult(sid, status, self._finals, audio_s, progress, len(self._waiting), self.waiting_file,
-                                 self.home_lost)
+                                 self.home_lost, self.stopped_early)
         self._emit("on_progress", progress)
         self._emit("on_finished", result)
         return result
@@ -321,7 +323,10 @@ class Recorder:
         self._ensure_channels()
         for block in self.source:
             self._running.wait()
-            if self._stop.is_set() or not self._capture(block):
+            if self._stop.is_set():
+                self.stopped_early = True
+                break
+            if not self._capture(block):
                 break
             self._feed_inbox()
             try:
@@ -341,7 +346,10 @@ class Recorder:
             try:
                 for block in self.source:
                     self._running.wait()
-                    if self._stop.is_set() or leaving.is_set() or not self._capture(block):
+                    if self._stop.is_set():
+                        self.stopped_early = True
+                        break
+                    if leaving.is_set() or not self._capture(block):
                         break
             except BaseException as e:  # surfaced on this thread once the transcript is saved
                 errors.append(e)

@@ -11,6 +11,11 @@ and leading words that repeat the last final's. The spool is played through the
 are appended to the same meeting (seq continues, times on the meeting's timeline), the
 meeting is marked complete, and its spool compacted.
 
+A meeting transcribed from a file (`transcribe FILE`, `record --input FILE`) goes on past
+the spool to the file's end while the file is still there and is the same recording
+(`SpoolThenFile`); a file gone or changed is said in one line, and the meeting recovered
+to the spool's end.
+
 Running it again adds nothing: a complete meeting is left alone, and a recovery that
 was itself cut short resumes from its own last final.
 """
@@ -29,8 +34,11 @@ import numpy as np
 
 from asr.base import Engine, Final, SessionOptions
 from storage import SegmentRecord, SessionRecord, SessionStore
+from storage.export import clock
 
-from notetaker.audio.spool_source import SpoolSource
+from notetaker.audio import AudioError
+from notetaker.audio.file import SHORTFALL_S, AudioFile, open_audio, path_text
+from notetaker.audio.spool_source import SpoolSource, SpoolThenFile
 from notetaker.channels import Continuation
 from notetaker.recorder import Progress, Recorder, RecorderListener
 from notetaker.spool import (
@@ -78,7 +86,8 @@ class RecoveryResult:
     session_id: int
     added: list[SegmentRecord] = field(default_factory=list)
     from_s: dict[str | None, float] = field(default_factory=dict)  # per stored channel label: where it resumed
-    audio_s: float = 0.0  # the spool's length: the meeting's duration now
+    audio_s: float = 0.0  # the meeting's duration now: the spool's length, or its file's
+    file_note: str | None = None  # one line: the meeting came from a file, not played to its end (gone, changed)
     already_complete: bool = False  # nothing to do: the meeting was complete
     spool_error: str | None = None  # the transcript is complete but the spool could not be compacted
 
@@ -248,18 +257,49 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
             result.already_complete = True
             return result
         _store_parked(store, folder, session_id, result, on_final)
-        points = [p for p in _resume_points(store, session_id, reader) if p.start < reader.seconds - 0.01]
-        result.from_s = {p.label: p.start for p in points}
-        if points:
-            eng = engine if isinstance(engine, Engine) else engine()
-            _feed_recorder(store, session, eng, reader, points, result, on_final, on_progress)
-        else:
-            store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
+        audio, result.file_note = _source_file(session, reader)
+        try:
+            end_s = audio.duration_s if audio is not None else reader.seconds
+            points = [p for p in _resume_points(store, session_id, reader) if p.start < end_s - 0.01]
+            result.from_s = {p.label: p.start for p in points}
+            if points:
+                eng = engine if isinstance(engine, Engine) else engine()
+                _feed_recorder(store, session, eng, reader, points, result, on_final, on_progress, audio)
+            else:
+                store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
+        finally:
+            if audio is not None:
+                audio.close()
     try:
         finish_spool(folder, compact=True, keep=keep_audio)
     except SpoolError as e:
         result.spool_error = str(e)
     return result
+
+
+def _source_file(session: SessionRecord, reader: SpoolReader) -> tuple[AudioFile | None, str | None]:
+    """The file a meeting was transcribed from, when it is still there and runs past the
+    spool (then recovery goes on to its end), and a line on why not where it cannot.
+
+    The file's size and time were not recorded, so it must decode and be no shorter than
+    the spool; SpoolThenFile also checks its audio before the spool's end is the spool's."""
+    if not session.audio_path or len(reader.channels) != 1:
+        return None, None  # a live capture: the spool is all there is
+    path = Path(session.audio_path)
+    until = f"recovered to the end of its spool ({clock(reader.seconds)}), not to the file's end"
+    if not path.is_file():
+        return None, f"its audio file {path_text(path)} is gone: {until}"
+    try:
+        audio = open_audio(path)
+    except AudioError as e:
+        return None, f"its audio file cannot be read ({e}): {until}"
+    if audio.duration_s < reader.seconds - SHORTFALL_S:
+        audio.close()
+        return None, f"its audio file {path_text(path)} is shorter than the audio spooled (it was changed): {until}"
+    if audio.duration_s <= reader.seconds + 0.01:
+        audio.close()
+        return None, None  # the spool has all of it
+    return audio, None
 
 
 def _check_layout(store: SessionStore, session_id: int, reader: SpoolReader) -> None:
@@ -311,9 +351,9 @@ class _Reporter(RecorderListener):
 
 
 def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,
-                points: list[_Resume], result: RecoveryResult,
-                on_final: Callable[[SegmentRecord], None] | None,
-                on_progress: Callable[[float, float], None] | None) -> None:
+                   points: list[_Resume], result: RecoveryResult,
+                   on_final: Callable[[SegmentRecord], None] | None,
+                   on_progress: Callable[[float, float], None] | None, audio: AudioFile | None = None) -> None:
     """The spool through the recorder: every channel from its own resume point, read in
     blocks of FEED_BLOCK_S; each block's finals are stored in time order across channels
     (so seq follows time, as it did live) before the next block is read: a recovery cut
@@ -322,10 +362,17 @@ def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, 
                                 keep=tuple(partial(_keep, p) for p in points))
     source = SpoolSource(reader, start_s=min(continuation.start_s), columns=[p.index for p in points],
                          labels=[p.label for p in points], block_s=FEED_BLOCK_S)
-    reporter = _Reporter(result, continuation.origin / reader.sample_rate, reader.seconds, on_final, on_progress)
+    if audio is not None:  # then the rest of the file the meeting came from
+        source = SpoolThenFile(source, audio, block_s=FEED_BLOCK_S)
+    total_s = audio.duration_s if audio is not None else reader.seconds
+    reporter = _Reporter(result, continuation.origin / reader.sample_rate, total_s, on_final, on_progress)
     recorder = Recorder(store, engine, source, title=session.title, options=recovery_options(session, engine),
                         listeners=[reporter], continues=continuation)
     done = recorder.run()
+    if isinstance(source, SpoolThenFile):
+        result.audio_s = done.duration_s
+        if source.problem:
+            result.file_note = f"{source.problem}: recovered to the end of its spool ({clock(reader.seconds)})"
     if done.waiting:  # not parked (no spool is written): the next recovery hears them again
         n = done.waiting
         raise RecoveryError(f"meeting {session.id} stays interrupted: the store did not take {n} recovered "

@@ -95,7 +95,7 @@ SPEC = FamilySpec(
     name="qwen3", title="Qwen3-ASR", engine="asr.qwen3.engine:Qwen3Engine", default_model=DEFAULT_MODEL,
     names=NAMES,
     capabilities=Capabilities(native_streaming=False, delay_control=False, word_timestamps=False,
-                              rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES)),
+                              rewrite_experimental=False, languages=tuple(LANGUAGE_NAMES), context_biasing=True),
     layouts=("original", "mlx"), working=working, shape=shape,
     claims_files=claims_files, claims_config=claims_config, catalogue=CATALOGUE,
     resolver="asr.qwen3.engine:resolve_qwen3",

@@ -33,8 +33,8 @@ class AudioSource(Protocol):
     sample_rate: int
     # One label per column of each block (blocks are 1-D when there is one); None: unlabelled.
     channels: tuple[str | None, ...] = (None,)
-    # A live capture: stopping it is how a meeting ends (complete). A file stopped early is
-    # cut short (interrupted).
+    # A live capture (devices), not a file: it has no end of its own and no clock to speed up.
+    # Stopping either is the user ending the meeting (complete, with the audio heard so far).
     live: bool = False
     # Why iteration ended on its own when that was a failure (a device gone for good).
     ended_reason: str | None = None

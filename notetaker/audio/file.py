@@ -118,6 +118,7 @@ class AudioFile:
         self.decoded_frames = 0  # native frames on the file's timeline: decoded, or silence for damage
         self.gaps: list[tuple[int, int]] = []  # (start, length) in native frames: damage skipped, silenced
         self.stopped: str | None = None  # libsndfile's reason, where decoding ended early for good
+        self.read_to_end = False  # blocks() ran to the file's end (not abandoned by a reader that stopped)
         self.level_windows = 0  # 0.1 s windows measured
         self.loud_windows = 0  # ... at speech level
         self._loud_energy = 0.0
@@ -201,7 +202,8 @@ class AudioFile:
         if self.stopped is not None:
             notes.append((self.decoded_s, f"read {self.decoded_s:.1f} s of {expected / rate:.1f} s: "
                                           "the file is damaged after that"))
-        elif self.expected_frames and self.decoded_frames < self.expected_frames - SHORTFALL_S * rate:
+        elif (self.read_to_end and self.expected_frames
+              and self.decoded_frames < self.expected_frames - SHORTFALL_S * rate):
             notes.append((self.decoded_s, f"read {self.decoded_s:.1f} s of the {expected / rate:.1f} s its "
                                           "header gives: the file is cut short or damaged"))
         return notes
@@ -216,6 +218,7 @@ class AudioFile:
         resampler = MonoResampler(self.native_rate)
         for native in self._native_chunks():
             yield from self._measured(reblocker.push(to_unit_range(resampler.process(downmix(native)))))
+        self.read_to_end = True  # a reader that stopped early (the user ended the meeting) never gets here
         yield from self._measured(reblocker.push(to_unit_range(resampler.flush())))
         tail = reblocker.flush()
         if tail is not None:

@@ -1,14 +1,19 @@
-"""A meeting's spooled audio played back as a source for the recorder (recovery)."""
+"""A meeting's spooled audio played back as a source for the recorder (recovery), and then,
+for a meeting that came from a file, the rest of that file."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from notetaker.spool import SpoolReader
 
 from .base import AudioSource
+
+if TYPE_CHECKING:
+    from .file import AudioFile
 
 
 class SpoolSource(AudioSource):
@@ -49,3 +54,71 @@ class SpoolSource(AudioSource):
             yield block
 
     def close(self) -> None: ...
+
+
+MATCH_S = 1.0  # the file's audio just before the spool's end must be the spool's: the same recording
+MATCH_TOLERANCE = 2e-3  # the spool keeps 16-bit samples; a different recording differs by far more
+
+
+class SpoolThenFile(AudioSource):
+    """A meeting that came from a file, continued after a crash: its spool from `spool.start`
+    to the spool's end, then the file from that point to its own end.
+
+    The spool comes first because it is exactly what the meeting heard (recovery's resume
+    point and its overlap are found in it); the file gives only what the spool never got.
+    The file is decoded from its start (decoders and the resampler seek only roughly) and its
+    last MATCH_S before the spool's end must match the spool: a file replaced since then
+    stops the source at the spool's end, and `problem` says why. Mono only.
+    """
+
+    def __init__(self, spool: SpoolSource, audio: AudioFile, *, block_s: float = 30.0) -> None:
+        if len(spool.columns) != 1:
+            raise ValueError("a file continues a one-channel spool only")
+        self.spool = spool
+        self.audio = audio
+        self.sample_rate = spool.sample_rate
+        self.channels = spool.channels
+        self.block_s = block_s
+        self.problem: str | None = None  # why the file was not played after the spool
+        self._file_delivered = 0
+
+    @property
+    def position_s(self) -> float:
+        return self.spool.position_s + self._file_delivered / self.sample_rate
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        self._file_delivered = 0
+        yield from self.spool
+        end = self.spool.reader.frames
+        check_from = max(0, end - int(MATCH_S * self.sample_rate))
+        tail = self.spool.reader.read(check_from / self.sample_rate)
+        at = 0  # samples of the file decoded so far
+        for block in self.audio.blocks(self.block_s):
+            a, at = at, at + len(block)
+            if at <= check_from:
+                continue
+            if a < end:  # this block holds the last of what the spool has: compare, then skip it
+                lo, hi = max(a, check_from), min(at, end)
+                if not self._same(block[lo - a:hi - a], tail[lo - check_from:hi - check_from]):
+                    return
+                block = block[end - a:]
+                if not len(block):
+                    continue
+            self._file_delivered += len(block)
+            yield block
+        if at < end:
+            self.problem = f"{self._name()} now ends before the audio this meeting spooled (it was changed)"
+
+    def _same(self, got: np.ndarray, spooled: np.ndarray) -> bool:
+        if len(got) == len(spooled) and (not len(got) or float(np.max(np.abs(got - spooled))) <= MATCH_TOLERANCE):
+            return True
+        self.problem = f"{self._name()} is no longer the audio this meeting heard (it was changed)"
+        return False
+
+    def _name(self) -> str:
+        from .file import path_text
+
+        return path_text(self.audio.path)
+
+    def close(self) -> None:
+        self.audio.close()

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sample", action="store_true", help="transcribe the bundled sample recording")
     _engine_args(t)
     t.add_argument("--realtime", action="store_true", help="play the file at wall-clock speed, like a live meeting")
-    t.add_argument("--speed", type=_speed, default=1.0,
+    t.add_argument("--speed", type=_speed, default=None,
                    help=f"with --realtime: clock speed-up (2 = twice as fast; {MIN_SPEED:g} to {MAX_SPEED:g})")
     t.add_argument("--windowing", choices=["vad", "seek"], default=None,
                    help="whisper: 'seek' (the default for a file) runs faster-whisper's loop over the whole file, the "
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_args(r)
     r.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
                    help="play a file at wall-clock speed, like a live meeting (default: on)")
-    r.add_argument("--speed", type=_speed, default=1.0,
+    r.add_argument("--speed", type=_speed, default=None,
                    help=f"with --realtime: clock speed-up (2 = twice as fast; {MIN_SPEED:g} to {MAX_SPEED:g})")
     r.add_argument("--title", type=_text, help="meeting title (default: the file name)")
     r.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],

@@ -4,10 +4,20 @@ comes (plain text or JSON Lines)."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, write_json
+from notetaker.cli.output import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    check_engine_flags,
+    write_json,
+)
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import (
@@ -97,7 +107,8 @@ class _Printer(RecorderListener):
             write_json({"type": "session", "event": "finished", "id": result.session_id, "status": result.status,
                         "finals": result.finals, "duration_s": round(result.duration_s, 3),
                         "compute_s": round(p.compute_s, 3), "rtf": round(p.rtf, 4), "waiting": result.waiting,
-                        "waiting_file": str(result.waiting_file) if result.waiting_file else None})
+                        "waiting_file": str(result.waiting_file) if result.waiting_file else None,
+                        "stopped_early": result.stopped_early})
         self._clear_status()
         if result.home_lost:
             return  # said once already, and there is no meeting to point at
@@ -113,9 +124,15 @@ class _Printer(RecorderListener):
         if self.as_json:
             return
         lag = f", {p.lag_s:.1f} s behind at the end" if self.realtime else ""
-        print(f"session {result.session_id} {result.status}: {result.finals} segments, "
+        early = " (stopped before the end of the file)" if result.stopped_early else ""
+        print(f"session {result.session_id} {result.status}{early}: {result.finals} segments, "
               f"{duration_text(result.duration_s)} of audio, RTF {p.rtf:.2f}{lag} "
               f"(`notetaker show {result.session_id}`)", file=sys.stderr)
+
+    def say(self, text: str) -> None:
+        """One line on stderr, clear of the status line."""
+        self._clear_status()
+        print(f"notetaker: {text}", file=sys.stderr, flush=True)
 
     def _status_line(self, text: str) -> None:
         width = 100
@@ -165,10 +182,14 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     path = SAMPLE if args.sample else Path(args.file)
     # Everything a user can get wrong is checked before anything is saved.
     _check_decoding(args, settings)
-    source = FileSource.open(path, realtime=args.realtime, speed=args.speed)
+    if args.speed is not None and not args.realtime:  # asked for a pace that would not happen
+        raise UsageError("--speed paces a file played with --realtime; without it the file is transcribed as fast "
+                         "as it can be: add --realtime or drop --speed")
+    source = FileSource.open(path, realtime=args.realtime, speed=args.speed or 1.0)
     with source:
         ready = prepare(settings)
         settings, plan = ready.settings, ready.plan
+        check_engine_flags(args, settings.engine)
         factories = Factories(settings, ready.context_tokens)
         if ready.rewrite_off:
             print(f"notetaker: cleanup is off: {ready.rewrite_off}; the meeting records without it "
@@ -185,10 +206,11 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                             # loaded once there is text to clean; a failure only turns cleanup off
                             rewrite_factory=lambda: factories.rewrite(ready.rewrite))
         try:
-            result = recorder.run()
+            with _ctrl_c_ends(recorder, printer) as asked:
+                result = recorder.run()
             if result.status == "complete":
                 _flag_file(store, source.audio, result.session_id)
-            if plan.after and result.status == "complete" and not ready.rewrite_off:
+            if plan.after and result.status == "complete" and not ready.rewrite_off and not result.stopped_early:
                 # A rewrite model that does not fit beside the speech model loads after it is gone.
                 if recorder.rewrite is not None:
                     recorder.rewrite.close()
@@ -201,7 +223,33 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                 recorder.rewrite.close()
     if result.waiting:
         return EXIT_USAGE
+    if asked:  # Ctrl-C: the meeting is saved and complete, and a script still learns it was stopped
+        return EXIT_INTERRUPTED
     return EXIT_OK if result.status == "complete" else EXIT_INTERRUPTED
+
+
+@contextmanager
+def _ctrl_c_ends(recorder, printer: _Printer):
+    """The first Ctrl-C ends the meeting as `q` does in the TUI: what was captured is
+    transcribed and saved, and it is complete with that length. A second one quits at once
+    (KeyboardInterrupt: the meeting stays interrupted, its spool ready for `recover`).
+    Yields a list that holds True once Ctrl-C was pressed."""
+    asked: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def first(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        asked.append(True)
+        printer.say("stopping: saving what was heard (Ctrl-C again to quit at once)")
+        recorder.stop()
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _flag_file(store, audio, session_id: int) -> None:
@@ -323,13 +371,16 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
         if args.json:
             write_json({"type": "recovered", "id": sid, "status": "complete", "added": len(result.added),
                         "from_s": round(resumed, 3), "audio_s": round(result.audio_s, 3),
-                        "already_complete": result.already_complete, "spool_error": result.spool_error})
+                        "already_complete": result.already_complete, "spool_error": result.spool_error,
+                        "file_note": result.file_note})
         elif result.already_complete:
             print(f"meeting {sid} is complete; nothing to recover", file=sys.stderr)
         else:
             print(f"meeting {sid} recovered: {len(result.added)} new segments from "
                   f"{duration_text(max(0.0, result.audio_s - resumed))} of audio after {clock(resumed)}; complete "
                   f"(`notetaker show {sid}`)", file=sys.stderr)
+        if result.file_note:
+            print(f"notetaker: meeting {sid}: {result.file_note}", file=sys.stderr)
         if result.spool_error:
             print(f"notetaker: {result.spool_error}; the raw audio stays in {settings.sessions_dir / str(sid)}",
                   file=sys.stderr)

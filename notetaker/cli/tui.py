@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, in_terminal
+from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, check_engine_flags, in_terminal
 from notetaker.config import Settings
 from notetaker.prepare import Factories, open_store, prepare, session_options
 from notetaker.summary import duration_text
@@ -121,11 +121,13 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
     path = input_file(args.input or settings.input_device)
     realtime = args.realtime
+    _check_input_flags(args, path)
+    speed = args.speed or 1.0
     if path is not None:
-        FileSource.open(path, realtime=realtime, speed=args.speed).close()  # AudioError: one line, nothing saved
+        FileSource.open(path, realtime=realtime, speed=speed).close()  # AudioError: one line, nothing saved
 
         def source_factory():
-            return FileSource.open(path, realtime=realtime, speed=args.speed)
+            return FileSource.open(path, realtime=realtime, speed=speed)
         title = args.title or path_text(path.stem)
     else:
         from notetaker.audio.capture import CaptureSource
@@ -139,6 +141,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
     ready = prepare(settings)
     settings, plan = ready.settings, ready.plan
+    check_engine_flags(args, settings.engine)
     _need_terminal("notetaker record")
     from notetaker.tui.app import make_app
 
@@ -153,9 +156,24 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         deps.memory_budget_bytes = plan.budget
         deps.memory_planned_bytes = sum(c.footprint.total for c in plan.during if c.footprint)
         result, stopped = _run_app(make_app(deps, live=True))
-        return _report(result, store, stopped)
+        return _report(result, store, stopped, settings.sessions_dir)
     finally:
         store.close()
+
+
+def _check_input_flags(args: argparse.Namespace, path: Path | None) -> None:
+    """Flags the chosen input cannot honour are a mistake: one line, nothing saved."""
+    if path is not None:
+        if args.system or args.mix:
+            flag = "--system" if args.system else "--mix"
+            raise UsageError(f"{flag} records the other side of a call from a device; with --input FILE there is "
+                             f"only the file: drop {flag}")
+        if args.speed is not None and not args.realtime:
+            raise UsageError("--speed paces a file played as if live; with --no-realtime it is read as fast as it "
+                             "can be: drop one of them")
+    elif args.speed is not None:
+        raise UsageError("--speed plays a file faster; a microphone runs at its own pace: drop --speed "
+                         "(or give --input FILE)")
 
 
 def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,8 +191,8 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _report(result, store, stopped: int | None) -> int:
-    """One line on stderr once the terminal is back: what was saved."""
+def _report(result, store, stopped: int | None, sessions_dir: Path | None = None) -> int:
+    """One line on stderr once the terminal is back: what was saved, and where its audio is."""
     from notetaker.recorder import RecordingResult
 
     if isinstance(result, str) and result:  # the live screen's reason for stopping, if it gives one
@@ -187,6 +205,20 @@ def _report(result, store, stopped: int | None) -> int:
         sid, status, finals, seconds = s.id, s.status, len(store.segments(s.id)), s.duration_s
     else:
         return EXIT_OK
-    print(f"session {sid} {status}: {finals} segments, {duration_text(seconds)} of audio (`notetaker show {sid}`)",
-          file=sys.stderr)
+    where = _audio_where(sessions_dir, sid) if sessions_dir is not None else ""
+    print(f"session {sid} {status}: {finals} segments, {duration_text(seconds)} of audio{where} "
+          f"(`notetaker show {sid}`)", file=sys.stderr)
     return EXIT_OK  # quitting is how a meeting ends: whatever was heard is saved
+
+
+def _audio_where(sessions_dir: Path, session_id: int) -> str:
+    """Where the meeting's audio was kept: its compacted FLAC, the raw spool (a meeting
+    that did not end cleanly), or nowhere (`keep_audio = false`)."""
+    from notetaker.audio.file import path_text
+    from notetaker.spool import FLAC, RAW, spool_folder
+
+    folder = spool_folder(sessions_dir, session_id)
+    for name in (FLAC, RAW):
+        if (folder / name).is_file():
+            return f" in {path_text(folder / name)}"
+    return ", audio not kept (keep_audio is off)"

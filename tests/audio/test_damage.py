@@ -201,6 +201,20 @@ def test_ogg_damage_reads_short_of_its_header(whole: dict[str, Path], tmp_path: 
                             "the file is cut short or damaged")
 
 
+def test_a_reader_that_stops_early_is_no_damage(whole: dict[str, Path]) -> None:
+    """The user ending a meeting part-way through a file reads less than its header gives:
+    that is no file "cut short or damaged"."""
+    with open_audio(whole["flac"]) as audio:
+        blocks = audio.blocks(0.5)
+        for _ in range(3):
+            next(blocks)
+        blocks.close()
+        assert audio.decoded_s < SECONDS - 1 and not audio.read_to_end
+        assert audio.notes() == [] and audio.damage is None
+        assert sum(len(b) for b in audio.blocks(0.5)) == pytest.approx(SECONDS * SAMPLE_RATE, abs=2)
+        assert audio.read_to_end and audio.notes() == []
+
+
 def test_cut_mp3_with_a_xing_frame_is_flagged(whole: dict[str, Path], tmp_path: Path) -> None:
     data = whole["xing-constant"].read_bytes()
     path = tmp_path / "cut.mp3"

@@ -148,7 +148,7 @@ def test_deps_from_flags(tmp_path, monkeypatch):
     monkeypatch.setenv("NOTETAKER_HOME", str(tmp_path / "home"))
     args = build_parser().parse_args(["record", "--input", str(SAMPLE), "--title", "Standup", "--language", "en",
                                       "--context", "Dashwood", "--rewrite", "mlx"])
-    assert args.realtime is True and args.speed == 1.0  # a live meeting by default
+    assert args.realtime is True and args.speed is None  # a live meeting by default, at its own pace
     settings = load_settings({"language": args.language, "context": args.context,
                               "rewrite_backend": args.rewrite_backend})
     label = fetch_engine_model(settings)

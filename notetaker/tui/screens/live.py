@@ -298,7 +298,7 @@ class LiveScreen(Screen):
         self._exit_when_done = True
         self.state = "finishing"
         self._render_status()
-        self.recorder.end()  # a live meeting's normal end; a file stopped early was cut short
+        self.recorder.end()  # the meeting ends here, live or a file: complete with what was heard
 
     def scroll_to_segment(self, segment_id: int) -> bool:
         """Bring a final into view (a citation in a summary of this meeting points at it)."""
