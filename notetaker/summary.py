@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rewrite.backend import RewriteBackend
-from rewrite.base import RewriteError, Segment
+from rewrite.base import Note, RewriteError, Segment
 from rewrite.prompts import Template
 from rewrite.summarize import Summarizer, SummaryResult
-from storage import Citation, SegmentRecord, SessionRecord, SessionStore, SummaryRecord, render
+from storage import Citation, NoteRecord, SegmentRecord, SessionRecord, SessionStore, SummaryRecord, render
 from storage.export import FORMATS
 
 
@@ -76,7 +76,7 @@ def export_session(store: SessionStore, session_id: int, folder: Path, fmt: str 
     """Write one meeting into `folder` (created if needed); the file's path. OSError when it cannot."""
     session = store.get_session(session_id)
     text = render(fmt, session, store.segments(session_id), store.marks(session_id),
-                  store.summaries(session_id))
+                  store.summaries(session_id), store.notes(session_id))
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / export_name(session, fmt)
@@ -96,6 +96,11 @@ def rewrite_segments(segments: Sequence[SegmentRecord]) -> list[Segment]:
     Segments go by their number in the meeting (seq), the number transcripts show, so the
     model cites `[#3]` for the line a reader sees as #3."""
     return [Segment(s.seq, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
+
+
+def rewrite_notes(notes: Sequence[NoteRecord]) -> list[Note]:
+    """The person's own notes as the summarizer takes them: their emphasis, never cited."""
+    return [Note(n.t_s, n.text) for n in notes if n.text.strip()]
 
 
 def clean_session(store: SessionStore, session_id: int, backend: RewriteBackend) -> int:
@@ -129,14 +134,15 @@ class StoredSummary:
 def summarize_session(store: SessionStore, session_id: int, backend: RewriteBackend,
                       template: str | Template | None = None,
                       on_text: Callable[[str], None] = lambda text: None) -> StoredSummary:
-    """Write a summary of a stored meeting and store it. `on_text` gets the text so far after
+    """Write a summary of a stored meeting (with the person's own notes as their emphasis)
+    and store it. `on_text` gets the text so far after
     each streamed piece (checked as it streams: the last text is what is stored). Raises RewriteError (empty transcript, backend failure) and
     StoreError; nothing is stored unless the whole summary was written."""
     session = store.get_session(session_id)
     segments = check_transcript(store, session_id)
     summarizer = Summarizer(backend, template, meeting=meeting_fields(session))
     text = ""
-    for piece in summarizer.stream(rewrite_segments(segments)):
+    for piece in summarizer.stream(rewrite_segments(segments), rewrite_notes(store.notes(session_id))):
         if piece:
             text += piece
             on_text(text)
@@ -160,6 +166,7 @@ __all__ = [
     "meeting_fields",
     "os_error_text",
     "removed_citations_note",
+    "rewrite_notes",
     "rewrite_segments",
     "slug",
     "summarize_session",

@@ -39,6 +39,15 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A line the person taking the meeting typed themselves, `at` seconds into it: their
+    emphasis for a summary, never a line a summary may cite."""
+
+    at: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Message:
     role: str  # "system", "user", "assistant"
     content: str

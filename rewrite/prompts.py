@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from rewrite.base import ChatModel, Message, RewriteError, Segment
+from rewrite.base import ChatModel, Message, Note, RewriteError, Segment
 
 MAX_TEMPLATE_BYTES = 1 << 20  # a summary template is a page of Markdown
 
@@ -136,11 +136,30 @@ def _meeting_header(meeting: dict[str, str]) -> str:
     return head + (f"Write the summary in {lang}." if lang else "Write the summary in the transcript's language.")
 
 
-def summary_messages(lines: Iterable[str], template: str, meeting: dict[str, str]) -> list[Message]:
-    """One pass: the whole transcript into the template."""
+OWN_NOTES_HEAD = ("The note-taker's own notes, typed during the meeting (their emphasis: give weight to "
+                  "what they stress; these lines have no ids and are never cited, cite the transcript lines "
+                  "they refer to)")
+
+
+def own_notes_line(note: Note) -> str:
+    """`- [mm:ss] text`: no `#id`, so it cannot be mistaken for a transcript line."""
+    return f"- [{clock(note.at)}] {_one_line(note.text)}"
+
+
+def own_notes_block(notes: Sequence[Note]) -> str:
+    """The person's notes as a prompt section ending in a blank line; empty when there are none."""
+    if not notes:
+        return ""
+    return f"{OWN_NOTES_HEAD}:\n" + "\n".join(own_notes_line(n) for n in notes) + "\n\n"
+
+
+def summary_messages(lines: Iterable[str], template: str, meeting: dict[str, str],
+                     notes: Sequence[Note] = ()) -> list[Message]:
+    """One pass: the whole transcript (and the person's own notes) into the template."""
     body = "\n".join(lines)
     return [Message("system", SUMMARY_SYSTEM),
             Message("user", f"Transcript (each line: [#id time] text):\n{body}\n\n"
+                            f"{own_notes_block(notes)}"
                             f"{_meeting_header(meeting)}\nTemplate:\n{template}\n\n"
                             "Write the summary now, following the template.")]
 
@@ -159,12 +178,14 @@ def merge_messages(notes: Iterable[str]) -> list[Message]:
             Message("user", f"Notes, in meeting order:\n\n{body}\n\nWrite the condensed notes now.")]
 
 
-def reduce_messages(notes: Iterable[str], template: str, meeting: dict[str, str]) -> list[Message]:
-    """The notes on every part of a long meeting into the template."""
+def reduce_messages(notes: Iterable[str], template: str, meeting: dict[str, str],
+                    own_notes: Sequence[Note] = ()) -> list[Message]:
+    """The notes on every part of a long meeting (and the person's own notes) into the template."""
     body = "\n\n".join(notes)
     return [Message("system", SUMMARY_SYSTEM),
             Message("user", f"Notes on the whole meeting, part by part, in order; their citations are "
                             f"transcript line ids:\n\n{body}\n\n"
+                            f"{own_notes_block(own_notes)}"
                             f"{_meeting_header(meeting)}\nTemplate:\n{template}\n\n"
                             "Write the summary now, following the template.")]
 

@@ -7,7 +7,9 @@ real context with the template and the reply budget, one pass writes the summary
 does not, it is cut on segment boundaries into chunks that fit (by the backend's own token
 count), each chunk becomes notes with citations (map), notes that together still do not
 fit are condensed in rounds (merge), and the notes become the summary (reduce). Only the
-final pass is streamed, checked as it streams: what is streamed is what is kept. Citations to segments that do not exist are removed and counted;
+final pass is streamed, checked as it streams: what is streamed is what is kept. The
+person's own notes, when given, go into the final pass (one pass or reduce) as their
+emphasis; they have no ids and are never cited. Citations to segments that do not exist are removed and counted;
 whatever had to be cut (a segment too long for any request, a reply that hit its limit)
 is said in a note at the end of the summary.
 """
@@ -21,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from rewrite.base import ChatModel, Message, RewriteError, Segment
+from rewrite.base import ChatModel, Message, Note, RewriteError, Segment
 from rewrite.prompts import (
     FIELDS,
     Template,
@@ -30,6 +32,8 @@ from rewrite.prompts import (
     field_text,
     map_messages,
     merge_messages,
+    own_notes_block,
+    own_notes_line,
     prompt_tokens,
     reduce_messages,
     summary_messages,
@@ -39,6 +43,7 @@ from rewrite.prompts import (
 MIN_REPLY = 64  # tokens: below this a context is too small to summarize in
 LINE_SLACK = 16  # tokens kept free in a chunk for the per-line estimate's error
 NOTES_HEADER = 24  # tokens allowed for a notes block's "Parts 3-7 (12:00-58:30):" line
+OWN_NOTES_SHARE = 8  # the person's own notes take at most 1/8 of the context; the rest is left out, and said
 
 
 class Citation(NamedTuple):
@@ -55,6 +60,7 @@ class SummaryResult:
     truncated_segments: int  # segments too long for one request: split, and noted
     merge_rounds: int = 0  # rounds of condensing notes before the reduce
     cut_replies: int = 0  # replies (notes or the summary) that hit their token limit
+    own_notes_left_out: int = 0  # the person's notes that did not fit the model's context
 
 
 # -- citations -------------------------------------------------------------------------
@@ -315,10 +321,11 @@ class Summarizer:
         return self._result
 
     # -- budgets ---------------------------------------------------------------------
-    def _setup(self, segments: Sequence[Segment]) -> list[Segment]:
+    def _setup(self, segments: Sequence[Segment], notes: Sequence[Note] = ()) -> list[Segment]:
         segs = [s for s in segments if s.text.strip()]
         if not segs:
             raise RewriteError("the meeting has no transcript to summarize")
+        self._own_notes = self._fit_own_notes([n for n in notes if n.text.strip()])
         fields = {k: field_text(k, v) for k, v in self.meeting.items() if v is not None and v != ""}
         fields.setdefault("duration", clock(max(s.end for s in segs)))
         self._fields = fields
@@ -326,7 +333,8 @@ class Summarizer:
         c = self.context = self.backend.capabilities.context_tokens
         self.reply = min(self.max_output_tokens, c // 4)
         count = self._count
-        notes_budget = c - self.reply - count(reduce_messages([], self._template_text, self._fields))
+        notes_budget = c - self.reply - count(reduce_messages([], self._template_text, self._fields,
+                                                              self._own_notes))
         merge_budget = c - count(merge_messages([])) - 2 * NOTES_HEADER
         # Notes from one request always fit a reduce on their own, and two of them fit one
         # merge request with its reply: every round of condensing makes progress.
@@ -337,6 +345,19 @@ class Summarizer:
                                f"({c - self.reply - notes_budget} tokens of instructions and template, "
                                f"and {self.reply} for the summary)")
         return segs
+
+    def _fit_own_notes(self, notes: list[Note]) -> list[Note]:
+        """The person's notes, in order, as many as fit their share of the context."""
+        budget = self.backend.capabilities.context_tokens // OWN_NOTES_SHARE
+        used = self.backend.count_tokens(own_notes_block([Note(0.0, "")]))  # the heading and one stamp
+        kept = 0
+        for note in notes:
+            used += self.backend.count_tokens(own_notes_line(note)) + 1
+            if used > budget:
+                break
+            kept += 1
+        self._own_notes_left_out = len(notes) - kept
+        return notes[:kept]
 
     def _count(self, messages: Sequence[Message]) -> int:
         return prompt_tokens(self.backend, messages)
@@ -399,26 +420,28 @@ class Summarizer:
             i = j
         return chunks
 
-    def plan(self, segments: Sequence[Segment]) -> list[list[str]]:
+    def plan(self, segments: Sequence[Segment], notes: Sequence[Note] = ()) -> list[list[str]]:
         """The transcript lines of each request's chunk (one chunk when it fits in one
         pass), without calling the model."""
-        segs = self._setup(segments)
+        segs = self._setup(segments, notes)
         lines, _ = self._lines(segs)
-        if self._fits(summary_messages((t for _, t in lines), self._template_text, self._fields), self.reply):
+        if self._fits(summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes),
+                      self.reply):
             return [[t for _, t in lines]]
         return [[t for _, t in chunk] for chunk in self._chunks(lines)]
 
     # -- running ---------------------------------------------------------------------
-    def stream(self, segments: Sequence[Segment]) -> Iterator[str]:
-        """Checks the transcript and budgets now (RewriteError); the text comes as iterated."""
-        segs = self._setup(segments)
+    def stream(self, segments: Sequence[Segment], notes: Sequence[Note] = ()) -> Iterator[str]:
+        """Checks the transcript and budgets now (RewriteError); the text comes as iterated.
+        `notes`: the person's own notes, their emphasis (never cited)."""
+        segs = self._setup(segments, notes)
         self._result = None
         return self._run(segs)
 
     def _run(self, segs: list[Segment]) -> Iterator[str]:
         valid = {s.id for s in segs}
         lines, split = self._lines(segs)
-        whole = summary_messages((t for _, t in lines), self._template_text, self._fields)
+        whole = summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes)
         removed = cut = rounds = 0
         if self._fits(whole, self.reply):
             final, chunks = whole, 1
@@ -432,11 +455,11 @@ class Summarizer:
                 notes.append(_Notes(k, k, part[0][0].start, part[-1][0].end, text))
                 if self.on_progress is not None:
                     self.on_progress(k, chunks)
-            while not self._fits(reduce_messages([n.block() for n in notes], self._template_text, self._fields),
-                                 self.reply):
+            while not self._fits(reduce_messages([n.block() for n in notes], self._template_text, self._fields,
+                                                 self._own_notes), self.reply):
                 notes, r, c = self._merge_round(notes, valid)
                 removed, cut, rounds = removed + r, cut + c, rounds + 1
-            final = reduce_messages([n.block() for n in notes], self._template_text, self._fields)
+            final = reduce_messages([n.block() for n in notes], self._template_text, self._fields, self._own_notes)
 
         check = _Checker(valid)
         checked = _CheckedStream(check)
@@ -457,7 +480,8 @@ class Summarizer:
         if tail:
             yield ("\n\n" if markdown else "") + tail
             markdown = f"{markdown}\n\n{tail}" if markdown else tail
-        self._result = SummaryResult(markdown, citations, removed + r, chunks, split, rounds, cut + final_cut)
+        self._result = SummaryResult(markdown, citations, removed + r, chunks, split, rounds, cut + final_cut,
+                                     self._own_notes_left_out)
 
     def _ask(self, messages: list[Message], limit: int, valid: set[int]) -> tuple[str, int, int]:
         """Notes from one request: text with bad citations removed, how many, and whether cut."""
@@ -502,6 +526,10 @@ class Summarizer:
                          f"{self.note_reply}-token limit and were cut short; points from those parts may be missing.")
         if final_cut:
             notes.append(f"the summary hit the {self.reply}-token limit and was cut short.")
+        if self._own_notes_left_out:
+            n = self._own_notes_left_out
+            notes.append(f"{n} of your own notes did not fit the model's context ({self.context} tokens) "
+                         f"and {'were' if n > 1 else 'was'} left out of this summary.")
         return "\n>\n".join(f"> Note: {n[0].upper()}{n[1:]}" for n in notes)
 
 

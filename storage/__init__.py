@@ -6,6 +6,7 @@ from storage.export import FORMATS, render
 from storage.records import (
     Citation,
     MarkRecord,
+    NoteRecord,
     SearchHit,
     SegmentRecord,
     SessionRecord,
@@ -18,6 +19,7 @@ __all__ = [
     "BadQuery",
     "Citation",
     "MarkRecord",
+    "NoteRecord",
     "SearchHit",
     "SegmentNotFound",
     "SegmentRecord",

@@ -151,6 +151,37 @@ def _m0004_citations_by_segment_number(db: Database) -> None:
         db.execute("UPDATE summaries SET markdown = ?, citations = ? WHERE id = ?", [text, cites, summary_id])
 
 
+@_migration("0005_notes")
+def _m0005_notes(db: Database) -> None:
+    # The person's own notes, typed during the meeting: one row per line, stamped with the
+    # meeting time it was entered at. Few and typed by hand, so their search index is kept
+    # by plain triggers (no batching as for segments).
+    db.execute("""CREATE TABLE notes (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        t_s REAL NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""")
+    db.execute("CREATE INDEX notes_session_id ON notes (session_id, t_s)")
+    db.execute("""CREATE VIRTUAL TABLE notes_fts USING fts5 (
+        text,
+        content='notes',
+        content_rowid='id',
+        tokenize='unicode61 remove_diacritics 2'
+    )""")
+    db.execute("""CREATE TRIGGER notes_ai AFTER INSERT ON notes BEGIN
+        INSERT INTO notes_fts (rowid, text) VALUES (new.id, new.text);
+    END""")
+    db.execute("""CREATE TRIGGER notes_ad AFTER DELETE ON notes BEGIN
+        INSERT INTO notes_fts (notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    END""")
+    db.execute("""CREATE TRIGGER notes_au AFTER UPDATE OF id, text ON notes BEGIN
+        INSERT INTO notes_fts (notes_fts, rowid, text) VALUES ('delete', old.id, old.text);
+        INSERT INTO notes_fts (rowid, text) VALUES (new.id, new.text);
+    END""")
+
+
 # The id for a new session: above every id there is and every id ever deleted.
 NEXT_SESSION_ID = ("(SELECT MAX(COALESCE((SELECT MAX(id) FROM sessions), 0),"
                    " COALESCE((SELECT value FROM id_floor WHERE name = 'sessions'), 0)) + 1)")
@@ -181,8 +212,9 @@ def index_pending(conn: sqlite3.Connection) -> None:
 
 
 def rebuild_index(conn: sqlite3.Connection) -> None:
-    """Rebuild the whole FTS5 index from segments; call inside a write transaction."""
+    """Rebuild the whole FTS5 indexes (segments and notes); call inside a write transaction."""
     conn.execute("INSERT INTO segments_fts (segments_fts) VALUES ('rebuild')")
+    conn.execute("INSERT INTO notes_fts (notes_fts) VALUES ('rebuild')")
     conn.execute(_RAISE_WATERMARK)
 
 

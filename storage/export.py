@@ -20,6 +20,7 @@ from storage.records import (
     STATUSES,
     Citation,
     MarkRecord,
+    NoteRecord,
     SegmentRecord,
     SessionRecord,
     SummaryRecord,
@@ -154,10 +155,17 @@ def to_markdown(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
+    *,
+    notes: Sequence[NoteRecord] = (),
 ) -> str:
     parts = [front_matter(session, segments), "", f"# {md_escape(_title(session))}", ""]
     if summary is not None and summary.markdown.strip():
         parts += ["## Summary", "", summary.markdown.strip(), ""]
+    if notes:
+        parts += ["## Notes", ""]
+        # The person wrote these in Markdown: kept as written, one line each.
+        parts += [f"- **[{clock(n.t_s)}]** {_one_line(n.text)}" for n in notes]
+        parts.append("")
     if marks:
         parts += ["## Marks", ""]
         for mark in marks:
@@ -232,6 +240,8 @@ def session_dict(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summaries: Sequence[SummaryRecord] = (),
+    *,
+    notes: Sequence[NoteRecord] = (),
 ) -> dict[str, Any]:
     """Everything about one session as JSON-ready data (what `export_json` returns)."""
     return {
@@ -265,6 +275,7 @@ def session_dict(
             for s in segments
         ],
         "marks": [{"id": m.id, "t_s": m.t_s, "kind": m.kind, "text": m.text} for m in marks],
+        "notes": [{"id": n.id, "t_s": n.t_s, "text": n.text, "created_at": to_iso(n.created_at)} for n in notes],
         "summaries": [
             {
                 "id": s.id,
@@ -286,10 +297,11 @@ def to_json(
     summary: SummaryRecord | None = None,
     *,
     summaries: Sequence[SummaryRecord] | None = None,
+    notes: Sequence[NoteRecord] = (),
 ) -> str:
     """Pretty UTF-8 JSON; pass `summaries` to include every summary, not just `summary`."""
     chosen = summaries if summaries is not None else ([summary] if summary else [])
-    data = session_dict(session, segments, marks, chosen)
+    data = session_dict(session, segments, marks, chosen, notes=notes)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -302,6 +314,7 @@ class ParsedSession:
     segments: tuple[SegmentRecord, ...]
     marks: tuple[MarkRecord, ...]
     summaries: tuple[SummaryRecord, ...]
+    notes: tuple[NoteRecord, ...] = ()
 
 
 def parse_session_dict(data: Any) -> ParsedSession:
@@ -341,7 +354,9 @@ def parse_session_dict(data: Any) -> ParsedSession:
         summaries = tuple(_by_number(s, number) for s in summaries)
     else:  # a number no segment has (a hand-edited file) is dropped, as a checked summary would
         summaries = tuple(_known_numbers(s, set(seqs)) for s in summaries)
-    return ParsedSession(session, segments, marks, summaries)
+    # Absent in exports from before notes; a note without its created time gets the meeting's start.
+    notes = tuple(_note(x, n, session.started_at) for n, x in enumerate(_list(data, "notes"), 1))
+    return ParsedSession(session, segments, marks, summaries, notes)
 
 
 def _by_number(summary: SummaryRecord, number: Mapping[int, int]) -> SummaryRecord:
@@ -397,6 +412,21 @@ def _mark(raw: Any, n: int) -> MarkRecord:
         t_s=_req_float(x, "t_s", where),
         kind=kind,
         text=_opt_str(x, "text", where) or "",
+    )
+
+
+def _note(raw: Any, n: int, started_at: datetime) -> NoteRecord:
+    where = f"note {n}"
+    x = _mapping(raw, where)
+    text = x.get("text")
+    if not isinstance(text, str):
+        raise StoreError(f"bad export: {where} has no text")
+    return NoteRecord(
+        id=_opt_int(x, "id", where) or 0,
+        session_id=0,
+        t_s=_req_float(x, "t_s", where),
+        text=text,
+        created_at=_time(x["created_at"], f"{where} created_at") if x.get("created_at") else started_at,
     )
 
 
@@ -524,12 +554,16 @@ def render(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summaries: Iterable[SummaryRecord] = (),
+    notes: Sequence[NoteRecord] = (),
 ) -> str:
-    """Render in a named format: JSON gets every summary, the others the latest one."""
+    """Render in a named format: JSON gets every summary, the others the latest one. The
+    person's notes go into Markdown and JSON (subtitles and plain text are the transcript)."""
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     every = list(summaries)
     if fmt == "json":
-        return to_json(session, segments, marks, summaries=every)
+        return to_json(session, segments, marks, summaries=every, notes=notes)
     latest = max(every, key=lambda s: (s.created_at, s.id), default=None)
+    if fmt == "md":
+        return to_markdown(session, segments, marks, latest, notes=notes)
     return FORMATS[fmt].render(session, segments, marks, latest)

@@ -52,6 +52,17 @@ class MarkRecord:
 
 
 @dataclass(frozen=True)
+class NoteRecord:
+    """One line of the person's own notes (Markdown), typed `t_s` seconds into the meeting."""
+
+    id: int
+    session_id: int
+    t_s: float
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Citation:
     """One summary bullet and the segments it rests on, by their number in the meeting
     (`SegmentRecord.seq`, what transcripts show as `#3` and the bullet cites as `[#3]`)."""
@@ -73,14 +84,23 @@ class SummaryRecord:
 
 @dataclass(frozen=True)
 class SearchHit:
+    """A segment of a transcript, or (`kind` "note") a line of the person's own notes: then
+    `segment_id` and `seq` are None, `note_id` names it and start_s = end_s = its time."""
+
     session_id: int
     session_title: str
-    segment_id: int
-    seq: int
+    segment_id: int | None
+    seq: int | None
     start_s: float
     end_s: float
     snippet: str
     rank: float  # FTS5 bm25(): lower (more negative) is a better match
+    kind: str = "segment"  # or "note"
+    note_id: int | None = None
+
+    @property
+    def is_note(self) -> bool:
+        return self.kind == "note"
 
 
 def utc_now() -> datetime:

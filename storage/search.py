@@ -1,4 +1,5 @@
-"""Full-text search over segments: FTS5 syntax for power users, plain words for everyone else."""
+"""Full-text search over segments and the person's own notes: FTS5 syntax for power users,
+plain words for everyone else."""
 
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ LIMIT :limit
 _SEARCH_ALL = _SEARCH.format(session_filter="")
 _SEARCH_SESSION = _SEARCH.format(session_filter="\n  AND segments.session_id = :session_id")
 
+# The person's own notes: a few lines per meeting, so no rank window is needed.
+_NOTES = """
+SELECT notes_fts.rowid, notes_fts.rank,
+       snippet(notes_fts, 0, :open, :close, :ellipsis, :tokens),
+       notes.session_id, notes.t_s, sessions.title
+FROM notes_fts
+JOIN notes ON notes.id = notes_fts.rowid
+JOIN sessions ON sessions.id = notes.session_id
+WHERE notes_fts MATCH :query {session_filter}
+ORDER BY notes_fts.rank
+LIMIT :limit
+"""
+_SEARCH_NOTES = _NOTES.format(session_filter="")
+_SEARCH_NOTES_SESSION = _NOTES.format(session_filter="AND notes.session_id = :session_id")
+
 
 def clean_query(query: str) -> str:
     """The query as it will be searched, or BadQuery for one that cannot be."""
@@ -93,7 +109,8 @@ def search(
     session_id: int | None = None,
     highlight: tuple[str, str] = ("[", "]"),
 ) -> list[SearchHit]:
-    """Best matches first (bm25); try the query as FTS5 syntax, then as plain words."""
+    """Best matches first (bm25) among segments and the person's notes; try the query as
+    FTS5 syntax, then as plain words."""
     text = clean_query(query)
     if limit < 1:
         return []
@@ -112,14 +129,19 @@ def search(
         lo, hi = conn.execute(
             "SELECT MIN(id), MAX(id) FROM segments WHERE session_id = ?", (session_id,)
         ).fetchone()
-        if lo is None:
-            return []
     deadline = time.monotonic() + DEADLINE_S
     # Checked every ~10k VM steps; returning True makes SQLite stop with "interrupted".
     conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+
+    def run(fts_query: str) -> tuple[list[tuple], list[tuple]]:
+        asked = {**params, "query": fts_query}
+        rows = [] if lo is None else _ranked(conn, sql, {**asked, "lo": lo, "hi": hi})
+        notes = conn.execute(_SEARCH_NOTES_SESSION if session_id is not None else _SEARCH_NOTES, asked).fetchall()
+        return rows, notes
+
     try:
         try:
-            rows = _ranked(conn, sql, {**params, "query": text, "lo": lo, "hi": hi})
+            rows, notes = run(text)
         except sqlite3.OperationalError as exc:
             if _code(exc) != _SQLITE_ERROR:
                 raise _as_store_error(exc) from None
@@ -127,12 +149,12 @@ def search(
             if not fallback:
                 raise BadQuery(f"nothing to search for in {_shorten(text)!r}; type some words") from None
             try:
-                rows = _ranked(conn, sql, {**params, "query": fallback, "lo": lo, "hi": hi})
+                rows, notes = run(fallback)
             except sqlite3.OperationalError as exc2:
                 raise _as_store_error(exc2) from None
     finally:
         conn.set_progress_handler(None, 0)
-    return [
+    hits = [
         SearchHit(
             session_id=row[3],
             session_title=row[7],
@@ -144,7 +166,24 @@ def search(
             rank=row[1],
         )
         for row in rows
+    ] + [
+        SearchHit(
+            session_id=row[3],
+            session_title=row[5],
+            segment_id=None,
+            seq=None,
+            start_s=row[4],
+            end_s=row[4],
+            snippet=row[2],
+            rank=row[1],
+            kind="note",
+            note_id=row[0],
+        )
+        for row in notes
     ]
+    if not notes:
+        return hits
+    return sorted(hits, key=lambda h: h.rank)[:limit]
 
 
 def _ranked(conn: sqlite3.Connection, sql: str, params: dict[str, object]) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""SessionStore: sessions, segments, marks, summaries, search, crash recovery, JSON exchange."""
+"""SessionStore: sessions, segments, marks, notes, summaries, search, crash recovery, JSON exchange."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from storage.records import (
     MARK_KINDS,
     Citation,
     MarkRecord,
+    NoteRecord,
     SearchHit,
     SegmentRecord,
     SessionRecord,
@@ -48,6 +49,7 @@ from storage.transaction import Transaction, foreign_key_failed, friendly_errors
 __all__ = [
     "Citation",
     "MarkRecord",
+    "NoteRecord",
     "SearchHit",
     "SegmentRecord",
     "SessionRecord",
@@ -60,6 +62,7 @@ _SESSION_COLS = (
 )
 _SEGMENT_COLS = "id, session_id, seq, start_s, end_s, text, channel, speaker, flags, clean_text"
 _SUMMARY_COLS = "id, session_id, backend, model, created_at, markdown, citations"
+_NOTE_COLS = "id, session_id, t_s, text, created_at"
 
 # One statement: the next seq is read and the row written under the same write lock.
 _INSERT_SEGMENT = """
@@ -215,7 +218,8 @@ class SessionStore:
             raise SessionNotFound(session_id)
 
     def delete_session(self, session_id: int) -> None:
-        """The session and, by ON DELETE CASCADE, its segments (and their index), marks, summaries."""
+        """The session and, by ON DELETE CASCADE, its segments (and their index), marks, notes
+        (and theirs), summaries."""
         with self._write() as conn:
             cur = conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
         if cur.rowcount == 0:
@@ -399,6 +403,47 @@ class SessionStore:
             self._require_session(session_id)
         return [MarkRecord(*r) for r in rows]
 
+    # ------------------------------------------------------------ notes
+
+    def add_note(self, session_id: int, t_s: float, text: str,
+                 created_at: datetime | str | None = None) -> NoteRecord:
+        """One line of the person's own notes, typed `t_s` seconds into the meeting;
+        committed before this returns (one transaction per line, like a final)."""
+        created = parse_iso(_iso(created_at or utc_now()))
+        try:
+            with self._write() as conn:
+                cur = conn.execute(
+                    "INSERT INTO notes (session_id, t_s, text, created_at) VALUES (?, ?, ?, ?)",
+                    (session_id, float(t_s), text, to_iso(created)),
+                )
+        except StoreError as exc:
+            if foreign_key_failed(exc):
+                raise SessionNotFound(session_id) from None
+            raise
+        return NoteRecord(_rowid(cur), session_id, float(t_s), text, created)
+
+    def notes(self, session_id: int) -> list[NoteRecord]:
+        """In meeting time order (lines typed at the same second: in the order typed)."""
+        rows = self._read(f"SELECT {_NOTE_COLS} FROM notes WHERE session_id = ? ORDER BY t_s, id", (session_id,))
+        if not rows:
+            self._require_session(session_id)
+        return [_note(r) for r in rows]
+
+    def edit_note(self, note_id: int, text: str) -> NoteRecord:
+        """New text for a line; its time stays when it was typed. StoreError when no such note."""
+        with self._write() as conn:
+            rows = conn.execute(f"UPDATE notes SET text = ? WHERE id = ? RETURNING {_NOTE_COLS}",
+                                (text, note_id)).fetchall()
+        if not rows:
+            raise StoreError(f"no note {note_id}")
+        return _note(rows[0])
+
+    def delete_note(self, note_id: int) -> None:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM notes WHERE id = ?", (note_id,))
+        if cur.rowcount == 0:
+            raise StoreError(f"no note {note_id}")
+
     def add_summary(
         self,
         session_id: int,
@@ -495,6 +540,7 @@ class SessionStore:
                 self.segments(session_id),
                 self.marks(session_id),
                 self.summaries(session_id),
+                notes=self.notes(session_id),
             )
 
     def import_json(self, data: Mapping[str, Any]) -> int:
@@ -542,6 +588,10 @@ class SessionStore:
             conn.executemany(
                 "INSERT INTO marks (session_id, t_s, kind, text) VALUES (?, ?, ?, ?)",
                 [(new_id, m.t_s, m.kind, m.text) for m in parsed.marks],
+            )
+            conn.executemany(
+                "INSERT INTO notes (session_id, t_s, text, created_at) VALUES (?, ?, ?, ?)",
+                [(new_id, n.t_s, n.text, to_iso(n.created_at)) for n in parsed.notes],
             )
             for summ in parsed.summaries:
                 conn.execute(
@@ -631,6 +681,10 @@ def _session(r: tuple) -> SessionRecord:
 def _segment(r: tuple) -> SegmentRecord:
     flags = tuple(json.loads(r[8])) if r[8] else ()
     return SegmentRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], flags, r[9])
+
+
+def _note(r: tuple) -> NoteRecord:
+    return NoteRecord(r[0], r[1], r[2], r[3], parse_iso(r[4]))
 
 
 def _summary(r: tuple) -> SummaryRecord:

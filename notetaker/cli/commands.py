@@ -53,11 +53,14 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         s = store.get_session(args.id)
         segments = store.segments(args.id)
         marks = store.marks(args.id)
+        notes = store.notes(args.id)
     started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
     print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration_text(s.duration_s)}, {s.status}, "
           f"{inert(s.engine)}/{inert(s.model)})")
     for m in marks:
         print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")
+    for n in notes:
+        print(f"  note [{clock(n.t_s)}] {inert(' '.join(n.text.split()))}")
     for seg in segments:
         flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
         print(f"[#{seg.seq} {clock(seg.start_s)}] {inert(seg.text)}{flags}")  # #3: what summaries cite
@@ -75,11 +78,13 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
                             highlight=shown if args.json else marks)
     for h in hits:
         if args.json:
-            write_json({"session_id": h.session_id, "title": h.session_title, "segment_id": h.segment_id,
-                        "seq": h.seq, "start": h.start_s, "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
+            write_json({"session_id": h.session_id, "title": h.session_title, "kind": h.kind,
+                        "segment_id": h.segment_id, "seq": h.seq, "note_id": h.note_id, "start": h.start_s,
+                        "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
         else:
             snippet = inert(h.snippet).replace(marks[0], shown[0]).replace(marks[1], shown[1])
-            print(f"{h.session_id:>5}  [#{h.seq} {clock(h.start_s)}]  {inert(h.session_title)[:30]:30}  {snippet}")
+            where = f"[note {clock(h.start_s)}]" if h.is_note else f"[#{h.seq} {clock(h.start_s)}]"
+            print(f"{h.session_id:>5}  {where}  {inert(h.session_title)[:30]:30}  {snippet}")
     if not hits and not args.json:
         print("no matches", file=sys.stderr)
     return EXIT_OK
@@ -92,7 +97,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
     with open_store(settings, readonly=True) as store:
         s = store.get_session(args.id)
-        text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id))
+        text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id),
+                      store.notes(args.id))
     if not args.output:
         sys.stdout.write(text)
         return EXIT_OK

@@ -15,7 +15,7 @@ from textual.message import Message
 
 from notetaker.recorder import Progress, RecordingResult
 from notetaker.summary import StoredSummary
-from storage import SearchHit, SegmentRecord
+from storage import NoteRecord, SearchHit, SegmentRecord
 
 # -- the live meeting: the recorder's events, from its compute thread -------------------------
 
@@ -66,6 +66,13 @@ class Notice(Message):
 class RewriteOff(Message):
     """Cleanup is off for this meeting (the backend failed to load, or failed mid-meeting)."""
     reason: str
+
+
+@dataclass
+class NoteSaved(Message):
+    """A line of the person's own notes is in the store (saved off the UI thread)."""
+
+    note: NoteRecord
 
 
 @dataclass

@@ -319,6 +319,27 @@ def test_interrupted_and_empty_sessions_show_plainly(seeded):
     assert (hit["session_id"], hit["snippet"]) == (1, "We agreed on the [budget].")
 
 
+def test_notes_show_search_and_export(seeded, tmp_path):
+    from storage import SessionStore
+
+    with SessionStore.open(seeded.db_path) as store:
+        store.add_note(1, 65.0, "the **budget** is firm")
+    shown = seeded("show", "1")
+    assert "  note [00:01:05] the **budget** is firm" in shown.out.splitlines()
+    lines = seeded("search", "budget").out.splitlines()
+    assert sorted(line.split()[1] for line in lines) == ["[#1", "[note"]
+    (hit,) = [h for h in seeded("search", "firm", "--json").json_lines()]
+    assert (hit["kind"], hit["segment_id"], hit["seq"], hit["start"]) == ("note", None, None, 65.0)
+    md = seeded("export", "1", "-f", "md").out
+    assert "## Notes\n\n- **[00:01:05]** the **budget** is firm\n" in md
+    data = json.loads(seeded("export", "1", "-f", "json").out)
+    assert [(n["t_s"], n["text"]) for n in data["notes"]] == [(65.0, "the **budget** is firm")]
+    export = tmp_path / "m.json"
+    export.write_text(json.dumps(data), encoding="utf-8")
+    assert seeded("import", str(export)).rc == 0
+    assert "note [00:01:05]" in seeded("show", "2").out
+
+
 def test_sessions_on_an_empty_home(cli):
     run = cli("sessions")
     assert (run.rc, run.out) == (0, "")

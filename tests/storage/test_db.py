@@ -12,8 +12,9 @@ import pytest
 from storage import SessionStore, StoreError, open_db, schema_version
 from storage.db import KNOWN_MIGRATIONS, MIGRATION_SET, SCHEMA_VERSION
 
-TABLES = {"sessions", "segments", "marks", "summaries", "segments_fts", "fts_state", "_sqlite_migrations"}
-TRIGGERS = {"segments_ai", "segments_ad", "segments_au"}
+TABLES = {"sessions", "segments", "marks", "notes", "summaries", "segments_fts", "notes_fts", "fts_state",
+          "_sqlite_migrations"}
+TRIGGERS = {"segments_ai", "segments_ad", "segments_au", "notes_ai", "notes_ad", "notes_au"}
 
 
 def _names(db, kind: str) -> set[str]:

@@ -86,10 +86,11 @@ def test_help_screen(snap_compare, app):
     assert snap_compare(app, terminal_size=SIZE, press=["question_mark"])
 
 
-def test_live_screen(snap_compare, store, make_deps):
+def _live(store, make_deps):
     """The live view mid-meeting: finals with times (one flagged, one cleaned), the partial
     dim in place, and the status bar. The recorder is held back (its engine never loads)
-    and the screen is fed the recorder's own messages with fixed numbers."""
+    and the screen is fed the recorder's own messages with fixed numbers. Returns the app,
+    the meeting's id, a `feed(pilot)` and the event that releases the engine."""
     import threading
 
     from notetaker.recorder import Progress
@@ -125,11 +126,49 @@ def test_live_screen(snap_compare, store, make_deps):
         screen.post_message(ProgressChanged(Progress(audio_s=14.2, done_s=13.5, compute_s=6.1, wall_s=14.3,
                                                      level_db=-23.4, dropped_frames=0)))
         await pilot.pause(0.1)
-        # After the screenshot, let the app close. Under load the screenshot once came after a
-        # 0.5 s release and showed the meeting stopped; 3 s costs at most 3 s per run.
-        threading.Timer(3.0, hold.set).start()
+        return screen
+
+    return app, sid, feed, hold
+
+
+def _release_later(hold) -> None:
+    """After the screenshot, let the app close. Under load the screenshot once came after a
+    0.5 s release and showed the meeting stopped; 3 s costs at most 3 s per run."""
+    import threading
+
+    threading.Timer(3.0, hold.set).start()
+
+
+def test_live_screen(snap_compare, store, make_deps):
+    app, _, feed, hold = _live(store, make_deps)
+
+    async def run_before(pilot):
+        await feed(pilot)
+        _release_later(hold)
 
     try:
-        assert snap_compare(app, terminal_size=SIZE, run_before=feed)
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        hold.set()
+
+
+def test_live_screen_with_notes(snap_compare, store, make_deps):
+    """The notes pane open beside the transcript: two saved lines with their meeting times,
+    and a third being typed."""
+    from notetaker.tui.messages import NoteSaved
+
+    app, sid, feed, hold = _live(store, make_deps)
+
+    async def run_before(pilot):
+        screen = await feed(pilot)
+        await pilot.press("n")
+        for at, text in ((3.0, "Friday ship date is **firm**"), (9.4, "ask Dana for the notes draft")):
+            screen.post_message(NoteSaved(store.add_note(sid, at, text, created_at="2025-03-04T09:30:00Z")))
+        await pilot.press(*"budget")
+        await pilot.pause(0.1)
+        _release_later(hold)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     finally:
         hold.set()

@@ -1,5 +1,5 @@
 """The live meeting: finals appended with their times, the partial in place (dim, never
-stored), a status bar, and the meeting's keys.
+stored), a status bar, the person's own notes beside them (`n`), and the meeting's keys.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
 into messages (messages.py) that the transcript widget (widgets/live_transcript.py) and the
@@ -12,17 +12,20 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, TextPrompt
-from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, Notice, OpenSummary, PartialChanged,
+from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, NoteSaved, Notice, OpenSummary, PartialChanged,
                                     ProgressChanged, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
+from notetaker.tui.widgets.notes_pane import NotesPane
+from storage import StoreError
 from storage.export import clock
 
 
@@ -65,6 +68,9 @@ class LiveScreen(Screen):
     BINDINGS = [
         Binding("space", "pause", "Pause/resume"),
         Binding("m", "mark", "Mark"),
+        Binding("n", "notes", "Notes"),
+        Binding("N", "toggle_notes", "Hide/show notes", show=False),
+        Binding("escape", "transcript", "Back to the transcript", show=False),
         Binding("r", "cycle_rewrite", "Rewrite backend"),
         Binding("s", "summarize", "Summarize"),
         Binding("e", "export", "Export"),
@@ -87,11 +93,14 @@ class LiveScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        yield LiveTranscript(id="transcript")
+        with Horizontal(id="live-body"):
+            yield LiveTranscript(id="transcript")
+            yield NotesPane(id="notes-pane")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(LiveTranscript).anchor()
+        self.query_one(NotesPane).display = False  # `n` opens it
         self._render_status()
         if self.deps.rewrite_off:
             self.post_message(RewriteOff(self.deps.rewrite_off))
@@ -239,6 +248,49 @@ class LiveScreen(Screen):
                 self.notify(f"marked {kind} at {clock(at)}")
 
         self.app.push_screen(MarkDialog(), done)
+
+    # -- the person's own notes ---------------------------------------------------------------
+    def action_notes(self) -> None:
+        """Open the notes pane (if hidden) and type in it."""
+        pane = self.query_one(NotesPane)
+        pane.display = True
+        pane.input.focus()
+
+    def action_toggle_notes(self) -> None:
+        pane = self.query_one(NotesPane)
+        pane.display = not pane.display
+        (pane.input if pane.display else self.query_one(LiveTranscript)).focus()
+
+    @on(Input.Submitted, "#note-input")
+    def _note_entered(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            return
+        if self.session_id is None:
+            self.notify("the meeting has not started yet; the note is kept in the box", severity="warning")
+            return
+        at = self.progress.audio_s if self.progress else 0.0  # the meeting time it was typed at
+        event.input.value = ""
+        self._save_note(self.session_id, at, text)
+
+    @work(thread=True, group="notes")
+    def _save_note(self, session_id: int, at: float, text: str) -> None:
+        # Off the UI thread: the store may be busy (the recorder's writes, another process).
+        try:
+            note = self.deps.store.add_note(session_id, at, text)
+        except StoreError as e:
+            self.post_message(Notice(f"note not saved ({e}): {text}", "error"))
+            return
+        self.post_message(NoteSaved(note))
+
+    @on(NoteSaved)
+    def _note_saved(self, m: NoteSaved) -> None:
+        self.query_one(NotesPane).add_note(m.note)
+
+    def action_transcript(self) -> None:
+        """Escape: from typing a note back to the transcript (the pane stays open)."""
+        self.query_one(LiveTranscript).focus()
 
     def action_cycle_rewrite(self) -> None:
         i = REWRITE_CYCLE.index(self.rewrite_name) if self.rewrite_name in REWRITE_CYCLE else 0

@@ -1,4 +1,5 @@
-"""One stored meeting: what it was, its marks, its transcript and its latest summary; opened
+"""One stored meeting: what it was, its marks, the person's own notes, its transcript and its
+latest summary; opened
 from the meetings list, a search hit (scrolled to the hit) or a summary's citation."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from notetaker.tui.display import (engine_text, linkify_citations, local_time, s
                                    status_text)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.session_screen import SessionScreen
+from notetaker.tui.widgets.notes_pane import note_text
 from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
 from storage.export import clock
 
@@ -76,6 +78,8 @@ class MeetingScreen(SessionScreen):
         yield Header()
         yield Static(id="meeting-info")
         yield Static(id="marks")
+        with VerticalScroll(id="meeting-notes"):
+            yield Static(id="meeting-notes-text")
         yield OptionList(id="transcript")
         with VerticalScroll(id="summary-pane"):
             yield Markdown(id="meeting-summary", open_links=False)
@@ -96,6 +100,7 @@ class MeetingScreen(SessionScreen):
             self.session = store.get_session(self.session_id)
             self.segments = store.segments(self.session_id)
             marks = store.marks(self.session_id)
+            notes = store.notes(self.session_id)
             self.summary = store.latest_summary(self.session_id)
         except StoreError as e:
             self.notify(str(e), severity="error")
@@ -106,6 +111,11 @@ class MeetingScreen(SessionScreen):
         marks_widget = self.query_one("#marks", Static)
         marks_widget.update(Text("\n").join(mark_line(m) for m in marks))
         marks_widget.display = bool(marks)
+        shown = Text()
+        shown.append("Your notes\n", style="bold")
+        shown.append_text(Text("\n").join(note_text(n) for n in notes))
+        self.query_one("#meeting-notes-text", Static).update(shown)
+        self.query_one("#meeting-notes").display = bool(notes)
 
         transcript = self.query_one("#transcript", OptionList)
         keep = transcript.highlighted

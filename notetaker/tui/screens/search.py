@@ -1,4 +1,5 @@
-"""Full-text search across every meeting as you type; a hit opens its meeting at that segment.
+"""Full-text search across every meeting as you type; a hit opens its meeting at that segment
+(a hit in the person's own notes opens the meeting).
 
 Queries run on a worker thread (a broad prefix* can take a moment on a large store) after a
 short pause in typing; only the answer to the newest query is shown.
@@ -48,7 +49,8 @@ def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
 def hit_text(result: SearchResult) -> Text:
     hit = result.hit
     line = Text(hit.session_title or "Untitled", style="bold")
-    line.append(f"  {result.started}  [#{hit.seq} {clock(hit.start_s)}]\n", style="dim")
+    where = f"[note {clock(hit.start_s)}]" if hit.is_note else f"[#{hit.seq} {clock(hit.start_s)}]"
+    line.append(f"  {result.started}  {where}\n", style="dim")
     line.append_text(snippet_text(inert(" ".join(hit.snippet.split()))))
     return line
 
