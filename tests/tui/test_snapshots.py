@@ -87,14 +87,16 @@ def test_help_screen(snap_compare, app):
 
 
 def test_live_screen(snap_compare, store, make_deps):
-    """The live view mid-meeting: finals with times (one flagged, one cleaned), the partial
-    dim in place, and the status bar. The recorder is held back (its engine never loads)
+    """The live view mid-meeting: the header (title, meeting time), finals with times (one
+    flagged, one cleaned), a mark between them, the partial dim in place, the status bar, and
+    a toast in its own strip above the footer, covering no line of the transcript. The recorder is held back (its engine never loads)
     and the screen is fed the recorder's own messages with fixed numbers."""
     import threading
 
     from notetaker.recorder import Progress
     from notetaker.tui.messages import FinalAdded, PartialChanged, ProgressChanged, Started
     from notetaker.tui.screens.live import LiveScreen
+    from notetaker.tui.widgets.live_transcript import LiveTranscript
 
     from asr.base import ASRError
 
@@ -124,6 +126,9 @@ def test_live_screen(snap_compare, store, make_deps):
         screen.post_message(PartialChanged("and marketing is"))
         screen.post_message(ProgressChanged(Progress(audio_s=14.2, done_s=13.5, compute_s=6.1, wall_s=14.3,
                                                      level_db=-23.4, dropped_frames=0)))
+        await pilot.pause(0.1)
+        screen.query_one(LiveTranscript).add_mark(store.add_mark(sid, 6.0, "decision", "ship on Friday"))
+        screen.notify("marked decision at 00:00:06", timeout=30)
         await pilot.pause(0.1)
         # After the screenshot, let the app close. Under load the screenshot once came after a
         # 0.5 s release and showed the meeting stopped; 3 s costs at most 3 s per run.

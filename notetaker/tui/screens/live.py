@@ -27,6 +27,7 @@ from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, No
                                     ProgressChanged, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
+from storage import StoreError
 from storage.export import clock
 
 
@@ -145,6 +146,10 @@ class LiveScreen(Screen):
     @on(Started)
     def _started(self, m: Started) -> None:
         self.session_id, self.engine_label, self.state = m.session_id, m.engine_label, "recording"
+        try:  # the stored meeting's title (a continued meeting keeps its own)
+            self.title_text = self.deps.store.get_session(m.session_id).title or self.title_text
+        except StoreError:
+            pass
         self._render_header()
         self._render_status()
 
