@@ -66,6 +66,7 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
 
     factories = Factories(settings, context_tokens)
     return AppDeps(store=store, engine_factory=factories.engine, source_factory=source_factory,
+                   meeting_setup=lambda: meeting_setup(settings), source_for=lambda choice: source_for(settings, choice),
                    rewrite_factory=factories.rewrite, options=session_options(settings, partials=realtime),
                    title=title, realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
                    rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", rewrite_off=rewrite_off,
@@ -73,6 +74,86 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
                    engine_loader=factories.engine_by_name, rewrite_choices=factories.rewrite_choices,
                    rewrite_choice_factory=factories.rewrite_choice)
+
+
+def meeting_setup(settings: Settings):
+    """What the new-meeting dialog offers: the input devices (the configured or default one
+    first), whether there is system audio, and the speech models the memory plan allows."""
+    from notetaker.audio.base import AudioError
+    from notetaker.audio.devices import NO_INPUT, default_system_device, list_input_devices
+    from notetaker.budget import plan_for
+    from notetaker.tui.deps import MeetingSetup
+
+    devices, no_device, system = [], None, False
+    try:
+        found = list_input_devices()
+        mics = sorted((d for d in found if not d.is_monitor),
+                      key=lambda d: (d.name != settings.input_device and str(d.index) != settings.input_device,
+                                     not d.is_default))
+        devices = [(d.label + ("  (default)" if d.is_default else ""), d) for d in mics]
+        system = bool(found) and default_system_device(found) is not None
+        no_device = None if devices else NO_INPUT
+    except AudioError as e:
+        no_device = str(e)
+    plan = plan_for(settings)
+    rewrite = plan.rewrite_backend if plan.rewrite_live else "none"
+    return MeetingSetup(devices, no_device, system, speech_choices(settings, plan),
+                        title=f"Meeting {time.strftime('%Y-%m-%d %H:%M')}", rewrite=rewrite)
+
+
+def speech_choices(settings: Settings, plan) -> list:
+    """The plan's speech model, then the other downloaded ones that fit beside what else the
+    plan runs during a meeting (and run in real time on this machine)."""
+    from dataclasses import replace
+
+    from notetaker import models
+    from notetaker.budget import from_catalogue, from_folder, gb
+    from notetaker.tui.deps import SpeechChoice
+
+    def label(c, note: str = "") -> str:
+        size = f", {gb(c.footprint.total)}" if c.footprint else ""
+        return f"{c.engine}/{c.name}{size}{note}"
+
+    out, seen = [], set()
+    if plan.asr is not None:
+        out.append(SpeechChoice(label(plan.asr, ", the plan's choice"), plan.asr.engine, plan.asr.spec))
+        seen.add((plan.asr.engine, plan.asr.spec))
+    beside = sum(c.footprint.total for c in plan.during if c is not plan.asr and c.footprint)
+    for item in models.scan(settings):
+        if item.kind != "asr" or item.state != "complete" or item.folder is None:
+            continue
+        try:
+            c = (from_catalogue(item.entry, plan.machine, item.folder) if item.entry is not None else
+                 replace(from_folder(item.family, item.kind, item.engine, item.folder, plan.machine), name=item.name))
+        except Exception:  # a folder that cannot be read is not offered (`models list` says why)
+            continue
+        fits = c.footprint is not None and c.footprint.total + beside <= plan.budget
+        realtime = plan.machine.device != "cpu" or c.cpu_realtime
+        if fits and realtime and (c.engine, c.spec) not in seen:
+            seen.add((c.engine, c.spec))
+            out.append(SpeechChoice(label(c), c.engine, c.spec))
+    return out
+
+
+def source_for(settings: Settings, choice):
+    """The audio source of a meeting started in the TUI: the file played as if live, or the
+    device chosen (with the system audio when asked for)."""
+    from notetaker.audio.base import AudioError
+
+    if choice.file is not None:
+        from notetaker.audio import FileSource
+
+        return FileSource.open(choice.file, realtime=True)
+    from notetaker.audio.capture import CaptureSource
+    from notetaker.audio.devices import default_system_device, system_device_hint
+
+    devices = {"mic": choice.device}
+    if choice.system_audio:
+        found = default_system_device()
+        if found is None:
+            raise AudioError(f"no loopback or monitor device for the system audio; {system_device_hint()}")
+        devices["system"] = found
+    return CaptureSource(devices, mix=settings.mix_channels)
 
 
 def _write_templates(settings: Settings) -> None:

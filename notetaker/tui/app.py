@@ -18,9 +18,10 @@ from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
-from notetaker.tui.deps import AppDeps
+from notetaker.tui.deps import AppDeps, meeting_deps
 from notetaker.tui.dialogs import ConfirmDialog, MarkDialog, TextPrompt
-from notetaker.tui.messages import OpenMeeting, OpenSummary, ShowSegment
+from notetaker.tui.messages import LiveEnded, OpenMeeting, OpenSummary, ShowSegment, StartMeeting
+from notetaker.tui.new_meeting import NewMeetingDialog
 from notetaker.tui.screens.help import HelpScreen
 from notetaker.tui.screens.live import LiveScreen
 from notetaker.tui.screens.meeting import MeetingScreen
@@ -72,6 +73,34 @@ class NotetakerApp(App):
     def _open_summary(self, m: OpenSummary) -> None:
         self.push_screen(SummaryScreen(self.deps, m.session_id, m.backend_name))
 
+    @on(StartMeeting)
+    def _start_meeting(self, m: StartMeeting) -> None:
+        if self.recorder is not None and not self.recorder.finished:
+            self.notify("a meeting is already recording", severity="warning")
+            return
+        try:
+            deps = meeting_deps(self.deps, m.choice)
+        except ValueError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.push_screen(LiveScreen(deps))
+
+    @on(LiveEnded)
+    def _live_ended(self, m: LiveEnded) -> None:
+        """`notetaker record` ends with its meeting; a meeting started here goes back to the
+        meetings list, where it now shows."""
+        if self.start_live:
+            self.exit(m.result)
+            return
+        live = next((s for s in self.screen_stack if isinstance(s, LiveScreen)), None)
+        if live is None:
+            return
+        while self.screen is not live:
+            self.pop_screen()
+        self.pop_screen()
+        if m.result is not None:
+            self.notify(f"meeting {m.result.session_id} saved: {m.result.finals} segments")
+
     @on(ShowSegment)
     def _show_segment(self, m: ShowSegment) -> None:
         """In the live meeting's view when the summary asking is of the meeting being recorded
@@ -89,7 +118,7 @@ class NotetakerApp(App):
         """ctrl+q (or the palette's quit) during a meeting finishes it safely first."""
         live = next((s for s in self.screen_stack if isinstance(s, LiveScreen)), None)
         if live is not None and self.recorder is not None and not self.recorder.finished:
-            live.action_finish()
+            live.finish("quit")
             return
         self.exit()
 
@@ -107,7 +136,7 @@ def key_sections() -> list[tuple[str, type]]:
     return [("Everywhere", NotetakerApp), ("Meetings", SessionsScreen), ("Live meeting", LiveScreen),
             ("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
             ("Help", HelpScreen), ("Yes/no question", ConfirmDialog), ("Text prompt", TextPrompt),
-            ("Mark", MarkDialog)]
+            ("Mark", MarkDialog), ("New meeting", NewMeetingDialog)]
 
 
 def make_app(deps: AppDeps, live: bool = False) -> NotetakerApp:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,40 @@ from storage import SessionStore
 from notetaker.audio import AudioSource
 
 REWRITE_CYCLE = ("none", "mlx", "voxtral", "openai")
+
+
+@dataclass(frozen=True)
+class SpeechChoice:
+    """A speech model a new meeting can run: the plan's default, or a downloaded one that fits."""
+
+    label: str  # "whisper/tiny.en (0.2 GB, the plan's choice)"
+    engine: str
+    model: str
+
+
+@dataclass(frozen=True)
+class MeetingSetup:
+    """What the new-meeting dialog offers on this machine."""
+
+    devices: list[tuple[str, Any]] = field(default_factory=list)  # (label, device for the source)
+    no_device: str | None = None  # why there is none to offer (then a file can be given instead)
+    system_audio: bool = False  # a loopback or monitor device exists for the system audio
+    speech: list[SpeechChoice] = field(default_factory=list)  # the plan's default first
+    title: str = ""  # a title to start from ("Meeting 2026-03-05 10:00")
+    rewrite: str = "none"  # the rewrite backend the plan runs during a meeting ("none": after it, or none)
+
+
+@dataclass(frozen=True)
+class MeetingChoice:
+    """What the new-meeting dialog was told: the input (a device, or a file played as if live),
+    the system audio, the speech model and the title."""
+
+    title: str
+    device: Any = None  # one of MeetingSetup.devices' values; None: the default input
+    file: Path | None = None  # an audio file instead of a device
+    system_audio: bool = False
+    speech: SpeechChoice | None = None  # None: the configured engine
+    rewrite: str = "none"  # cleanup during the meeting (MeetingSetup.rewrite)
 
 
 @dataclass
@@ -43,3 +77,21 @@ class AppDeps:
     spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)
     keep_audio: bool = True  # keep the compacted audio after a clean stop
     engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery
+    # a new meeting from the meetings list (`n`): what can be chosen, and the source a choice opens
+    meeting_setup: Callable[[], MeetingSetup] | None = None
+    source_for: Callable[[MeetingChoice], AudioSource] | None = None
+
+
+def meeting_deps(deps: AppDeps, choice: MeetingChoice) -> AppDeps:
+    """The deps of a meeting started from the meetings list: its title, its source, and the
+    speech model chosen (loaded by name when the app can; else the configured engine)."""
+    if deps.source_for is None:
+        raise ValueError("these deps cannot open a source for a new meeting (no source_for)")
+    source_for = deps.source_for
+    engine, label = deps.engine_factory, deps.engine_label
+    speech, loader = choice.speech, deps.engine_loader
+    if speech is not None and loader is not None:
+        engine, label = (lambda: loader(speech.engine, speech.model)), f"{speech.engine}/{speech.model}"
+    return replace(deps, title=choice.title, rewrite_backend=choice.rewrite, source_factory=lambda: source_for(choice), engine_factory=engine,
+                   engine_label=label, realtime=True,
+                   audio_path=choice.file.expanduser().resolve() if choice.file is not None else None)

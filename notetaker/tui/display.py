@@ -1,5 +1,5 @@
 """How stored meetings read on screen, for every screen that shows them: start time, length,
-status, engine, and a summary's citations as links to segments."""
+status, engine, marks, and a summary's citations as links to segments."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import re
 
 from rich.text import Text
 
+from notetaker.inert import inert
 from notetaker.summary import StoredSummary
-from storage import SessionRecord, SummaryRecord
+from storage import MarkRecord, SessionRecord, SummaryRecord
+from storage.export import clock
 
 
 def local_time(session: SessionRecord) -> str:
@@ -34,6 +36,16 @@ def status_text(status: str) -> Text:
 
 def engine_text(session: SessionRecord) -> str:
     return f"{session.engine or '-'}/{session.model or '-'}"
+
+
+def mark_line(mark: MarkRecord) -> Text:
+    """`▸ [hh:mm:ss] Decision: text`: a mark, in a list of them or between the finals."""
+    line = Text("▸ ", style="bold")
+    line.append(f"[{clock(mark.t_s)}] ", style="bold")
+    line.append(mark.kind.capitalize(), style="bold magenta")
+    if mark.text.strip():
+        line.append(f": {inert(mark.text)}")
+    return line
 
 
 # -- citations as links ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from textual.message import Message
 
 from notetaker.recorder import Progress, RecordingResult
 from notetaker.summary import StoredSummary
+from notetaker.tui.deps import MeetingChoice
 from storage import NoteRecord, SearchHit, SegmentRecord
 
 # -- the live meeting: the recorder's events, from its compute thread -------------------------
@@ -137,6 +138,22 @@ class OpenSummary(Message):
 
     session_id: int
     backend_name: str | None = None
+
+
+@dataclass
+class StartMeeting(Message):
+    """Record a new meeting as chosen in the new-meeting dialog, in the live view."""
+
+    choice: MeetingChoice
+
+
+@dataclass
+class LiveEnded(Message):
+    """The live meeting was ended with `q` and is saved (result None: it never started, or
+    `error` says what stopped it): leave its screen."""
+
+    result: RecordingResult | None
+    error: str | None = None
 
 
 @dataclass

@@ -322,3 +322,139 @@ def test_the_view_follows_new_finals_unless_scrolled_up(store, tmp_path):
 
     at_bottom, stayed, back = asyncio.run(run())
     assert at_bottom and stayed and back
+
+
+# -- the header, the transcript's layout, marks and notifications (fed messages, no recorder) --
+
+
+def held_app(store, tmp_path, hold, size=(100, 30)):
+    """A live app whose recorder never starts: the test feeds the screen the recorder's own
+    messages, so nothing depends on timing."""
+    from asr.base import ASRError
+
+    def held():
+        hold.wait(30)
+        raise ASRError("held back")
+
+    deps = deps_for(store, tmp_path)
+    deps.engine_factory = held
+    return make_app(deps, live=True)
+
+
+def feed_meeting(screen, store, n: int, step: float = 4.0, audio_s: float = 14.2) -> int:
+    from notetaker.recorder import Progress
+    from notetaker.tui.messages import FinalAdded, ProgressChanged, Started
+
+    sid = store.create_session("Launch sync", "whisper", "tiny.en")
+    screen.post_message(Started(sid, "whisper/tiny.en"))
+    for i in range(n):
+        screen.post_message(FinalAdded(store.add_segment(sid, f"line {i}", step * i, step * i + 3.5)))
+    screen.post_message(ProgressChanged(Progress(audio_s=audio_s, done_s=audio_s, compute_s=1.0, wall_s=audio_s)))
+    return sid
+
+
+def run_held(store, tmp_path, scenario, size=(100, 30)):
+    import threading
+
+    hold = threading.Event()
+
+    async def run():
+        app = held_app(store, tmp_path, hold)
+        async with app.run_test(size=size, notifications=True) as pilot:
+            await pilot.pause()
+            try:
+                return await scenario(pilot, live(app))
+            finally:
+                hold.set()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        hold.set()
+
+
+def lines_of(screen: LiveScreen) -> list[str]:
+    return [str(w.render()) for w in screen.query_one("#transcript").query(".final, .mark").results(Static)]
+
+
+def test_the_header_shows_the_title_and_the_meetings_time(store, tmp_path):
+    async def scenario(pilot, screen):
+        before = str(screen.query_one("#meeting-title", Static).render())
+        feed_meeting(screen, store, 1, audio_s=75.4)
+        await pilot.pause(0.05)
+        title, elapsed = (str(screen.query_one(f"#{i}", Static).render()) for i in ("meeting-title", "elapsed"))
+        header = screen.query_one("#live-header").region
+        await pilot.press("t")
+        await pilot.pause(0.05)
+        await pilot.press("ctrl+a", "ctrl+k", *"Release plan", "enter")
+        await pilot.pause(0.05)
+        return before, title, elapsed, header, str(screen.query_one("#meeting-title", Static).render())
+
+    before, title, elapsed, header, renamed = run_held(store, tmp_path, scenario)
+    assert before == title == "Launch sync" and elapsed == "⏱ 00:01:15"
+    assert header.y == 0 and header.height == 1  # the first line of the screen
+    assert renamed == "Release plan"
+
+
+def test_the_transcript_fills_from_the_top(store, tmp_path):
+    async def scenario(pilot, screen):
+        feed_meeting(screen, store, 3)
+        await pilot.pause(0.05)
+        view = screen.query_one("#transcript")
+        first = next(iter(view.query(".final")))
+        return view.region, first.region
+
+    view, first = run_held(store, tmp_path, scenario, size=(160, 45))
+    assert first.y == view.y  # not at the bottom under empty rows
+    assert view.height > 30
+
+
+def test_a_mark_shows_between_the_finals_at_its_moment(store, tmp_path):
+    from notetaker.recorder import Progress
+    from notetaker.tui.messages import FinalAdded, ProgressChanged
+
+    async def scenario(pilot, screen):
+        sid = feed_meeting(screen, store, 3, audio_s=6.0)  # finals at 0, 4 and 8 s; a mark at 6 s
+        await pilot.pause(0.05)
+        await pilot.press("m", "d", *"ship friday", "enter")
+        await pilot.pause(0.05)
+        screen.post_message(ProgressChanged(Progress(audio_s=10.0, done_s=8.5, compute_s=1.0, wall_s=10.0)))
+        await pilot.pause(0.05)
+        await pilot.press("m", "a", *"notes", "enter")  # at 10 s, after every final so far
+        await pilot.pause(0.05)
+        # a final that started before that mark but came after it goes above it; a later one below
+        screen.post_message(FinalAdded(store.add_segment(sid, "late but earlier", 9.0, 9.9)))
+        screen.post_message(FinalAdded(store.add_segment(sid, "after the mark", 11.0, 11.9)))
+        await pilot.pause(0.05)
+        return lines_of(screen), screen.query_one("#transcript").query(".mark").first().region
+
+    lines, mark = run_held(store, tmp_path, scenario)
+    assert lines == ["[#1 00:00:00] line 0", "[#2 00:00:04] line 1", "▸ [00:00:06] Decision: ship friday",
+                     "[#3 00:00:08] line 2", "[#4 00:00:09] late but earlier", "▸ [00:00:10] Action: notes",
+                     "[#5 00:00:11] after the mark"]
+    assert mark.height == 1
+
+
+def test_a_toast_never_covers_the_transcript(store, tmp_path):
+    from textual.widgets._toast import Toast
+
+    async def scenario(pilot, screen):
+        feed_meeting(screen, store, 40, step=1.0)  # more lines than fit: the newest are at the bottom
+        await pilot.pause(0.05)
+        before = screen.query_one("#transcript").region
+        screen.notify("a long notice that takes several lines of the toast " * 3, timeout=30)
+        screen.notify("and a second one", timeout=30)
+        await pilot.pause(0.1)
+        view = screen.query_one("#transcript")
+        toasts = [t.region for t in screen.query(Toast)]
+        shown = [w.region for w in view.query(".final") if w.region.height]  # the lines on screen
+        last = str(list(view.query(".final").results(Static))[-1].render())
+        return before, view.region, toasts, shown, last, screen.query_one("#status").region
+
+    before, view, toasts, shown, last, status = run_held(store, tmp_path, scenario)
+    assert len(toasts) == 2 and all(t.height >= 3 for t in toasts)
+    assert view.height < before.height  # the transcript made room for them
+    for toast in toasts:
+        assert not toast.overlaps(view) and not toast.overlaps(status)
+        assert not any(toast.overlaps(line) for line in shown)
+    assert shown and last == "[#40 00:00:39] line 39" and shown[-1].bottom <= view.bottom  # the newest still in view

@@ -100,7 +100,12 @@ def test_enter_opens_the_highlighted_meeting_and_escape_comes_back(app, seeded):
         assert "[00:00:15] Decision: travel budget stays flat" in marks
         assert "[00:00:17] Action: Sam: numbers by Friday" in marks
         transcript = screen.query_one("#transcript", OptionList)
-        assert transcript.option_count == len(seeded.store.segments(seeded.budget))
+        assert transcript.option_count == len(seeded.store.segments(seeded.budget)) + 2  # and the marks
+        lines = [str(transcript.get_option_at_index(i).prompt) for i in range(3, 7)]
+        # The marks between the finals at their moment (15 s, 17 s: after #4 at 15 s, before #5 at 20 s).
+        assert lines[0].startswith("[#4 00:00:15] ") and lines[3].startswith("[#5 00:00:20] ")
+        assert lines[1:3] == ["▸ [00:00:15] Decision: travel budget stays flat", "▸ [00:00:17] Action: Sam: numbers by Friday"]
+        assert transcript.get_option_at_index(4).disabled  # the cursor passes over marks
         first = [str(transcript.get_option_at_index(i).prompt) for i in range(2)]
         # Each line starts with its number in the meeting (what summaries cite), not its database id.
         assert first[0] == "[#1 00:00:00] Good morning, let's go through the budget for the next quarter."

@@ -87,10 +87,11 @@ def test_help_screen(snap_compare, app):
 
 
 def _live(store, make_deps):
-    """The live view mid-meeting: finals with times (one flagged, one cleaned), the partial
-    dim in place, and the status bar. The recorder is held back (its engine never loads)
-    and the screen is fed the recorder's own messages with fixed numbers. Returns the app,
-    the meeting's id, a `feed(pilot)` and the event that releases the engine."""
+    """The live view mid-meeting: the header (title, meeting time), finals with times (one
+    flagged, one cleaned), the partial dim in place, and the status bar. The recorder is held
+    back (its engine never loads) and the screen is fed the recorder's own messages with
+    fixed numbers. Returns the app, the meeting's id, a `feed(pilot)` and the event that
+    releases the engine."""
     import threading
 
     from notetaker.recorder import Progress
@@ -140,10 +141,17 @@ def _release_later(hold) -> None:
 
 
 def test_live_screen(snap_compare, store, make_deps):
-    app, _, feed, hold = _live(store, make_deps)
+    """Also a mark between the finals, and a toast in its own strip above the footer,
+    covering no line of the transcript."""
+    from notetaker.tui.widgets.live_transcript import LiveTranscript
+
+    app, sid, feed, hold = _live(store, make_deps)
 
     async def run_before(pilot):
-        await feed(pilot)
+        screen = await feed(pilot)
+        screen.query_one(LiveTranscript).add_mark(store.add_mark(sid, 6.0, "decision", "ship on Friday"))
+        screen.notify("marked decision at 00:00:06", timeout=30)
+        await pilot.pause(0.1)
         _release_later(hold)
 
     try:

@@ -1,5 +1,7 @@
-"""The live meeting: finals appended with their times, the partial in place (dim, never
-stored), a status bar, the person's own notes beside them (`n`), and the meeting's keys.
+"""The live meeting: a header with its title and elapsed time, finals appended with their
+times and marks between them, the partial in place (dim, never stored), a status bar, the
+person's own notes beside them (`n`), and the meeting's keys. Notifications take a strip of
+their own above the footer (app.tcss), so they never cover the transcript.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
 into messages (messages.py) that the transcript widget (widgets/live_transcript.py) and the
@@ -20,8 +22,9 @@ from textual.worker import get_current_worker
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, TextPrompt
-from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, NoteSaved, Notice, OpenSummary, PartialChanged,
-                                    ProgressChanged, RewriteOff, Started)
+from notetaker.inert import inert
+from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, NoteSaved, Notice, OpenSummary,
+                                    PartialChanged, ProgressChanged, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
 from notetaker.tui.widgets.notes_pane import NotesPane
@@ -89,9 +92,13 @@ class LiveScreen(Screen):
         self.engine_label = deps.engine_label or "loading…"
         self.progress: Progress | None = None
         self.state = "starting"  # starting, recording, paused, finishing, finished, failed
-        self._exit_when_done = False
+        self.title_text = deps.title
+        self._when_done: str | None = None  # once the recorder finished: "leave" the screen or "quit" the app
 
     def compose(self) -> ComposeResult:
+        with Horizontal(id="live-header"):
+            yield Static(id="meeting-title")
+            yield Static(id="elapsed")
         yield Static(id="status")
         with Horizontal(id="live-body"):
             yield LiveTranscript(id="transcript")
@@ -99,8 +106,8 @@ class LiveScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(LiveTranscript).anchor()
         self.query_one(NotesPane).display = False  # `n` opens it
+        self._render_header()
         self._render_status()
         if self.deps.rewrite_off:
             self.post_message(RewriteOff(self.deps.rewrite_off))
@@ -146,6 +153,11 @@ class LiveScreen(Screen):
     @on(Started)
     def _started(self, m: Started) -> None:
         self.session_id, self.engine_label, self.state = m.session_id, m.engine_label, "recording"
+        try:  # the stored meeting's title (a continued meeting keeps its own)
+            self.title_text = self.deps.store.get_session(m.session_id).title or self.title_text
+        except StoreError:
+            pass
+        self._render_header()
         self._render_status()
 
     @on(FinalAdded)
@@ -159,6 +171,7 @@ class LiveScreen(Screen):
     @on(ProgressChanged)
     def _progress(self, m: ProgressChanged) -> None:
         self.progress = m.progress
+        self._render_header()
         self._render_status()
 
     @on(Cleaned)
@@ -189,9 +202,21 @@ class LiveScreen(Screen):
             if m.result is not None:
                 self.progress = m.result.progress
         self.query_one(LiveTranscript).clear_partial()
+        self._render_header()
         self._render_status()
-        if self._exit_when_done:
+        if self._when_done == "quit":
             self.app.exit(m.result)
+        elif self._when_done == "leave":
+            self.post_message(LiveEnded(m.result, m.error))
+
+    # -- header ----------------------------------------------------------------------------
+    def elapsed_s(self) -> float:
+        """The meeting's time: the audio taken so far (what finals and marks are timed by)."""
+        return self.progress.audio_s if self.progress is not None else 0.0
+
+    def _render_header(self) -> None:
+        self.query_one("#meeting-title", Static).update(inert(self.title_text or "Untitled"))
+        self.query_one("#elapsed", Static).update(f"⏱ {clock(self.elapsed_s())}")
 
     # -- status ----------------------------------------------------------------------------
     def status_text(self) -> str:
@@ -199,8 +224,8 @@ class LiveScreen(Screen):
         parts = [self.engine_label]
         if self.deps.options.delay_ms:
             parts.append(f"delay {self.deps.options.delay_ms} ms")
-        if p is not None:
-            parts += [clock(p.audio_s), f"behind {p.lag_s:.1f} s", f"RTF {p.rtf:.2f}",
+        if p is not None:  # the meeting's time is in the header
+            parts += [f"behind {p.lag_s:.1f} s", f"RTF {p.rtf:.2f}",
                       f"dropped {p.dropped_frames}", f"{p.level_db:.0f} dB"]
             if p.waiting:  # the store refuses finals: they wait in memory, capture goes on
                 parts.append(f"⚠ {p.waiting} finals waiting: {p.store_problem}")
@@ -244,7 +269,8 @@ class LiveScreen(Screen):
         def done(choice) -> None:
             if choice:
                 kind, text = choice
-                self.deps.store.add_mark(self.session_id, at, kind, text or "")
+                mark = self.deps.store.add_mark(self.session_id, at, kind, text or "")
+                self.query_one(LiveTranscript).add_mark(mark)
                 self.notify(f"marked {kind} at {clock(at)}")
 
         self.app.push_screen(MarkDialog(), done)
@@ -338,16 +364,26 @@ class LiveScreen(Screen):
         def done(title) -> None:
             if title:
                 self.deps.store.rename_session(self.session_id, title)
+                self.title_text = title
+                self._render_header()
                 self.notify(f"renamed to {title}")
 
         self.app.push_screen(TextPrompt("Rename meeting", current), done)
 
     def action_finish(self) -> None:
-        """Finish safely: stop the recorder, let it save everything, then leave."""
+        """Finish safely: stop the recorder, let it save everything, then leave the screen
+        (the app says where to: back to the meetings, or out of `notetaker record`)."""
+        self.finish("leave")
+
+    def finish(self, then: str = "leave") -> None:
+        """End the meeting; once it is saved, "leave" the screen or "quit" the app."""
         if self.state in ("finished", "failed") or self.recorder is None:
-            self.app.exit()
+            if then == "quit":
+                self.app.exit()
+            else:
+                self.post_message(LiveEnded(None))
             return
-        self._exit_when_done = True
+        self._when_done = then
         self.state = "finishing"
         self._render_status()
         self.recorder.end()  # the meeting ends here, live or a file: complete with what was heard

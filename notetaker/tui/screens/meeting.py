@@ -17,8 +17,8 @@ from textual.widgets.option_list import Option
 from notetaker.inert import inert
 from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.display import (engine_text, linkify_citations, local_time, segment_from_href, session_length,
-                                   status_text)
+from notetaker.tui.display import (engine_text, linkify_citations, local_time, mark_line, segment_from_href,
+                                   session_length, status_text)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.session_screen import SessionScreen
 from notetaker.tui.widgets.notes_pane import note_text
@@ -38,13 +38,18 @@ def segment_line(seg: SegmentRecord) -> Text:
     return line
 
 
-def mark_line(mark: MarkRecord) -> Text:
-    line = Text("▸ ", style="bold")
-    line.append(f"[{clock(mark.t_s)}] ", style="bold")
-    line.append(mark.kind.capitalize(), style="bold magenta")
-    if mark.text.strip():
-        line.append(f": {inert(mark.text)}")
-    return line
+def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord]) -> list[Option]:
+    """The segments (option id: the segment id), each mark between them before the first
+    segment that starts after it (disabled: the cursor passes over marks)."""
+    pending = sorted(marks, key=lambda m: m.t_s)
+    options: list[Option] = []
+    for seg in segments:
+        while pending and pending[0].t_s < seg.start_s:
+            mark = pending.pop(0)
+            options.append(Option(mark_line(mark), id=f"mark-{mark.id}", disabled=True))
+        options.append(Option(segment_line(seg), id=str(seg.id)))
+    options += [Option(mark_line(m), id=f"mark-{m.id}", disabled=True) for m in pending]
+    return options
 
 
 def info_line(session: SessionRecord) -> Text:
@@ -120,13 +125,14 @@ class MeetingScreen(SessionScreen):
         transcript = self.query_one("#transcript", OptionList)
         keep = transcript.highlighted
         transcript.clear_options()
-        self._index = {seg.id: i for i, seg in enumerate(self.segments)}
+        options = transcript_options(self.segments, marks)
+        self._index = {int(o.id): i for i, o in enumerate(options) if o.id and o.id.isdigit()}
         self._ids = {seg.seq: seg.id for seg in self.segments}
-        transcript.add_options(Option(segment_line(seg), id=str(seg.id)) for seg in self.segments)
+        transcript.add_options(options)
         if not self.segments:
             transcript.add_option(Option(Text("(no transcript)", style="dim italic"), disabled=True))
         elif keep is not None:
-            transcript.highlighted = min(keep, len(self.segments) - 1)
+            transcript.highlighted = min(keep, len(options) - 1)
 
         pane = self.query_one("#summary-pane")
         pane.display = self.summary is not None
@@ -154,7 +160,8 @@ class MeetingScreen(SessionScreen):
         transcript = self.query_one("#transcript", OptionList)
         if transcript.highlighted is None or not self.segments:
             return None
-        return self.segments[transcript.highlighted].id
+        option_id = transcript.get_option_at_index(transcript.highlighted).id
+        return int(option_id) if option_id and option_id.isdigit() else None
 
     @on(Markdown.LinkClicked, "#meeting-summary")
     def _link(self, event: Markdown.LinkClicked) -> None:

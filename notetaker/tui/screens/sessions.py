@@ -1,4 +1,5 @@
-"""Every past meeting, newest first: open, rename, delete (after a question), export, summarize."""
+"""Every past meeting, newest first: open, rename, delete (after a question), export, summarize;
+and a new meeting started from here (`n`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.dialogs import ConfirmDialog
 from notetaker.tui.display import engine_text, local_time, session_length, status_text
-from notetaker.tui.messages import OpenMeeting
+from notetaker.tui.messages import OpenMeeting, StartMeeting
+from notetaker.tui.new_meeting import NewMeetingDialog
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.session_screen import SessionScreen
 from storage import SessionRecord, StoreError
@@ -29,6 +31,7 @@ class SessionsScreen(SessionScreen):
     COMMANDS: ClassVar[set] = {KeyCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open", priority=True),
+        Binding("n", "new_meeting", "New meeting"),
         Binding("t", "rename", "Rename"),
         Binding("d", "delete", "Delete"),
         Binding("e", "export", "Export"),
@@ -126,6 +129,8 @@ class SessionsScreen(SessionScreen):
         # Keys that act on a meeting are hidden while there is none.
         if action in ("open", "rename", "delete", "export", "summarize", "recover"):
             return bool(self.sessions)
+        if action == "new_meeting":  # only where the app can open a source (not in tests without one)
+            return self.deps.meeting_setup is not None and self.deps.source_for is not None
         return True
 
     # -- keys ---------------------------------------------------------------------------------
@@ -199,6 +204,27 @@ class SessionsScreen(SessionScreen):
             app.call_from_thread(self.reload)
 
         app.run_job(job, name="recover")
+
+    def action_new_meeting(self) -> None:
+        """Ask for the title, input and speech model, then record in the live view; `q`
+        there comes back here."""
+        recorder = getattr(self.app, "recorder", None)
+        if recorder is not None and not recorder.finished:
+            self.notify("a meeting is recording already", severity="warning")
+            return
+        if self.deps.meeting_setup is None:
+            return
+        try:
+            setup = self.deps.meeting_setup()
+        except Exception as e:  # listing devices or models: one line, the list stays usable
+            self.notify(f"cannot start a meeting: {' '.join(str(e).split()) or type(e).__name__}", severity="error")
+            return
+
+        def done(choice) -> None:
+            if choice is not None:
+                self.app.post_message(StartMeeting(choice))
+
+        self.app.push_screen(NewMeetingDialog(setup), done)
 
     def action_quit(self) -> None:
         recorder = getattr(self.app, "recorder", None)

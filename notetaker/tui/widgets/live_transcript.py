@@ -1,6 +1,6 @@
-"""The live meeting's transcript: finals with their times as they come, cleaned text put in
-place when it arrives, and the partial (dim, never stored) below them. It follows new finals
-unless the person scrolled up."""
+"""The live meeting's transcript: finals with their times as they come, marks between them at
+their moment, cleaned text put in place when it arrives, and the partial (dim, never stored)
+below them. It fills from the top and follows new finals unless the person scrolled up."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from notetaker.inert import inert
-from storage import SegmentRecord
+from notetaker.tui.display import mark_line
+from storage import MarkRecord, SegmentRecord
 from storage.export import clock
 
 
@@ -28,14 +29,39 @@ class LiveTranscript(VerticalScroll):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self._finals: dict[int, Static] = {}  # segment id → its line
+        self._lines: list[tuple[bool, float, Static]] = []  # (is a mark, time, line), as shown
 
     def compose(self) -> ComposeResult:
         yield Static("", id="partial", classes="dim")
 
     def add_final(self, seg: SegmentRecord) -> None:
+        """At the end, but before a mark made after the moment it starts (its final can come
+        a few seconds after the mark was made)."""
         widget = Static(final_text(seg), classes="final flagged" if seg.flags else "final")
         self._finals[seg.id] = widget
-        self.mount(widget, before="#partial")
+        at = len(self._lines)
+        while at > 0 and self._lines[at - 1][0] and self._lines[at - 1][1] > seg.start_s:
+            at -= 1
+        self._insert(at, (False, seg.start_s, widget))
+
+    def add_mark(self, mark: MarkRecord) -> None:
+        """Between the finals, before the first that starts after it."""
+        widget = Static(mark_line(mark), classes="mark")
+        at = next((i for i, (is_mark, t, _) in enumerate(self._lines) if not is_mark and t > mark.t_s),
+                  len(self._lines))
+        self._insert(at, (True, mark.t_s, widget))
+
+    def _insert(self, at: int, line: tuple[bool, float, Static]) -> None:
+        before = self._lines[at][2] if at < len(self._lines) else self.query_one("#partial")
+        self._lines.insert(at, line)
+        self.mount(line[2], before=before)
+        self.call_after_refresh(self._follow)
+
+    def _follow(self) -> None:
+        # Anchored only once the lines overflow: an anchored view shorter than its content
+        # would be drawn at the bottom of the screen rather than from the top.
+        if not self.is_anchored and self.max_scroll_y > 0:
+            self.anchor()
 
     def show_cleaned(self, segments: list[SegmentRecord]) -> None:
         for seg in segments:
