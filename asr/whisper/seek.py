@@ -17,6 +17,7 @@ import numpy as np
 
 from asr.base import FLAG_NO_SPEECH, SAMPLE_RATE, Event, Final, Session
 from asr.features import HOP, N_FRAMES, whole_log_mel
+from asr.sentences import clause_ends, quiet_stretches, readable, sentence_ends
 from asr.vad import Endpointer, Utterance
 from asr.whisper.decoding import (
     TIME_PRECISION,
@@ -73,13 +74,18 @@ class SeekSession(Session):
         self._finished = True
         if audio.size < SAMPLE_RATE // 10:
             return []
-        return [self._final(p, text, flags) for p, text, flags in self._transcribe(audio)]
+        return [f for p, text, flags in self._transcribe(audio) for f in self._finals(p, text, flags, audio)]
 
-    def _final(self, p: _Piece, text: str, flags: tuple[str, ...]) -> Final:
+    def _finals(self, p: _Piece, text: str, flags: tuple[str, ...], audio: np.ndarray) -> list[Final]:
+        """The piece's final, split for reading where it runs across a pause (asr/sentences.py)."""
         # Text where the VAD heard no speech at all is suspect (noise, music): flag it.
         if not any(min(u.end, p.end) - max(u.start, p.start) > 0 for u in self._speech):
             flags = tuple(dict.fromkeys(flags + (FLAG_NO_SPEECH,)))
-        return Final(text, round(p.start, 3), round(p.end, 3), flags=flags)
+        pauses = [(a.end, b.start) for a, b in zip(self._speech, self._speech[1:]) if b.start > a.end]
+        if sentence_ends(text) or clause_ends(text):
+            a, b = int(p.start * SAMPLE_RATE), int(p.end * SAMPLE_RATE)
+            pauses = pauses + quiet_stretches(audio[a:b], SAMPLE_RATE, p.start)
+        return [Final(t, round(s, 3), round(max(s, e), 3), flags=flags) for s, e, t in readable(p.start, p.end, text, pauses)]
 
     def _transcribe(self, audio: np.ndarray):
         mel = whole_log_mel(audio, self.decoder.model.dims.n_mels)

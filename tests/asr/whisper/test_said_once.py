@@ -162,7 +162,7 @@ def standup():
     return audio, [(t.start, t.end) for t in turns]
 
 
-@pytest.mark.parametrize("mode", ["offline", "live"])
+@pytest.mark.parametrize("mode", ["offline", "live"])  # seek: Whisper's own coarse times
 def test_no_final_runs_across_a_pause_between_turns(whisper_engine, standup, mode):
     """Whisper joins the end of one turn to the start of the next across a short pause; the
     finals are split there (asr/sentences.py), so each reads as one speaker's sentences."""
