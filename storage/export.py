@@ -77,6 +77,26 @@ def line_head(segment: SegmentRecord) -> str:
     return f"[#{segment.seq} {clock(segment.start_s)}]"
 
 
+def with_marks(
+    segments: Sequence[SegmentRecord], marks: Sequence[MarkRecord]
+) -> list[SegmentRecord | MarkRecord]:
+    """The segments in their order, each mark placed before the first segment that starts
+    after it (as the meeting's screens show them); marks after the last segment end the list."""
+    pending = sorted(marks, key=lambda m: (m.t_s, m.id))
+    out: list[SegmentRecord | MarkRecord] = []
+    for seg in segments:
+        while pending and pending[0].t_s < seg.start_s:
+            out.append(pending.pop(0))
+        out.append(seg)
+    return out + pending
+
+
+def mark_line(mark: MarkRecord) -> str:
+    """`▸ [00:01:23] Decision: text`: a mark on a line of its own, between the segments."""
+    text = f": {_one_line(mark.text)}" if mark.text.strip() else ""
+    return f"▸ [{clock(mark.t_s)}] {mark.kind.capitalize()}{text}"
+
+
 # ---------------------------------------------------------------- markdown
 
 
@@ -166,17 +186,15 @@ def to_markdown(
         # The person wrote these in Markdown: kept as written, one line each.
         parts += [f"- **[{clock(n.t_s)}]** {_one_line(n.text)}" for n in notes]
         parts.append("")
-    if marks:
-        parts += ["## Marks", ""]
-        for mark in marks:
-            text = f" {md_escape(mark.text)}" if mark.text.strip() else ""
-            parts.append(f"- **[{clock(mark.t_s)}]** {mark.kind.capitalize()}:{text}")
-        parts.append("")
     parts += ["## Transcript", ""]
-    for seg in segments:
-        label = _label(seg)
+    for item in with_marks(segments, marks):
+        if isinstance(item, MarkRecord):  # a quote line of its own: it reads apart from speech
+            text = f": {md_escape(item.text)}" if item.text.strip() else ""
+            parts += [f"> **▸ [{clock(item.t_s)}] {item.kind.capitalize()}**{text}", ""]
+            continue
+        label = _label(item)
         who = f"**{md_escape(label)}:** " if label else ""
-        parts += [f"**{line_head(seg)}** {who}{md_escape(seg.display_text)}", ""]
+        parts += [f"**{line_head(item)}** {who}{md_escape(item.display_text)}", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
@@ -229,7 +247,11 @@ def to_txt(
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
 ) -> str:
-    return "".join(f"{line_head(seg)} {_cue_text(seg)}\n" for seg in segments)
+    """One line per segment, each mark on a line of its own at its moment (`▸ [time] Kind: text`)."""
+    return "".join(
+        f"{mark_line(item)}\n" if isinstance(item, MarkRecord) else f"{line_head(item)} {_cue_text(item)}\n"
+        for item in with_marks(segments, marks)
+    )
 
 
 # ---------------------------------------------------------------- JSON
@@ -544,7 +566,7 @@ FORMATS: dict[str, ExportFormat] = {
     "json": ExportFormat("json", to_json, "json", "everything, for import_json"),
     "srt": ExportFormat("srt", to_srt, "srt", "SubRip subtitles"),
     "vtt": ExportFormat("vtt", to_vtt, "vtt", "WebVTT subtitles"),
-    "txt": ExportFormat("txt", to_txt, "txt", "plain text, one line per segment"),
+    "txt": ExportFormat("txt", to_txt, "txt", "plain text, one line per segment, marks between them"),
 }
 
 
@@ -557,7 +579,8 @@ def render(
     notes: Sequence[NoteRecord] = (),
 ) -> str:
     """Render in a named format: JSON gets every summary, the others the latest one. The
-    person's notes go into Markdown and JSON (subtitles and plain text are the transcript)."""
+    person's notes go into Markdown and JSON (subtitles and plain text are the transcript);
+    marks go inline in Markdown and plain text, in JSON's list, not into subtitles."""
     if fmt not in FORMATS:
         raise StoreError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     every = list(summaries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -56,20 +57,57 @@ def test_markdown_front_matter_and_sections() -> None:
     assert headings == [
         '# Q3 "budget" review: café & naïve résumé',
         "## Summary",
-        "## Marks",
         "## Transcript",
     ]
     assert "**[#3 00:01:23]** Ünïcödé chéck: 東京オフィス, Zürich, São Paulo 🎉" in body
     assert "**[#2 00:00:04]** **Priya (system):** " in body
     # Obsidian syntax in speech stays text: no tag, no wikilink, no math, no HTML.
     assert r"\#launch" in body and r"\[\[April\]\]" in body and r"\$5k" in body and r"\<b>" in body
-    assert "- **[00:00:05]** Action: Priya to send the cloud cost breakdown" in body
+    assert "> **▸ [00:00:05] Action**: Priya to send the cloud cost breakdown" in body
+    assert "> **▸ [01:00:06] Note**\n" in body  # no text: no colon
 
 
 def test_markdown_without_summary_or_marks() -> None:
     session, segments, _, _ = fixed_session()
     md = to_markdown(session, segments)
-    assert "## Summary" not in md and "## Marks" not in md and "## Transcript" in md
+    assert "## Summary" not in md and "▸" not in md and "## Transcript" in md
+
+
+def _lines_around(text: str, needle: str) -> tuple[str, str]:
+    """The non-blank lines just before and just after the one holding `needle`."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    at = next(i for i, line in enumerate(lines) if needle in line)
+    return lines[at - 1], lines[at + 1] if at + 1 < len(lines) else ""
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt"])
+def test_a_mark_lands_between_the_segments_around_its_moment(fmt: str) -> None:
+    # Segments start at 0, 4, 83, 3599 and 3605 s; marks at 5, 3600.4 and 3606 s.
+    session, segments, marks, summary = fixed_session()
+    text = render(fmt, session, segments, marks, [summary])
+    assert "## Marks" not in text
+    before, after = _lines_around(text, "Action")
+    assert "[#2 00:00:04]" in before and "[#3 00:01:23]" in after
+    before, after = _lines_around(text, "Launch moves to April")
+    assert "[#4 00:59:59]" in before and "[#5 01:00:05]" in after
+    before, after = _lines_around(text, "[01:00:06] Note")  # after the last segment: the end
+    assert "[#5 01:00:05]" in before and after == ""
+    # Each mark once, in time order, inside the transcript (after its heading in Markdown).
+    assert [text.count(m.text) for m in marks if m.text] == [1, 1]
+    assert text.index("Action") < text.index("Launch moves to April") < text.index("[01:00:06] Note")
+    if fmt == "md":
+        assert text.index("## Transcript") < text.index("Action")
+
+
+def test_a_mark_at_a_segments_start_follows_it_and_unsorted_marks_are_placed_in_time() -> None:
+    session, segments, marks, _ = fixed_session()
+    at_start = replace(marks[0], id=9, t_s=segments[2].start_s, text="at the start of #3")
+    lines = render("txt", session, segments, [marks[1], at_start, marks[0]]).splitlines()
+    assert [line[:14] for line in lines] == [
+        "[#1 00:00:00] ", "[#2 00:00:04] ", "▸ [00:00:05] A", "[#3 00:01:23] ", "▸ [00:01:23] A",
+        "[#4 00:59:59] ", "▸ [01:00:00] D", "[#5 01:00:05] ",
+    ]
+    assert lines[4] == "▸ [00:01:23] Action: at the start of #3"
 
 
 def test_front_matter_parses_as_yaml_when_pyyaml_is_around() -> None:
@@ -131,9 +169,14 @@ def test_time_formats_round_and_carry() -> None:
 def test_txt_lines() -> None:
     session, segments, marks, summary = fixed_session()
     lines = FORMATS["txt"].render(session, segments, marks, summary).splitlines()
-    assert len(lines) == len(segments)
-    assert all(re.match(r"\[#\d+ \d\d:\d\d:\d\d\] \S", line) for line in lines)
-    assert lines[-1] == "[#5 01:00:05] Thank you all."
+    assert len(lines) == len(segments) + len(marks)
+    seg_lines = [line for line in lines if not line.startswith("▸ ")]
+    assert len(seg_lines) == len(segments)
+    assert all(re.match(r"\[#\d+ \d\d:\d\d:\d\d\] \S", line) for line in seg_lines)
+    assert seg_lines[-1] == "[#5 01:00:05] Thank you all."
+    assert lines[-1] == "▸ [01:00:06] Note"
+    assert "▸ [00:00:05] Action: Priya to send the cloud cost breakdown" in lines
+    assert FORMATS["txt"].render(session, segments).splitlines() == seg_lines  # no marks: as before
 
 
 def test_json_is_utf8_and_full() -> None:
@@ -150,8 +193,6 @@ def test_json_is_utf8_and_full() -> None:
 
 
 def test_render_picks_latest_summary_and_rejects_unknown_format() -> None:
-    from dataclasses import replace
-
     from storage import StoreError
 
     session, segments, marks, summary = fixed_session()
