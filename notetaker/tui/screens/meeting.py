@@ -23,7 +23,7 @@ from notetaker.tui.palette import KeyCommands
 from notetaker.tui.session_screen import SessionScreen
 from notetaker.tui.widgets.notes_pane import note_text
 from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
-from storage.export import clock
+from storage.export import clock, with_marks
 
 
 def segment_line(seg: SegmentRecord) -> Text:
@@ -41,15 +41,8 @@ def segment_line(seg: SegmentRecord) -> Text:
 def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord]) -> list[Option]:
     """The segments (option id: the segment id), each mark between them before the first
     segment that starts after it (disabled: the cursor passes over marks)."""
-    pending = sorted(marks, key=lambda m: m.t_s)
-    options: list[Option] = []
-    for seg in segments:
-        while pending and pending[0].t_s < seg.start_s:
-            mark = pending.pop(0)
-            options.append(Option(mark_line(mark), id=f"mark-{mark.id}", disabled=True))
-        options.append(Option(segment_line(seg), id=str(seg.id)))
-    options += [Option(mark_line(m), id=f"mark-{m.id}", disabled=True) for m in pending]
-    return options
+    return [Option(mark_line(item), id=f"mark-{item.id}", disabled=True) if isinstance(item, MarkRecord)
+            else Option(segment_line(item), id=str(item.id)) for item in with_marks(segments, marks)]
 
 
 def info_line(session: SessionRecord) -> Text:
