@@ -134,11 +134,14 @@ MARK = "Help the sisters"
 ESC_GAP_S = 1.0  # a lone Escape with a key right behind it reads as alt+key; then the next key
 
 
-def type_into(tmux: Tmux, text: str, tries: int = 1, timeout: float = 30) -> None:
+def type_into(tmux: Tmux, text: str, tries: int = 1, timeout: float = 30, refocus: str | None = None) -> None:
     """Type `text` into the focused field (cleared first with ctrl+u) and wait until it shows;
     with `tries` > 1 clear and type it again when it never showed whole (keys sent while the
-    focus was still on its way to the field are lost, not typed elsewhere)."""
+    focus was still on its way to the field are lost, not typed elsewhere), pressing
+    `refocus` first when given (the key that focuses the field; typed into it, it is cleared)."""
     for attempt in range(1, tries + 1):
+        if refocus and attempt > 1:
+            tmux.keys(refocus)
         tmux.keys("C-u")
         tmux.keys("-l", text)
         try:
@@ -193,7 +196,9 @@ def test_a_meeting_from_the_list_with_notes_and_a_mark_exported_to_markdown(tmp_
         press_until(tmux, "n", lambda: "a note (Enter saves it" in screen(), 60, "the notes pane")
         note_at = {}
         for note in NOTES:
-            type_into(tmux, note)
+            # Seen twice in ~6 loaded runs: a second note's keys never reached the field (focused,
+            # empty, no key of the view acted on them); `n` focuses it again and it is retyped.
+            type_into(tmux, note, tries=3, timeout=15, refocus="n")
             tmux.keys("Enter")
             note_at[note] = shown(rf"\[(\d\d:\d\d:\d\d)\] {re.escape(note)}", 30, f"the note {note!r} saved")[1]
         tmux.keys("Escape")  # back to the transcript
