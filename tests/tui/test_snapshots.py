@@ -180,3 +180,43 @@ def test_live_screen_with_notes(snap_compare, store, make_deps):
         assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
     finally:
         hold.set()
+
+
+def test_live_screen_with_the_rewrite_backend_failed(snap_compare, store, make_deps):
+    """The backend named at start (mlx) failed to load on the compute thread: the meeting
+    records on, the status bar names it failed (`rewrite mlx ✖ failed`), and a toast says why
+    and how to clean later. The failure comes as the recorder reports it (its listener's
+    `on_rewrite_error`, with the line its factory's error makes)."""
+    app, sid, feed, hold = _live(store, make_deps)
+
+    async def run_before(pilot):
+        screen = await feed(pilot)
+        screen.listener.on_rewrite_error("weights are damaged")
+        await pilot.pause(0.1)
+        assert "rewrite mlx ✖ failed" in screen.status_text()
+        _release_later(hold)
+
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        hold.set()
+
+
+def test_new_meeting_dialog(snap_compare, seeded, make_deps):
+    """`n` on the meetings list: the dialog over it, with two devices, the system audio, and
+    two speech models (the plan's first). Fixed lists and title: nothing is read from this
+    machine."""
+    from notetaker.tui.deps import MeetingSetup, SpeechChoice
+
+    setup = MeetingSetup(devices=[("[1] USB mic  (default)", "usb"), ("[2] Webcam", "cam")], system_audio=True,
+                         speech=[SpeechChoice("whisper/tiny.en, 0.3 GB, the plan's choice", "whisper", "tiny.en"),
+                                 SpeechChoice("whisper/base.en, 0.5 GB", "whisper", "base.en")],
+                         title="Meeting 2025-03-05 10:00")
+    app = make_app(make_deps(seeded.store, meeting_setup=lambda: setup, source_for=lambda choice: None))
+
+    async def open_dialog(pilot):
+        await pilot.press("n")
+        await settle(pilot, 0.05)
+
+    # 40 rows: with two devices and two models the dialog is taller than SIZE's 30 (there it scrolls)
+    assert snap_compare(app, terminal_size=(SIZE[0], 40), run_before=open_dialog)
