@@ -225,7 +225,7 @@ def test_a_meeting_from_the_list_with_notes_and_a_mark_exported_to_markdown(tmp_
     markdown = path.read_text(encoding="utf-8")
     for note in NOTES:
         assert f"- **[{note_at[note]}]** {note}\n" in markdown, markdown
-    assert f"- **[{mark_at}]** Decision: {MARK}\n" in markdown, markdown
+    assert f"> **▸ [{mark_at}] Decision**: {MARK}\n" in markdown, markdown  # inline, at its moment
     assert 'status: "complete"' in markdown, markdown
     transcript = markdown.split("## Transcript", 1)[1].lower()
     for word in FIRST_FINAL_WORDS:
