@@ -132,6 +132,14 @@ def _live(store, make_deps):
     return app, sid, feed, hold
 
 
+def _shoot(snap_compare, app, hold, run_before) -> None:
+    """The snapshot of a held live view; the engine is released whatever happens."""
+    try:
+        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    finally:
+        hold.set()
+
+
 def _release_later(hold) -> None:
     """After the screenshot, let the app close. Under load the screenshot once came after a
     0.5 s release and showed the meeting stopped; 3 s costs at most 3 s per run."""
@@ -154,10 +162,7 @@ def test_live_screen(snap_compare, store, make_deps):
         await pilot.pause(0.1)
         _release_later(hold)
 
-    try:
-        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-    finally:
-        hold.set()
+    _shoot(snap_compare, app, hold, run_before)
 
 
 def test_live_screen_with_notes(snap_compare, store, make_deps):
@@ -176,10 +181,7 @@ def test_live_screen_with_notes(snap_compare, store, make_deps):
         await pilot.pause(0.1)
         _release_later(hold)
 
-    try:
-        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-    finally:
-        hold.set()
+    _shoot(snap_compare, app, hold, run_before)
 
 
 def test_live_screen_with_the_rewrite_backend_failed(snap_compare, store, make_deps):
@@ -196,10 +198,7 @@ def test_live_screen_with_the_rewrite_backend_failed(snap_compare, store, make_d
         assert "rewrite mlx ✖ failed" in screen.status_text()
         _release_later(hold)
 
-    try:
-        assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
-    finally:
-        hold.set()
+    _shoot(snap_compare, app, hold, run_before)
 
 
 def test_new_meeting_dialog(snap_compare, seeded, make_deps):
