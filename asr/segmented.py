@@ -26,7 +26,7 @@ import numpy as np
 
 from asr.agreement import LocalAgreement, plain_word
 from asr.base import SAMPLE_RATE, Event, Final, Partial, Session, SessionOptions
-from asr.sentences import clause_ends, quiet_stretches, readable, sentence_ends
+from asr.sentences import gaps_between, reading_finals
 from asr.vad import Endpointer, Utterance, VadConfig
 
 MAX_PAUSE_S = 0.8  # pause kept between packed utterances, beyond their own padding
@@ -347,18 +347,11 @@ class SegmentedSession(Session):
 
 def _finals(spans: list[Span], flags: tuple[str, ...], utterances: list[Utterance] = (),
             audio=None) -> list[Final]:
-    """Finals from decoded spans: a span that runs across a pause (between the utterances, or
-    a shorter one inside an utterance, found in `audio(start, end)`) or on past MAX_FINAL_S is
-    split at its sentence ends (asr/sentences.py)."""
-    gaps = [(a.end, b.start) for a, b in zip(utterances, utterances[1:]) if b.start > a.end]
-    out = []
-    for s in spans:
-        pauses = gaps
-        if audio is not None and (sentence_ends(s.text) or clause_ends(s.text)):
-            pauses = gaps + quiet_stretches(audio(s.start, s.end), SAMPLE_RATE, s.start)
-        out += [Final(text, round(a, 3), round(max(a, b), 3), flags=flags)
-                for a, b, text in readable(s.start, s.end, s.text, pauses)]
-    return out
+    """Finals from decoded spans, each split for reading where it runs across a pause between
+    the utterances, or a shorter one inside one found in `audio(start, end)` (asr/sentences.py)."""
+    gaps = gaps_between(utterances)
+    audio = audio or (lambda start, end: np.zeros(0, np.float32))
+    return [f for s in spans for f in reading_finals(s.start, s.end, s.text, flags, gaps, audio)]
 
 
 def _cut(win: list[Utterance], spans: list[Span], complete_until: float | None,

@@ -12,9 +12,11 @@ is the same, word for word.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from asr.base import SAMPLE_RATE, Final
 
 MAX_FINAL_S = 15.0  # longer than this, a segment holding several sentences is split
 NEAR_S = 1.5  # a sentence end this close (by its place in the text) to a pause is split there
@@ -115,6 +117,22 @@ def _time_at(speech: list[tuple[float, float]], offset: float) -> float:
             return a + offset
         offset -= b - a
     return speech[-1][1]
+
+
+def gaps_between(utterances: Sequence) -> list[tuple[float, float]]:
+    """The pauses between consecutive utterances (anything with .start and .end, in order)."""
+    return [(a.end, b.start) for a, b in zip(utterances, utterances[1:]) if b.start > a.end]
+
+
+def reading_finals(start: float, end: float, text: str, flags: tuple[str, ...],
+                   gaps: Sequence[tuple[float, float]], audio: Callable[[float, float], np.ndarray]) -> list[Final]:
+    """The finals for text decoded from `start` to `end`, split for reading (`readable`) at the
+    `gaps` between utterances and, where the text has a sentence or clause end to split at, at
+    the quiet stretches inside it (`audio(start, end)`: the stream's samples then)."""
+    pauses = list(gaps)
+    if sentence_ends(text) or clause_ends(text):
+        pauses += quiet_stretches(audio(start, end), SAMPLE_RATE, start)
+    return [Final(t, round(a, 3), round(max(a, b), 3), flags=flags) for a, b, t in readable(start, end, text, pauses)]
 
 
 def quiet_stretches(audio: np.ndarray, rate: int, start: float) -> list[tuple[float, float]]:

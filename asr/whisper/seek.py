@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 import mlx.core as mx
 import numpy as np
 
-from asr.base import FLAG_NO_SPEECH, SAMPLE_RATE, Event, Final, Session
+from asr.base import FLAG_NO_SPEECH, SAMPLE_RATE, Event, Session
 from asr.features import HOP, N_FRAMES, whole_log_mel
-from asr.sentences import clause_ends, quiet_stretches, readable, sentence_ends
+from asr.sentences import gaps_between, reading_finals
 from asr.vad import Endpointer, Utterance
 from asr.whisper.decoding import (
     TIME_PRECISION,
@@ -74,18 +74,19 @@ class SeekSession(Session):
         self._finished = True
         if audio.size < SAMPLE_RATE // 10:
             return []
-        return [f for p, text, flags in self._transcribe(audio) for f in self._finals(p, text, flags, audio)]
+        gaps = gaps_between(self._speech)
 
-    def _finals(self, p: _Piece, text: str, flags: tuple[str, ...], audio: np.ndarray) -> list[Final]:
-        """The piece's final, split for reading where it runs across a pause (asr/sentences.py)."""
+        def between(start: float, end: float) -> np.ndarray:
+            return audio[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+
+        return [f for p, text, flags in self._transcribe(audio)
+                for f in reading_finals(p.start, p.end, text, self._flags(p, flags), gaps, between)]
+
+    def _flags(self, p: _Piece, flags: tuple[str, ...]) -> tuple[str, ...]:
         # Text where the VAD heard no speech at all is suspect (noise, music): flag it.
         if not any(min(u.end, p.end) - max(u.start, p.start) > 0 for u in self._speech):
             flags = tuple(dict.fromkeys(flags + (FLAG_NO_SPEECH,)))
-        pauses = [(a.end, b.start) for a, b in zip(self._speech, self._speech[1:]) if b.start > a.end]
-        if sentence_ends(text) or clause_ends(text):
-            a, b = int(p.start * SAMPLE_RATE), int(p.end * SAMPLE_RATE)
-            pauses = pauses + quiet_stretches(audio[a:b], SAMPLE_RATE, p.start)
-        return [Final(t, round(s, 3), round(max(s, e), 3), flags=flags) for s, e, t in readable(p.start, p.end, text, pauses)]
+        return flags
 
     def _transcribe(self, audio: np.ndarray):
         mel = whole_log_mel(audio, self.decoder.model.dims.n_mels)
