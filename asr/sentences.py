@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from asr.base import SAMPLE_RATE, Final
+from asr.vad import as_frames, frame_db
 
 MAX_FINAL_S = 15.0  # longer than this, a segment holding several sentences is split
 NEAR_S = 1.5  # a sentence end this close (by its place in the text) to a pause is split there
@@ -139,12 +140,10 @@ def quiet_stretches(audio: np.ndarray, rate: int, start: float) -> list[tuple[fl
     """Pauses inside `audio` (which begins at stream time `start`): runs of PAUSE_S or more of
     frames within PAUSE_DB of its quietest tenth. Word gaps are shorter; sentence ends and
     turn changes are not."""
-    frame = int(FRAME_S * rate)
-    n = len(audio) // frame
+    energy = frame_db(as_frames(audio, int(FRAME_S * rate)))
+    n = len(energy)
     if n < 3:
         return []
-    x = audio[: n * frame].reshape(n, frame).astype(np.float64)
-    energy = 10.0 * np.log10(np.mean(x**2, axis=1) + 1e-12)
     quiet = energy < np.percentile(energy, 10) + PAUSE_DB
     out, i = [], 0
     while i < n:

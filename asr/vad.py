@@ -17,6 +17,17 @@ import numpy as np
 from asr.base import SAMPLE_RATE
 
 
+def as_frames(audio: np.ndarray, frame: int) -> np.ndarray:
+    """The whole `frame`-sample frames of `audio`, one a row, as float64 (a tail is left out)."""
+    n = len(audio) // frame
+    return np.asarray(audio[: n * frame], dtype=np.float64).reshape(n, frame)
+
+
+def frame_db(frames: np.ndarray) -> np.ndarray:
+    """The energy of each frame (a row of `as_frames`) in dB: 10 log10 of its mean square."""
+    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
 @dataclass(frozen=True)
 class VadConfig:
     frame_s: float = 0.03
@@ -82,8 +93,8 @@ class Endpointer:
         self._pending = x[n_frames * self.frame :]
         if n_frames == 0:
             return []
-        frames = x[: n_frames * self.frame].reshape(n_frames, self.frame).astype(np.float64)
-        energy = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+        frames = as_frames(x, self.frame)
+        energy = frame_db(frames)
         spec = np.abs(np.fft.rfft(frames * np.hanning(self.frame), axis=1))[:, self._bins] ** 2 + 1e-20
         flatness = np.exp(np.mean(np.log(spec), axis=1)) / np.mean(spec, axis=1)
         out: list[Utterance] = []

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.base import Engine, Final, SessionOptions
+from asr.vad import as_frames, frame_db
 from storage import SegmentRecord, SessionRecord, SessionStore
 from storage.export import clock
 
@@ -139,12 +140,8 @@ def _pause_after(reader: SpoolReader, channel: int, t: float) -> bool:
     tail = around[a:a + int(PAUSE_S * rate)]
     if len(tail) < frame:
         return True  # the spool ends here: nothing after t to cut
-
-    def energies(x: np.ndarray) -> np.ndarray:
-        n = len(x) // frame
-        return 10 * np.log10(np.mean(x[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1) + 1e-12)
-    floor = float(np.percentile(energies(around), 10))
-    return bool(np.all(energies(tail) < max(floor + PAUSE_DB, SILENCE_DBFS)))
+    floor = float(np.percentile(frame_db(as_frames(around, frame)), 10))
+    return bool(np.all(frame_db(as_frames(tail, frame)) < max(floor + PAUSE_DB, SILENCE_DBFS)))
 
 
 def inspect_meeting(store: SessionStore, sessions_dir: Path, session: SessionRecord) -> Recoverable:
