@@ -151,7 +151,6 @@ class Recorder:
         # capture and the ASR start without waiting for it, and if it fails (a model missing,
         # not downloadable, too big; a server down) the meeting goes on without cleanup.
         self._rewrite_factory = rewrite_factory if rewrite is None else None
-        self.rewrite_problem: str | None = None  # why cleanup is off, once it failed
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared while paused
         self._running.set()
@@ -414,7 +413,7 @@ class Recorder:
             cleaned = self._timed(lambda: self.rewrite.cleanup(
                 [Segment(s.id, s.start_s, s.end_s, s.text, s.channel) for s in todo]))
         except RewriteError as e:
-            self.rewrite, self.rewrite_problem = None, str(e)
+            self.rewrite = None
             self._emit("on_rewrite_error", str(e))
             return False
         self.store.set_clean_text({s.id: text for s, text in zip(todo, cleaned)})
@@ -426,7 +425,6 @@ class Recorder:
         for the caller to close. A factory not yet loaded is dropped."""
         self._rewrite_factory = None
         old, self.rewrite = self.rewrite, backend
-        self.rewrite_problem = None
         return old
 
     def _load_rewrite(self) -> bool:
@@ -437,8 +435,7 @@ class Recorder:
         try:
             self.rewrite = self._timed(factory)
         except Exception as e:  # whatever a load throws, the meeting goes on without cleanup
-            self.rewrite_problem = " ".join(str(e).split()) or type(e).__name__
-            self._emit("on_rewrite_error", self.rewrite_problem)
+            self._emit("on_rewrite_error", " ".join(str(e).split()) or type(e).__name__)
             return False
         return self.rewrite is not None
 

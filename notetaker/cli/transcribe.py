@@ -75,8 +75,7 @@ class _Printer(RecorderListener):
 
     def on_rewrite_error(self, message: str) -> None:
         self._clear_status()
-        print(f"notetaker: cleanup is off: {message}; the transcript is saved as heard (clean it later with "
-              f"`notetaker summarize --clean {self.session_id}`)", file=sys.stderr)
+        _say_cleanup_off(message, self.session_id)
 
     def on_capture_error(self, message: str, saved: bool = True) -> None:
         if self.as_json:
@@ -192,8 +191,7 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
         check_engine_flags(args, settings.engine)
         factories = Factories(settings, ready.context_tokens)
         if ready.rewrite_off:
-            print(f"notetaker: cleanup is off: {ready.rewrite_off}; the meeting records without it "
-                  "(clean it afterwards with `notetaker summarize --clean ID`)", file=sys.stderr)
+            _say_cleanup_off(ready.rewrite_off)
         engine = factories.engine()
         store = open_store(settings)
         printer = _Printer(args.json, args.realtime)
@@ -252,6 +250,12 @@ def _ctrl_c_ends(recorder, printer: _Printer):
         signal.signal(signal.SIGINT, previous)
 
 
+def _say_cleanup_off(why: str, session_id: int | None = None) -> None:
+    """The one line that says a rewrite backend is out of the meeting, and how to clean later."""
+    print(f"notetaker: cleanup is off: {why}; the transcript is kept as heard (clean it later with "
+          f"`notetaker summarize --clean {session_id or 'ID'}`)", file=sys.stderr)
+
+
 def _flag_file(store, audio, session_id: int) -> None:
     """What decoding found that the transcript does not show (damage skipped, audio that ends
     before the header says, speech-level audio with no text): a warning line each and a
@@ -280,8 +284,7 @@ def _clean_after(store, settings: Settings, plan, session_id: int) -> None:
         finally:
             backend.close()
     except Exception as e:  # whatever a load throws: the transcript is saved, only uncleaned
-        print(f"notetaker: cleanup is off: {' '.join(str(e).split()) or type(e).__name__}; the transcript is "
-              f"saved as heard (clean it later with `notetaker summarize --clean {session_id}`)", file=sys.stderr)
+        _say_cleanup_off(" ".join(str(e).split()) or type(e).__name__, session_id)
 
 
 # -- recover ---------------------------------------------------------------------------------
