@@ -182,9 +182,8 @@ def render_text(r: dict[str, Any]) -> str:
 
 def _server_lines(servers: dict[str, Any]) -> list[str]:
     from notetaker.servers import describe
-    from rewrite.openai_compat import Server
 
-    found = [describe(Server(f["url"], f["label"], tuple(f["models"]))) for f in servers["found"]]
+    found = [describe(f["label"], f["url"], f["models"]) for f in servers["found"]]
     if found:
         return [f"server     {line}" for line in found]
     if servers["ports"]:

@@ -39,8 +39,7 @@ def servers(settings: Settings) -> list[Server]:
     return list(_detect(ports)) if ports else []
 
 
-def describe(server: Server) -> str:
+def describe(label: str, url: str, models) -> str:
     """"Ollama at http://127.0.0.1:11434/v1 (serves llama3.2, qwen2.5)"."""
-    served = ", ".join(server.models[:6]) + (" …" if len(server.models) > 6 else "") if server.models else \
-        "its default model"
-    return f"{server.label} at {server.url} (serves {served})"
+    served = ", ".join(models[:6]) + (" …" if len(models) > 6 else "") if models else "its default model"
+    return f"{label} at {url} (serves {served})"
