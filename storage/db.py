@@ -182,6 +182,32 @@ def _m0005_notes(db: Database) -> None:
     END""")
 
 
+@_migration("0006_edits_and_speakers")
+def _m0006_edits_and_speakers(db: Database) -> None:
+    # A person's correction of a segment, kept beside the heard `text` (which is never
+    # overwritten, as with `clean_text`); NULL while the segment is unedited.
+    db.execute("ALTER TABLE segments ADD COLUMN edited_text TEXT")
+    # Every edit, in order, so the last one can be undone: `before` is the edited_text the
+    # segment had (NULL: it was unedited), `after` the one it got (NULL: edit removed).
+    db.execute("""CREATE TABLE segment_edits (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        segment_id INTEGER NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        before TEXT,
+        after TEXT,
+        created_at TEXT NOT NULL
+    )""")
+    db.execute("CREATE INDEX segment_edits_session_id ON segment_edits (session_id, id)")
+    # Speaker labels of a meeting (segments.speaker holds the label: S1, S2, ...) and the
+    # name a person gave each; a label merged into another is rewritten in segments.
+    db.execute("""CREATE TABLE speakers (
+        session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        name TEXT,
+        PRIMARY KEY (session_id, label)
+    )""")
+
+
 # The id for a new session: above every id there is and every id ever deleted.
 NEXT_SESSION_ID = ("(SELECT MAX(COALESCE((SELECT MAX(id) FROM sessions), 0),"
                    " COALESCE((SELECT value FROM id_floor WHERE name = 'sessions'), 0)) + 1)")
