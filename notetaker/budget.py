@@ -40,6 +40,8 @@ from asr.runtime.footprint import (
     summarize,
 )
 
+from notetaker.errors import one_line
+
 GiB = 2**30
 RESERVE_MIN = 2 * GiB
 RESERVE_SHARE = 0.25
@@ -591,7 +593,7 @@ def loaded_bytes(item, machine: Machine) -> tuple[int | None, str | None]:
         else:
             return None, None
     except (ASRError, OSError, ValueError, KeyError, TypeError) as e:
-        return None, " ".join(str(e).split()) or type(e).__name__
+        return None, one_line(e)
     if candidate.family == LLM:
         candidate = at_context(candidate, LIST_CONTEXT, machine)
     return candidate.footprint.total, None

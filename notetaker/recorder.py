@@ -31,6 +31,7 @@ from storage import SegmentRecord, SessionRecord, SessionStore, StoreError
 
 from notetaker.audio import AudioSource
 from notetaker.channels import Channels, Continuation
+from notetaker.errors import one_line
 
 PROGRESS_EVERY_S = 1.0
 STORE_WAIT_MS = 200  # a final waits this long for another writer's lock, then waits in memory
@@ -435,7 +436,7 @@ class Recorder:
         try:
             self.rewrite = self._timed(factory)
         except Exception as e:  # whatever a load throws, the meeting goes on without cleanup
-            self._emit("on_rewrite_error", " ".join(str(e).split()) or type(e).__name__)
+            self._emit("on_rewrite_error", one_line(e))
             return False
         return self.rewrite is not None
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from notetaker.errors import one_line
+
 from .base import AudioError
 
 INSTALL_PORTAUDIO = "install PortAudio: sudo apt-get install libportaudio2 (macOS: brew install portaudio)"
@@ -247,7 +249,7 @@ def _names(devices: list[DeviceInfo], limit: int = 12) -> str:
 
 def reason(e: BaseException) -> str:
     """A PortAudio error as words: no class names, no error codes."""
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = one_line(e)
     text = re.sub(r"^Error (opening|starting|stopping|closing) \w+:\s*", "", text)
     text = re.sub(r"\s*\[PaErrorCode -?\d+\]", "", text)
     return text.replace("Error", "error").strip() or "unknown problem"

@@ -15,6 +15,7 @@ import sys
 from notetaker import __version__
 from notetaker.cli.output import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, in_terminal
 from notetaker.config import ConfigError, Settings, load_settings
+from notetaker.errors import one_line
 
 SQLITE_MAX_INT = 2**63 - 1
 MIN_SPEED, MAX_SPEED = 0.1, 1000.0  # --realtime --speed: slower than a tenth never ends, faster is batch
@@ -243,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, _user_errors()):
             from notetaker.models import download_advice
 
-            print(f"notetaker: {_one_line(e)}{download_advice(e)}", file=sys.stderr)
+            print(f"notetaker: {one_line(e)}{download_advice(e)}", file=sys.stderr)
             return EXIT_USAGE
         if os.environ.get("NOTETAKER_DEBUG"):
             raise
-        print(f"notetaker: internal error: {type(e).__name__}: {_one_line(e)} "
+        print(f"notetaker: internal error: {type(e).__name__}: {one_line(e)} "
               "(run again with NOTETAKER_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_INTERNAL
 
@@ -265,7 +266,4 @@ def _command(name: str):
     return getattr(module, f"cmd_{name.replace('-', '_')}")
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text or type(e).__name__
 

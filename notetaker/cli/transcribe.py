@@ -18,6 +18,7 @@ from notetaker.cli.output import (
     check_engine_flags,
     write_json,
 )
+from notetaker.errors import one_line
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import (
@@ -284,7 +285,7 @@ def _clean_after(store, settings: Settings, plan, session_id: int) -> None:
         finally:
             backend.close()
     except Exception as e:  # whatever a load throws: the transcript is saved, only uncleaned
-        _say_cleanup_off(" ".join(str(e).split()) or type(e).__name__, session_id)
+        _say_cleanup_off(one_line(e), session_id)
 
 
 # -- recover ---------------------------------------------------------------------------------
