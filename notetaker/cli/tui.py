@@ -66,7 +66,8 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
 
     factories = Factories(settings, context_tokens)
     return AppDeps(store=store, engine_factory=factories.engine, source_factory=source_factory,
-                   meeting_setup=lambda: meeting_setup(settings), source_for=lambda choice: source_for(settings, choice),
+                   meeting_setup=lambda: meeting_setup(settings),
+                   prepare_meeting=lambda choice: prepare_meeting(settings, store, choice),
                    rewrite_factory=factories.rewrite, options=session_options(settings, partials=realtime),
                    title=title, realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",
                    rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", rewrite_off=rewrite_off,
@@ -133,6 +134,36 @@ def speech_choices(settings: Settings, plan) -> list:
             seen.add((c.engine, c.spec))
             out.append(SpeechChoice(label(c), c.engine, c.spec))
     return out
+
+
+def live_deps(ready, store, *, title: str, source_factory: Callable, realtime: bool = True,
+              audio_path: Path | None = None):
+    """The deps of a live meeting once `prepare` has passed: `notetaker record`'s, and those of
+    a meeting started from the meetings list."""
+    deps = build_deps(ready.settings, store, title=title, realtime=realtime, engine_label=ready.engine_label,
+                      rewrite_backend=ready.rewrite, rewrite_off=ready.rewrite_off, source_factory=source_factory,
+                      context_tokens=ready.context_tokens)
+    deps.audio_path = audio_path
+    deps.memory_budget_bytes = ready.plan.budget
+    deps.memory_planned_bytes = sum(c.footprint.total for c in ready.plan.during if c.footprint)
+    return deps
+
+
+def prepare_meeting(settings: Settings, store, choice):
+    """A meeting started from the meetings list gets the checks `notetaker record` runs:
+    the plan for the speech model chosen, its options, its download, the rewrite backend (off
+    with its reason when it cannot run), and the input opened once. Raises with one line."""
+    from dataclasses import replace
+
+    from notetaker.audio.file import path_text
+
+    if choice.speech is not None:
+        settings = replace(settings, engine=choice.speech.engine, model=choice.speech.model)
+    ready = prepare(settings)
+    source_for(ready.settings, choice).close()  # a device or file that cannot open: one line, nothing saved
+    audio_path = path_text(choice.file.expanduser().resolve()) if choice.file is not None else None
+    return live_deps(ready, store, title=choice.title, source_factory=lambda: source_for(ready.settings, choice),
+                     audio_path=audio_path)
 
 
 def source_for(settings: Settings, choice):
@@ -221,7 +252,7 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
         realtime = True
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
     ready = prepare(settings)
-    settings, plan = ready.settings, ready.plan
+    settings = ready.settings
     check_engine_flags(args, settings.engine)
     _need_terminal("notetaker record")
     from notetaker.tui.app import make_app
@@ -229,13 +260,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     _write_templates(settings)
     store = open_store(settings)
     try:
-        deps = build_deps(settings, store, title=title, realtime=realtime, engine_label=ready.engine_label,
-                          rewrite_backend=ready.rewrite, rewrite_off=ready.rewrite_off,
-                          source_factory=source_factory,
-                          context_tokens=ready.context_tokens)
-        deps.audio_path = path_text(path.resolve()) if path is not None else None
-        deps.memory_budget_bytes = plan.budget
-        deps.memory_planned_bytes = sum(c.footprint.total for c in plan.during if c.footprint)
+        deps = live_deps(ready, store, title=title, realtime=realtime, source_factory=source_factory,
+                         audio_path=path_text(path.resolve()) if path is not None else None)
         result, stopped = _run_app(make_app(deps, live=True))
         return _report(result, store, stopped, settings.sessions_dir)
     finally:

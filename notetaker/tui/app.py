@@ -13,12 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from textual import on
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen
 
-from notetaker.tui.deps import AppDeps, meeting_deps
+from notetaker.errors import one_line
+from notetaker.tui.deps import AppDeps
 from notetaker.tui.dialogs import ConfirmDialog, MarkDialog, TextPrompt
 from notetaker.tui.messages import LiveEnded, OpenMeeting, OpenSummary, ShowSegment, StartMeeting
 from notetaker.tui.new_meeting import NewMeetingDialog
@@ -28,6 +29,7 @@ from notetaker.tui.screens.meeting import MeetingScreen
 from notetaker.tui.screens.search import SearchScreen
 from notetaker.tui.screens.sessions import SessionsScreen
 from notetaker.tui.screens.summary import SummaryScreen
+from notetaker.tui.widgets.notes_pane import NotesPane
 
 
 class NotetakerApp(App):
@@ -78,12 +80,19 @@ class NotetakerApp(App):
         if self.recorder is not None and not self.recorder.finished:
             self.notify("a meeting is already recording", severity="warning")
             return
+        if self.deps.prepare_meeting is not None:
+            self._prepare_meeting(self.deps.prepare_meeting, m.choice)
+
+    @work(thread=True, exclusive=True, group="new-meeting")
+    def _prepare_meeting(self, prepare_meeting, choice) -> None:
+        """The checks and downloads `notetaker record` runs before a meeting, off the UI
+        thread; the live view opens once they pass, and a failure is one line."""
         try:
-            deps = meeting_deps(self.deps, m.choice)
-        except ValueError as e:
-            self.notify(str(e), severity="error")
+            deps = prepare_meeting(choice)
+        except Exception as e:
+            self.call_from_thread(self.notify, f"cannot start the meeting: {one_line(e)}", severity="error")
             return
-        self.push_screen(LiveScreen(deps))
+        self.call_from_thread(self.push_screen, LiveScreen(deps))
 
     @on(LiveEnded)
     def _live_ended(self, m: LiveEnded) -> None:
@@ -134,7 +143,7 @@ class NotetakerApp(App):
 def key_sections() -> list[tuple[str, type]]:
     """(heading, class) for the app and each screen, in the order a person meets them."""
     return [("Everywhere", NotetakerApp), ("Meetings", SessionsScreen), ("Live meeting", LiveScreen),
-            ("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
+            ("Notes (live meeting)", NotesPane), ("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
             ("Help", HelpScreen), ("Yes/no question", ConfirmDialog), ("Text prompt", TextPrompt),
             ("Mark", MarkDialog), ("New meeting", NewMeetingDialog)]
 

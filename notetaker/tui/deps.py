@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,21 +77,9 @@ class AppDeps:
     spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)
     keep_audio: bool = True  # keep the compacted audio after a clean stop
     engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery
-    # a new meeting from the meetings list (`n`): what can be chosen, and the source a choice opens
+    # a new meeting from the meetings list (`n`): what can be chosen, and the deps of the
+    # meeting a choice describes once the checks `notetaker record` runs have passed (plan,
+    # options, downloads, the input opens); both are called off the UI thread, and raise with
+    # one line when the meeting cannot start
     meeting_setup: Callable[[], MeetingSetup] | None = None
-    source_for: Callable[[MeetingChoice], AudioSource] | None = None
-
-
-def meeting_deps(deps: AppDeps, choice: MeetingChoice) -> AppDeps:
-    """The deps of a meeting started from the meetings list: its title, its source, and the
-    speech model chosen (loaded by name when the app can; else the configured engine)."""
-    if deps.source_for is None:
-        raise ValueError("these deps cannot open a source for a new meeting (no source_for)")
-    source_for = deps.source_for
-    engine, label = deps.engine_factory, deps.engine_label
-    speech, loader = choice.speech, deps.engine_loader
-    if speech is not None and loader is not None:
-        engine, label = (lambda: loader(speech.engine, speech.model)), f"{speech.engine}/{speech.model}"
-    return replace(deps, title=choice.title, rewrite_backend=choice.rewrite, source_factory=lambda: source_for(choice), engine_factory=engine,
-                   engine_label=label, realtime=True,
-                   audio_path=choice.file.expanduser().resolve() if choice.file is not None else None)
+    prepare_meeting: Callable[[MeetingChoice], AppDeps] | None = None

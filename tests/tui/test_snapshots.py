@@ -211,11 +211,11 @@ def test_new_meeting_dialog(snap_compare, seeded, make_deps):
                          speech=[SpeechChoice("whisper/tiny.en, 0.3 GB, the plan's choice", "whisper", "tiny.en"),
                                  SpeechChoice("whisper/base.en, 0.5 GB", "whisper", "base.en")],
                          title="Meeting 2025-03-05 10:00")
-    app = make_app(make_deps(seeded.store, meeting_setup=lambda: setup, source_for=lambda choice: None))
+    app = make_app(make_deps(seeded.store, meeting_setup=lambda: setup, prepare_meeting=lambda choice: None))
 
     async def open_dialog(pilot):
         await pilot.press("n")
         await settle(pilot, 0.05)
 
-    # 40 rows: with two devices and two models the dialog is taller than SIZE's 30 (there it scrolls)
-    assert snap_compare(app, terminal_size=(SIZE[0], 40), run_before=open_dialog)
+    # SIZE's 30 rows: with two devices and two models the whole dialog fits (Start included)
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_dialog)

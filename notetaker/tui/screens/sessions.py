@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Footer, Header, Static
 
 from notetaker.inert import inert
+from notetaker.errors import one_line
 from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.dialogs import ConfirmDialog
@@ -129,8 +130,8 @@ class SessionsScreen(SessionScreen):
         # Keys that act on a meeting are hidden while there is none.
         if action in ("open", "rename", "delete", "export", "summarize", "recover"):
             return bool(self.sessions)
-        if action == "new_meeting":  # only where the app can open a source (not in tests without one)
-            return self.deps.meeting_setup is not None and self.deps.source_for is not None
+        if action == "new_meeting":  # only where the app can start one (not in tests without it)
+            return self.deps.meeting_setup is not None and self.deps.prepare_meeting is not None
         return True
 
     # -- keys ---------------------------------------------------------------------------------
@@ -212,19 +213,24 @@ class SessionsScreen(SessionScreen):
         if recorder is not None and not recorder.finished:
             self.notify("a meeting is recording already", severity="warning")
             return
-        if self.deps.meeting_setup is None:
-            return
+        if self.deps.meeting_setup is not None:
+            self._ask_for_meeting(self.deps.meeting_setup)
+
+    @work(thread=True, exclusive=True, group="new-meeting")
+    def _ask_for_meeting(self, meeting_setup) -> None:
+        """Listing the devices (pactl can take seconds) and the models happens here, off the
+        UI thread, which keeps taking keys meanwhile."""
         try:
-            setup = self.deps.meeting_setup()
+            setup = meeting_setup()
         except Exception as e:  # listing devices or models: one line, the list stays usable
-            self.notify(f"cannot start a meeting: {' '.join(str(e).split()) or type(e).__name__}", severity="error")
+            self.app.call_from_thread(self.notify, f"cannot start a meeting: {one_line(e)}", severity="error")
             return
 
         def done(choice) -> None:
             if choice is not None:
                 self.app.post_message(StartMeeting(choice))
 
-        self.app.push_screen(NewMeetingDialog(setup), done)
+        self.app.call_from_thread(self.app.push_screen, NewMeetingDialog(setup), done)
 
     def action_quit(self) -> None:
         recorder = getattr(self.app, "recorder", None)
