@@ -64,6 +64,45 @@ def test_typing_two_notes_saves_them_with_the_meeting_time(store, tmp_path):
     assert store.marks(sid) == []
 
 
+def test_up_picks_a_saved_line_to_change_or_delete_and_escape_keeps_it(store, tmp_path):
+    """↑ walks back through the saved lines into the field; Enter saves the change (its time
+    stays), an emptied line is deleted, escape gives back what was being typed."""
+    async def run():
+        app = make_app(deps_for(store, tmp_path, seconds=6.0, speed=1.0), live=True)
+        seen: dict = {}
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = live(app)
+            await wait_for(pilot, lambda: screen.state == "recording" and screen.progress is not None)
+            pane = screen.query_one(NotesPane)
+            await pilot.press("n")
+            for count, text in enumerate(("alpha", "bravo", "charlie"), start=1):
+                await pilot.press(*keys(text), "enter")
+                await wait_for(pilot, lambda count=count: len(shown_notes(screen)) == count)
+            await pilot.press(*keys("draft"))
+            await pilot.press("up", "up")  # charlie, then bravo
+            seen["picked"] = (pane.input.value, [w.id for w in screen.query(".note.editing")])
+            await pilot.press("escape")  # stops editing; the field has the draft back, focus stays
+            seen["escaped"] = (pane.input.value, pane.input.has_focus, pane.editing)
+            await pilot.press("ctrl+u", "up", "up", *keys(" two"), "enter")  # bravo → "bravo two"
+            await wait_for(pilot, lambda: any("bravo two" in t for t in shown_notes(screen)))
+            await pilot.press("up", "up", "up", "ctrl+u", "enter")  # alpha, emptied: deleted
+            await wait_for(pilot, lambda: len(shown_notes(screen)) == 2)
+            await pilot.press("up", "down", "down")  # charlie, then past the last: a new line again
+            seen["new_again"] = (pane.editing, pane.input.value)
+            seen["sid"], seen["shown"] = screen.session_id, shown_notes(screen)
+            await wait_for(pilot, lambda: screen.state == "finished", timeout=60)
+            await pilot.press("q")
+        return seen
+
+    seen = asyncio.run(run())
+    notes = store.notes(seen["sid"])
+    assert seen["picked"][0] == "bravo" and len(seen["picked"][1]) == 1
+    assert seen["escaped"] == ("draft", True, None)
+    assert [n.text for n in notes] == ["bravo two", "charlie"]
+    assert seen["shown"] == [f"[00:00:0{int(n.t_s)}] {n.text}" for n in notes]
+    assert seen["new_again"] == (None, "")
+
+
 def test_the_meeting_view_shows_the_notes(app, seeded):
     seeded.store.add_note(seeded.budget, 62.0, "push back on marketing")
 

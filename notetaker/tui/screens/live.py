@@ -16,13 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, TextPrompt
 from notetaker.inert import inert
+from notetaker.errors import one_line
 from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, NoteSaved, Notice, OpenSummary,
                                     PartialChanged, ProgressChanged, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
@@ -287,18 +288,19 @@ class LiveScreen(Screen):
         pane.display = not pane.display
         (pane.input if pane.display else self.query_one(LiveTranscript)).focus()
 
-    @on(Input.Submitted, "#note-input")
-    def _note_entered(self, event: Input.Submitted) -> None:
-        event.stop()
-        text = event.value.strip()
-        if not text:
-            return
+    @on(NotesPane.NoteEntered)
+    def _note_entered(self, m: NotesPane.NoteEntered) -> None:
         if self.session_id is None:
             self.notify("the meeting has not started yet; the note is kept in the box", severity="warning")
             return
-        at = self.progress.audio_s if self.progress else 0.0  # the meeting time it was typed at
-        event.input.value = ""
-        self._save_note(self.session_id, at, text)
+        pane = self.query_one(NotesPane)
+        if m.note is None:
+            at = self.progress.audio_s if self.progress else 0.0  # the meeting time it was typed at
+            pane.input.value = ""
+            self._save_note(self.session_id, at, m.text)
+        else:
+            pane.stop_editing()
+            self._change_note(m.note, m.text)
 
     @work(thread=True, group="notes")
     def _save_note(self, session_id: int, at: float, text: str) -> None:
@@ -310,12 +312,32 @@ class LiveScreen(Screen):
             return
         self.post_message(NoteSaved(note))
 
+    @work(thread=True, group="notes")
+    def _change_note(self, note, text: str) -> None:
+        """A saved line changed, or deleted when emptied; off the UI thread as a save is."""
+        try:
+            if text:
+                changed = self.deps.store.edit_note(note.id, text)
+            else:
+                self.deps.store.delete_note(note.id)
+        except StoreError as e:
+            self.post_message(Notice(f"note not changed ({e}): {text or note.text}", "error"))
+            return
+        pane = self.query_one(NotesPane)
+        if text:
+            self.app.call_from_thread(pane.change_note, changed)
+        else:
+            self.app.call_from_thread(pane.remove_note, note.id)
+
     @on(NoteSaved)
     def _note_saved(self, m: NoteSaved) -> None:
         self.query_one(NotesPane).add_note(m.note)
 
     def action_transcript(self) -> None:
-        """Escape: from typing a note back to the transcript (the pane stays open)."""
+        """Escape: stop editing a saved line; else, from typing a note back to the transcript
+        (the pane stays open)."""
+        if self.query_one(NotesPane).stop_editing(restore=True):
+            return
         self.query_one(LiveTranscript).focus()
 
     def action_cycle_rewrite(self) -> None:
@@ -328,7 +350,7 @@ class LiveScreen(Screen):
             try:
                 backend = self.deps.rewrite_factory(name) if name != "none" else None
             except Exception as e:  # whatever a load throws: the meeting goes on
-                self.post_message(RewriteOff(f"rewrite {name}: {' '.join(str(e).split()) or type(e).__name__}"))
+                self.post_message(RewriteOff(f"rewrite {name}: {one_line(e)}"))
                 return
             self.rewrite_failed = False
             if self.recorder is not None:
