@@ -38,6 +38,7 @@ class Settings:
     input_device: str | None = None  # microphone: a name, part of one, or an index (None: default)
     system_device: str | None = None  # loopback/monitor for the other side of a call ("auto": find one)
     mix_channels: bool = False  # one mixed channel instead of separate mic and system channels
+    output_device: str | None = None  # where playback is heard: a name, part of one, or an index (None: default)
     keep_audio: bool = True
     memory_budget_gb: float | None = None  # cap on what notetaker's models may take (None: the plan's)
 
@@ -60,7 +61,7 @@ class Settings:
 
 # config.toml sections map onto flat setting names: [rewrite] backend → rewrite_backend.
 _SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
-_AUDIO_SETTINGS = {"input_device", "system_device", "mix_channels", "keep_audio"}  # [audio] has no prefix: only these belong there
+_AUDIO_SETTINGS = {"input_device", "system_device", "mix_channels", "keep_audio", "output_device"}  # [audio] has no prefix: only these belong there
 DELAY_RANGE_MS = (80, 2400)
 _TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}

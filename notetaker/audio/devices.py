@@ -1,10 +1,12 @@
-"""Input devices: list them, choose one by name or index, find the system-audio (loopback) one.
+"""Audio devices: list them, choose one by name or index, find the system-audio (loopback)
+input; and the outputs that playback uses.
 
 Everything goes through PortAudio (sounddevice), imported only when a function here runs.
 On Linux PortAudio speaks ALSA, and a desktop's PulseAudio or PipeWire shows up there only
 as the `pulse` and `default` devices; its sources (microphones, and the `.monitor` of every
-output, which is what "system audio" is) are listed here too, read with `pactl`, and opened
-through PortAudio's `pulse` device with `PULSE_SOURCE` naming the source (see `open_input`).
+output, which is what "system audio" is) and its sinks (outputs) are listed here too, read
+with `pactl`, and opened through PortAudio's `pulse` device with `PULSE_SOURCE` or
+`PULSE_SINK` naming them (see `open_input`, `open_output`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ from .base import AudioError
 
 INSTALL_PORTAUDIO = "install PortAudio: sudo apt-get install libportaudio2 (macOS: brew install portaudio)"
 NO_INPUT = "no audio input device found; connect a microphone or choose one (see `notetaker doctor`)"
+NO_OUTPUT = "no audio output device found; connect speakers or headphones (see `notetaker doctor`)"
 # Names that mean "what the computer plays" rather than a microphone.
 MONITOR_WORDS = (".monitor", "monitor of", "blackhole", "loopback", "soundflower", "stereo mix", "what u hear")
 PACTL_TIMEOUT_S = 3.0
 # PortAudio's ALSA plugin devices claim dozens of channels; past this we open two and downmix.
 MAX_OPEN_CHANNELS = 8
 
-_ENV_LOCK = threading.Lock()  # PULSE_SOURCE is process-wide: one stream opens at a time
+_ENV_LOCK = threading.Lock()  # PULSE_SOURCE/PULSE_SINK are process-wide: one stream opens at a time
 _open_streams = 0  # streams open through `open_input`: PortAudio must not be re-scanned under them
 _count_lock = threading.Lock()
 
@@ -43,8 +46,9 @@ class PortAudioMissing(AudioError):
 
 @dataclass(frozen=True)
 class DeviceInfo:
-    """One input device. `index` is the PortAudio device that opens it (for a PulseAudio
-    source: PortAudio's `pulse` device, with `pulse_source` naming the source)."""
+    """One input (or output) device. `index` is the PortAudio device that opens it (for a
+    PulseAudio source or sink: PortAudio's `pulse` device, with `pulse_source` or
+    `pulse_sink` naming it); `channels` are its input (or output) channels."""
 
     index: int
     name: str
@@ -54,11 +58,17 @@ class DeviceInfo:
     is_monitor: bool
     hostapi: str = ""
     pulse_source: str | None = None
+    pulse_sink: str | None = None
+
+    @property
+    def pulse_name(self) -> str | None:
+        """The PulseAudio source or sink it is, or None for a PortAudio device."""
+        return self.pulse_source if self.pulse_source is not None else self.pulse_sink
 
     @property
     def label(self) -> str:
         """How a person sees it in a list: `[3] USB Mic` or `mic_a (PulseAudio)`."""
-        if self.pulse_source is not None:
+        if self.pulse_name is not None:
             return f"{self.name} (PulseAudio)"
         return f"[{self.index}] {self.name}"
 
@@ -92,37 +102,50 @@ def list_input_devices() -> list[DeviceInfo]:
     """Every input PortAudio can open, then PulseAudio/PipeWire sources where there are any.
 
     Raises AudioError when PortAudio is missing; an empty list when there is no input."""
+    return _list_devices("input")
+
+
+def list_output_devices() -> list[DeviceInfo]:
+    """Every output PortAudio can open, then PulseAudio/PipeWire sinks where there are any.
+
+    Raises AudioError when PortAudio is missing; an empty list when there is no output."""
+    return _list_devices("output")
+
+
+def _list_devices(kind: str) -> list[DeviceInfo]:
     sd = load_sounddevice()
+    key = f"max_{kind}_channels"
     try:
         devices = sd.query_devices()
         hostapis = sd.query_hostapis()
-        default_in = _default_input_index(sd)
+        default = _default_index(sd, kind)
     except Exception as e:  # PortAudio not initialised, a host API failing to answer
         raise AudioError(f"cannot list audio devices: {reason(e)}") from None
     out = [
         DeviceInfo(
             index=i,
             name=d["name"],
-            channels=int(d["max_input_channels"]),
+            channels=int(d[key]),
             default_rate=float(d["default_samplerate"]),
-            is_default=i == default_in,
-            is_monitor=looks_like_monitor(d["name"]),
+            is_default=i == default,
+            is_monitor=kind == "input" and looks_like_monitor(d["name"]),
             hostapi=hostapis[d["hostapi"]]["name"] if 0 <= d["hostapi"] < len(hostapis) else "",
         )
         for i, d in enumerate(devices)
-        if d["max_input_channels"] > 0
+        if d[key] > 0
     ]
     pulse = next((d for d in out if d.name == "pulse"), None)
     if pulse is not None:
-        out += pulse_sources(pulse.index)
+        out += pulse_sources(pulse.index) if kind == "input" else pulse_sinks(pulse.index)
     return out
 
 
-def _default_input_index(sd: Any) -> int:
+def _default_index(sd: Any, kind: str) -> int:
+    column = 0 if kind == "input" else 1
     try:
-        idx = sd.default.device[0]
+        idx = sd.default.device[column]
         if idx is None or idx < 0:
-            idx = sd.query_hostapis(sd.default.hostapi)["default_input_device"]
+            idx = sd.query_hostapis(sd.default.hostapi)[f"default_{kind}_device"]
         return int(idx)
     except Exception:
         return -1
@@ -130,15 +153,24 @@ def _default_input_index(sd: Any) -> int:
 
 def pulse_sources(pulse_index: int, run: Callable[..., str] | None = None) -> list[DeviceInfo]:
     """PulseAudio (or PipeWire's pulse server) sources, via `pactl`; none without it."""
+    return _pulse_devices(pulse_index, "source", run)
+
+
+def pulse_sinks(pulse_index: int, run: Callable[..., str] | None = None) -> list[DeviceInfo]:
+    """PulseAudio (or PipeWire's pulse server) sinks (outputs), via `pactl`; none without it."""
+    return _pulse_devices(pulse_index, "sink", run)
+
+
+def _pulse_devices(pulse_index: int, kind: str, run: Callable[..., str] | None) -> list[DeviceInfo]:
     run = run or _pactl
     try:
-        short = run("list", "short", "sources")
+        short = run("list", "short", f"{kind}s")
         info = run("info")
     except (OSError, subprocess.SubprocessError):
         return []
     default = ""
     for line in info.splitlines():
-        if line.startswith("Default Source:"):
+        if line.startswith(f"Default {kind.title()}:"):
             default = line.split(":", 1)[1].strip()
     out = []
     for line in short.splitlines():
@@ -149,8 +181,8 @@ def pulse_sources(pulse_index: int, run: Callable[..., str] | None = None) -> li
         m = re.search(r"(\d+)ch\s+(\d+)Hz", spec)
         channels, rate = (int(m.group(1)), float(m.group(2))) if m else (2, 48000.0)
         out.append(DeviceInfo(index=pulse_index, name=name, channels=channels, default_rate=rate,
-                              is_default=name == default, is_monitor=name.endswith(".monitor"),
-                              hostapi="PulseAudio", pulse_source=name))
+                              is_default=name == default, is_monitor=kind == "source" and name.endswith(".monitor"),
+                              hostapi="PulseAudio", **{f"pulse_{kind}": name}))
     return out
 
 
@@ -172,14 +204,16 @@ def _default_sink(run: Callable[..., str] | None = None) -> str | None:
     return None
 
 
-def choose_device(spec: str | int | None, devices: list[DeviceInfo] | None = None) -> DeviceInfo:
-    """The device `spec` names: None (or "default") the default input; an index; an exact
+def choose_device(spec: str | int | None, devices: list[DeviceInfo] | None = None,
+                  kind: str = "input") -> DeviceInfo:
+    """The device `spec` names: None (or "default") the default one; an index; an exact
     name; else a unique case-insensitive part of a name. Anything else is one AudioError line
-    listing the candidates."""
-    devices = list_input_devices() if devices is None else devices
+    listing the candidates. `kind`: "input" or "output" (what is listed when `devices` is None)."""
+    if devices is None:
+        devices = list_input_devices() if kind == "input" else list_output_devices()
     if not devices:
-        raise AudioError(NO_INPUT)
-    portaudio = [d for d in devices if d.pulse_source is None]
+        raise AudioError(NO_INPUT if kind == "input" else NO_OUTPUT)
+    portaudio = [d for d in devices if d.pulse_name is None]
     if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "default")):
         exact = [d for d in portaudio if d.name == "default"] if spec is not None else []
         for d in exact or [d for d in portaudio if d.is_default] or portaudio or devices:
@@ -189,7 +223,7 @@ def choose_device(spec: str | int | None, devices: list[DeviceInfo] | None = Non
         for d in portaudio:
             if d.index == index:
                 return d
-        raise AudioError(f"no input device has index {index}; available: {_names(devices)}")
+        raise AudioError(f"no {kind} device has index {index}; available: {_names(devices)}")
     text = str(spec).strip()
     for matches in ([d for d in devices if d.name == text],
                     [d for d in devices if d.name.lower() == text.lower()],
@@ -199,9 +233,9 @@ def choose_device(spec: str | int | None, devices: list[DeviceInfo] | None = Non
         if len({d.name for d in matches}) == 1 and matches:  # one device under several host APIs
             return next((d for d in matches if d.is_default), matches[0])
         if matches:
-            raise AudioError(f"input device {text!r} is ambiguous: it matches {_names(matches)}; "
+            raise AudioError(f"{kind} device {text!r} is ambiguous: it matches {_names(matches)}; "
                              "give more of the name or its index")
-    raise AudioError(f"no input device matches {text!r}; available: {_names(devices)}")
+    raise AudioError(f"no {kind} device matches {text!r}; available: {_names(devices)}")
 
 
 def default_system_device(devices: list[DeviceInfo] | None = None) -> DeviceInfo | None:
@@ -259,22 +293,23 @@ def reason(e: BaseException) -> str:
 
 
 @contextmanager
-def _pulse_source_env(source: str | None) -> Iterator[None]:
-    """Point PulseAudio's client library at `source` while a stream opens (it reads
-    PULSE_SOURCE when the ALSA `pulse` device connects)."""
-    if source is None:
+def _pulse_env(device: DeviceInfo) -> Iterator[None]:
+    """Point PulseAudio's client library at the device's source or sink while a stream opens
+    (it reads PULSE_SOURCE / PULSE_SINK when the ALSA `pulse` device connects)."""
+    if device.pulse_name is None:
         yield
         return
+    var = "PULSE_SOURCE" if device.pulse_source is not None else "PULSE_SINK"
     with _ENV_LOCK:
-        old = os.environ.get("PULSE_SOURCE")
-        os.environ["PULSE_SOURCE"] = source
+        old = os.environ.get(var)
+        os.environ[var] = device.pulse_name
         try:
             yield
         finally:
             if old is None:
-                os.environ.pop("PULSE_SOURCE", None)
+                os.environ.pop(var, None)
             else:
-                os.environ["PULSE_SOURCE"] = old
+                os.environ[var] = old
 
 
 def open_input(device: DeviceInfo, callback: Callable, finished_callback: Callable | None = None,
@@ -285,7 +320,7 @@ def open_input(device: DeviceInfo, callback: Callable, finished_callback: Callab
     or a device that is away for a moment)."""
     global _open_streams
     sd = load_sounddevice()
-    with _pulse_source_env(device.pulse_source):
+    with _pulse_env(device):
         stream = sd.InputStream(device=device.index, channels=device.open_channels, samplerate=device.rate,
                                 dtype="float32", blocksize=blocksize, latency="high", callback=callback,
                                 finished_callback=finished_callback)
@@ -294,8 +329,22 @@ def open_input(device: DeviceInfo, callback: Callable, finished_callback: Callab
     return stream
 
 
+def open_output(device: DeviceInfo, rate: int, channels: int) -> Any:
+    """An opened (not started) float32 OutputStream on `device` for blocking writes; closed
+    with `close_input` like an input stream (PortAudio is not re-scanned under it).
+
+    Raises sounddevice.PortAudioError (a rate or channel count the device refuses, say)."""
+    global _open_streams
+    sd = load_sounddevice()
+    with _pulse_env(device):
+        stream = sd.OutputStream(device=device.index, channels=channels, samplerate=rate, dtype="float32")
+    with _count_lock:
+        _open_streams += 1
+    return stream
+
+
 def close_input(stream: Any) -> None:
-    """Abort and close a stream from `open_input` (abort: a plain stop can hang on a dead device)."""
+    """Abort and close a stream from `open_input` or `open_output` (abort: a plain stop can hang on a dead device)."""
     global _open_streams
     if stream is None:
         return

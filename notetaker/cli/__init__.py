@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--json", action="store_true")
     sh.set_defaults(func="show")
 
+    pl = sub.add_parser("play", help="hear a meeting's kept audio: one segment, or all of it (Ctrl-C stops)")
+    pl.add_argument("id", type=_session_id)
+    pl.add_argument("--segment", type=_positive_int, metavar="N",
+                    help="the segment numbered #N in `notetaker show` (default: the whole meeting)")
+    pl.add_argument("--device", metavar="DEVICE",
+                    help="output device: a name, part of a name or index (default: the config's output_device, "
+                         "else the system's)")
+    pl.set_defaults(func="play")
+
     q = sub.add_parser("search", help="full-text search across all meetings")
     q.add_argument("query", type=_text)
     q.add_argument("--limit", type=_positive_int, default=20)
@@ -261,6 +270,8 @@ def _command(name: str):
         from notetaker.cli import tui as module
     elif name == "models":
         from notetaker.cli import models as module
+    elif name == "play":
+        from notetaker.cli import play as module
     else:
         from notetaker.cli import commands as module
     return getattr(module, f"cmd_{name.replace('-', '_')}")
