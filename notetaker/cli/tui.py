@@ -73,7 +73,7 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
                    rewrite_backend=rewrite_backend or settings.rewrite_backend or "none", rewrite_off=rewrite_off,
                    engine_label=engine_label,
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
-                   engine_loader=factories.engine_by_name, rewrite_choices=factories.rewrite_choices,
+                   output_device=settings.output_device, engine_loader=factories.engine_by_name, rewrite_choices=factories.rewrite_choices,
                    rewrite_choice_factory=factories.rewrite_choice)
 
 

@@ -76,6 +76,7 @@ class AppDeps:
     memory_probe: Callable[[], int] | None = None  # bytes in use (default: this process's RSS)
     spool_dir: Path | None = None  # raw audio of each meeting goes to spool_dir/<id>/ (None: not kept)
     keep_audio: bool = True  # keep the compacted audio after a clean stop
+    output_device: str | None = None  # where a line's audio plays (`p`); None: the system's default output
     engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery
     # a new meeting from the meetings list (`n`): what can be chosen, and the deps of the
     # meeting a choice describes once the checks `notetaker record` runs have passed (plan,

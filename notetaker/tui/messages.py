@@ -105,6 +105,19 @@ class SummaryFailed(Message):
     error: str
 
 
+# -- playback, from the player's thread ---------------------------------------------------------
+
+
+@dataclass
+class PlaybackEnded(Message):
+    """A line's audio stopped playing: at its end, stopped, or `error` (one line) cut it short.
+    `player` says which playback (a newer one may already be playing)."""
+
+    segment_id: int
+    player: object
+    error: str | None = None
+
+
 # -- search, from its worker -------------------------------------------------------------------
 
 

@@ -41,13 +41,14 @@ class KeptMeeting:
 
 def kept_meeting(home: Path, audio: np.ndarray, channels: tuple[str, ...],
                  segments: list[tuple[float, float, str, str | None]], *, compact: bool = True,
-                 keep: bool = True, title: str = "Playback") -> KeptMeeting:
+                 keep: bool = True, title: str = "Playback",
+                 started_at: str = "2025-03-06T10:00:00Z") -> KeptMeeting:
     """A finished meeting in `home` whose audio went through the real spool: FLAC when
     `compact` (a clean end), else the raw spool (a meeting interrupted); none when not `keep`.
     `segments` are (start, end, text, channel)."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     with SessionStore.open(home / "notetaker.db") as store:
-        sid = store.create_session(title, "whisper", "tiny.en")
+        sid = store.create_session(title, "whisper", "tiny.en", started_at=started_at)
         spool = Spool.create(home / "sessions" / str(sid), channels=channels)
         for a in range(0, len(audio), RATE):
             spool.append(audio[a:a + RATE])

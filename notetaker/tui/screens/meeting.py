@@ -19,7 +19,9 @@ from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.display import (engine_text, linkify_citations, local_time, mark_line, segment_from_href,
                                    session_length, status_text)
+from notetaker.tui.messages import PlaybackEnded
 from notetaker.tui.palette import KeyCommands
+from notetaker.tui.playback import LinePlayer
 from notetaker.tui.session_screen import SessionScreen
 from notetaker.tui.widgets.notes_pane import note_text
 from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
@@ -36,6 +38,11 @@ def segment_line(seg: SegmentRecord) -> Text:
     if seg.flags:
         line.append(f"  ({', '.join(seg.flags)})", style="italic yellow")
     return line
+
+
+def playing_line(seg: SegmentRecord) -> Text:
+    """The line whose audio is playing: marked, so it stands out wherever the cursor is."""
+    return Text("▶ ", style="bold green") + segment_line(seg)
 
 
 def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord]) -> list[Option]:
@@ -59,6 +66,8 @@ class MeetingScreen(SessionScreen):
         Binding("s", "summarize", "Summarize"),
         Binding("e", "export", "Export"),
         Binding("t", "rename", "Rename"),
+        Binding("p", "play", "Play line"),
+        Binding("space", "stop_playing", "Stop"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -71,6 +80,8 @@ class MeetingScreen(SessionScreen):
         self.summary: SummaryRecord | None = None
         self._index: dict[int, int] = {}  # segment id → option index
         self._ids: dict[int, int] = {}  # segment number (seq, what citations name) → segment id
+        self.playback = LinePlayer(self, deps)
+        self._marked: set[str] = set()  # option ids shown as playing
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -126,6 +137,7 @@ class MeetingScreen(SessionScreen):
             transcript.add_option(Option(Text("(no transcript)", style="dim italic"), disabled=True))
         elif keep is not None:
             transcript.highlighted = min(keep, len(options) - 1)
+        self._show_playing(self.playback.segment_id)
 
         pane = self.query_one("#summary-pane")
         pane.display = self.summary is not None
@@ -155,6 +167,36 @@ class MeetingScreen(SessionScreen):
             return None
         option_id = transcript.get_option_at_index(transcript.highlighted).id
         return int(option_id) if option_id and option_id.isdigit() else None
+
+    # -- playback -------------------------------------------------------------------------------
+    def action_play(self) -> None:
+        seg = next((s for s in self.segments if s.id == self.highlighted_segment_id), None)
+        if seg is not None and self.playback.play(seg):
+            self._show_playing(seg.id)
+
+    def action_stop_playing(self) -> None:
+        self.playback.stop()
+
+    @on(PlaybackEnded)
+    def _played(self, m: PlaybackEnded) -> None:
+        if self.playback.ended(m):
+            self._show_playing(None)
+
+    def _show_playing(self, segment_id: int | None) -> None:
+        """Mark the line playing (the `playing` class on the transcript while one plays)."""
+        transcript = self.query_one("#transcript", OptionList)
+        transcript.set_class(segment_id is not None, "playing")
+        for seg in self.segments:
+            if str(seg.id) in self._marked or seg.id == segment_id:
+                line = playing_line(seg) if seg.id == segment_id else segment_line(seg)
+                transcript.replace_option_prompt(str(seg.id), line)
+        self._marked = {str(segment_id)} if segment_id is not None else set()
+
+    def on_screen_suspend(self) -> None:
+        self.playback.stop()
+
+    def on_unmount(self) -> None:
+        self.playback.stop()
 
     @on(Markdown.LinkClicked, "#meeting-summary")
     def _link(self, event: Markdown.LinkClicked) -> None:
