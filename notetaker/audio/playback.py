@@ -23,7 +23,7 @@ from storage import SegmentRecord
 from storage.export import clock
 
 from .base import SAMPLE_RATE, AudioError
-from .devices import DeviceInfo, choose_device, close_input, open_output, reason
+from .devices import DeviceInfo, choose_device, close_input, load_sounddevice, open_output, reason
 from .resample import downmix, to_unit_range
 
 PAD_S = 0.25  # heard before and after a segment: its first and last words are not clipped
@@ -118,6 +118,10 @@ class Player:
         self._written = 0  # samples at SAMPLE_RATE handed to the device
         self._latency_s = 0.0
         self._stop = threading.Event()
+        # Set when the stream is closed. Not Thread.join: a join that Ctrl-C interrupted can
+        # return at once the next time, and PortAudio torn down at exit under a thread still
+        # writing corrupted the heap.
+        self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, audio: np.ndarray | Iterable[np.ndarray], start_s: float = 0.0,
@@ -137,8 +141,6 @@ class Player:
     def _open(self, device: DeviceInfo) -> tuple[Any, int]:
         """The stream at 16 kHz, or at the device's own rate where it refuses 16 kHz (then
         this side resamples); stereo where the device has two channels (mono copied)."""
-        from .devices import load_sounddevice
-
         sd = load_sounddevice()
         channels = max(1, min(2, device.channels))
         problem: BaseException | None = None
@@ -157,34 +159,42 @@ class Player:
 
     def _run(self, stream: Any, rate: int, blocks: Iterable[np.ndarray],
              on_end: Callable[[str | None], None] | None) -> None:
-        resampler = None
-        if rate != SAMPLE_RATE:
-            import soxr
-
-            resampler = soxr.ResampleStream(SAMPLE_RATE, rate, 1, dtype="float32", quality="HQ")
-        chunk = max(1, int(self.chunk_s * rate))
-        channels = int(stream.channels)
         try:
+            resampler = None
+            if rate != SAMPLE_RATE:
+                import soxr
+
+                resampler = soxr.ResampleStream(SAMPLE_RATE, rate, 1, dtype="float32", quality="HQ")
             for block in blocks:
                 out = block if resampler is None else resampler.resample_chunk(np.ascontiguousarray(block))
-                out = to_unit_range(np.array(out, dtype=np.float32))
-                for a in range(0, len(out), chunk):
-                    if self._stop.is_set():
-                        self.stopped = True
-                        return
-                    piece = out[a:a + chunk]
-                    stream.write(np.repeat(piece[:, None], channels, axis=1) if channels > 1 else piece[:, None])
-                    self._written += round(len(piece) * SAMPLE_RATE / rate)
-            if not self._stop.is_set():
-                stream.stop()  # waits until the device has played what was written
+                if not self._write(stream, rate, out):
+                    return
+            if resampler is not None and not self._write(stream, rate, resampler.resample_chunk(
+                    np.zeros(0, np.float32), last=True)):
+                return
+            stream.stop()  # waits until the device has played what was written
         except SpoolError as e:
             self.error = str(e)
         except Exception as e:  # the device went away mid-play (sounddevice.PortAudioError)
             self.error = f"playback stopped: {reason(e)}"
         finally:
             close_input(stream)
+            self._done.set()
             if on_end is not None:
                 on_end(self.error)
+
+    def _write(self, stream: Any, rate: int, samples: np.ndarray) -> bool:
+        """Write mono samples (at the stream's rate) in CHUNK_S pieces; False once stopped."""
+        out = to_unit_range(np.array(samples, dtype=np.float32))
+        chunk, channels = max(1, int(self.chunk_s * rate)), int(stream.channels)
+        for a in range(0, len(out), chunk):
+            if self._stop.is_set():
+                self.stopped = True
+                return False
+            piece = out[a:a + chunk]
+            stream.write(np.repeat(piece[:, None], channels, axis=1) if channels > 1 else piece[:, None])
+            self._written += round(len(piece) * SAMPLE_RATE / rate)
+        return True
 
     @property
     def position_s(self) -> float:
@@ -194,7 +204,7 @@ class Player:
 
     @property
     def playing(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._done.is_set()
 
     def stop(self) -> None:
         """Stop at once (any thread); what is still in the device's buffer is dropped."""
@@ -202,7 +212,4 @@ class Player:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until playing is over; False if `timeout` passed first."""
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._thread is None or self._done.wait(timeout)

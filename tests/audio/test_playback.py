@@ -117,6 +117,24 @@ def test_ctrl_c_stops_the_whole_meeting_cleanly(pa, cli):
     assert match(heard, audio[: 2 * RATE]) > 0.9  # from the start of the meeting
 
 
+def test_pulse_sinks_are_listed_and_chosen_as_outputs():
+    """`pactl` answers as a real server does (a double for it: no server needed here)."""
+    from notetaker.audio import AudioError
+    from notetaker.audio.devices import choose_device, pulse_sinks
+
+    short = ("0\tspeakers\tmodule-null-sink.c\ts16le 2ch 16000Hz\tRUNNING\n"
+             "1\thdmi-stereo\tmodule-alsa-sink.c\ts32le 2ch 48000Hz\tIDLE\n")
+    answers = {("list", "short", "sinks"): short, ("info",): "Default Sink: hdmi-stereo\nDefault Source: mic\n"}
+    sinks = pulse_sinks(7, lambda *args: answers[args])
+    assert [(d.name, d.pulse_sink, d.pulse_source, d.is_default, d.rate, d.index) for d in sinks] == [
+        ("speakers", "speakers", None, False, 16000, 7), ("hdmi-stereo", "hdmi-stereo", None, True, 48000, 7)]
+    assert choose_device("HDMI", sinks, kind="output").label == "hdmi-stereo (PulseAudio)"
+    with pytest.raises(AudioError, match="no output device matches 'usb'; available: speakers"):
+        choose_device("usb", sinks, kind="output")
+    with pytest.raises(AudioError, match="no audio output device found"):
+        choose_device(None, [], kind="output")
+
+
 # -- what a user can get wrong: one line, exit 2 -------------------------------------------------
 
 
