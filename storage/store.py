@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from storage import search as _search
+from storage import speakers as _speakers
 from storage.citations import citations_json
 from storage.db import (
     BUSY_TIMEOUT_MS,
@@ -44,6 +45,7 @@ from storage.records import (
     to_iso,
     utc_now,
 )
+from storage.speakers import SpeakerRecord
 from storage.transaction import Transaction, foreign_key_failed, friendly_errors
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "SegmentRecord",
     "SessionRecord",
     "SessionStore",
+    "SpeakerRecord",
     "SummaryRecord",
 ]
 
@@ -490,6 +493,48 @@ class SessionStore:
             self._require_session(session_id)
             return None
         return _summary(rows[0])
+
+    # ------------------------------------------------------------ speakers
+
+    def speakers(self, session_id: int) -> list[SpeakerRecord]:
+        """The meeting's speaker labels with their names, segments and talk time (storage.speakers)."""
+        with self._snapshot():
+            self._require_session(session_id)
+            with friendly_errors():
+                return _speakers.speakers(self._conn, session_id)
+
+    def speaker_names(self, session_id: int) -> dict[str, str]:
+        """{label: name} of the named speakers: what transcripts show for their labels."""
+        with self._snapshot():
+            self._require_session(session_id)
+            with friendly_errors():
+                return _speakers.names(self._conn, session_id)
+
+    def relabel(self, session_id: int, labels: Mapping[int, str | None], across_channels: bool = False) -> int:
+        """Speaker labels for segments by number (seq), all in one transaction; how many changed."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.relabel(conn, session_id, labels, across_channels)
+
+    def relabel_spans(self, session_id: int, spans: Sequence[tuple[float, float, str]],
+                      channel: str | None = None) -> int:
+        """A diarizer's turns `(start_s, end_s, label)` onto the segments they overlap most
+        (of one channel, when given), in one transaction; how many segments were labelled."""
+        with self._write() as conn:
+            labels = _speakers.labels_from_spans(self.segments(session_id), spans, channel)
+            return _speakers.relabel(conn, session_id, labels)
+
+    def rename_speaker(self, session_id: int, label: str, name: str | None) -> str | None:
+        """Give a label a name (empty: the label shows again); the name as stored."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.rename(conn, session_id, label, name)
+
+    def merge_speakers(self, session_id: int, source: str, target: str, across_channels: bool = False) -> int:
+        """`source` into `target` (see storage.speakers.merge); how many segments moved."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.merge(conn, session_id, source, target, across_channels)
 
     # ------------------------------------------------------------ search
 
