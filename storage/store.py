@@ -536,6 +536,23 @@ class SessionStore:
             self._require_session(session_id)
             return _speakers.merge(conn, session_id, source, target, across_channels)
 
+    def edit_speakers(self, session_id: int, edits: Sequence[tuple[str, str, str]],
+                      across_channels: bool = True) -> list[str | int | None]:
+        """A person's edits, in order and all or none: ("rename", label, name) and
+        ("merge", source, target); each one's result (the name kept, the segments moved).
+        A person merging says so: across channels too, by default."""
+        out: list[str | int | None] = []
+        with self._write() as conn:
+            self._require_session(session_id)
+            for kind, a, b in edits:
+                if kind == "rename":
+                    out.append(_speakers.rename(conn, session_id, a, b))
+                elif kind == "merge":
+                    out.append(_speakers.merge(conn, session_id, a, b, across_channels))
+                else:
+                    raise StoreError(f"a speaker edit is a rename or a merge, not {kind!r}")
+        return out
+
     # ------------------------------------------------------------ search
 
     def search(
