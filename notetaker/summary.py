@@ -76,7 +76,7 @@ def export_session(store: SessionStore, session_id: int, folder: Path, fmt: str 
     """Write one meeting into `folder` (created if needed); the file's path. OSError when it cannot."""
     session = store.get_session(session_id)
     text = render(fmt, session, store.segments(session_id), store.marks(session_id),
-                  store.summaries(session_id), store.notes(session_id))
+                  store.summaries(session_id), store.notes(session_id), speakers=store.speaker_names(session_id))
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / export_name(session, fmt)

@@ -603,6 +603,7 @@ class SessionStore:
                 self.marks(session_id),
                 self.summaries(session_id),
                 notes=self.notes(session_id),
+                speakers=self.speaker_names(session_id),
             )
 
     def import_json(self, data: Mapping[str, Any]) -> int:
@@ -654,6 +655,10 @@ class SessionStore:
             conn.executemany(
                 "INSERT INTO notes (session_id, t_s, text, created_at) VALUES (?, ?, ?, ?)",
                 [(new_id, n.t_s, n.text, to_iso(n.created_at)) for n in parsed.notes],
+            )
+            conn.executemany(  # labels only on segments get their rows as they are named
+                "INSERT INTO speakers (session_id, label, name) VALUES (?, ?, ?)",
+                [(new_id, label, name) for label, name in parsed.speakers.items()],
             )
             for summ in parsed.summaries:
                 conn.execute(

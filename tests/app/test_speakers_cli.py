@@ -87,3 +87,15 @@ def test_no_such_meeting_and_a_meeting_without_labels(home, capsys) -> None:
     assert _run(home, str(plain)) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "no speaker labels yet" in captured.err
+
+
+def test_show_and_export_use_the_names(home, capsys) -> None:
+    home, sid = home
+    assert _run(home, str(sid), "--rename", "S2=Anya", "--merge", "S3=S2") == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "show", str(sid)]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["[#1 00:00:00] S1 (mic): hello",
+                                                        "[#2 00:00:02] Anya (system): hi",
+                                                        "[#3 00:01:05] me too"]
+    assert main(["--home", str(home), "export", str(sid), "-f", "vtt"]) == 0
+    assert "<v Anya (system)>me too" in capsys.readouterr().out

@@ -140,3 +140,30 @@ def test_deleting_a_meeting_deletes_its_speakers(store: SessionStore) -> None:
     store.rename_speaker(sid, "S1", "Me")
     store.delete_session(sid)
     assert store.db.execute("SELECT COUNT(*) FROM speakers").fetchone()[0] == 0
+
+
+def test_json_export_carries_names_and_an_import_restores_them(store: SessionStore) -> None:
+    sid = _call(store)
+    store.rename_speaker(sid, "S2", "Anya")
+    store.rename_speaker(sid, "S3", "Bo")
+    data = store.export_json(sid)
+    assert data["speakers"] == {"S2": "Anya", "S3": "Bo"}
+    assert [s["speaker"] for s in data["segments"]] == ["S1", "S2", "S3", "S1", None]
+    new = store.import_json(data)
+    assert store.speaker_names(new) == {"S2": "Anya", "S3": "Bo"}
+    assert [s.shown for s in store.speakers(new)] == ["S1", "Anya", "Bo"]
+    assert "speakers" not in store.export_json(_call(store))  # nobody named: as before names
+
+
+@pytest.mark.parametrize("speakers, says", [
+    ({"S2": 5}, "its name must be text"),
+    ({"two words": "Anya"}, "not a speaker label"),
+    ({"S2": "Anya", "S3": "anya"}, "two speakers share a name"),
+    (["S2"], "speakers must be an object"),
+])
+def test_an_import_with_a_bad_speakers_map_is_refused_whole(store: SessionStore, speakers, says) -> None:
+    data = store.export_json(_call(store))
+    before = len(store.list_sessions())
+    with pytest.raises(StoreError, match=says):
+        store.import_json({**data, "speakers": speakers})
+    assert len(store.list_sessions()) == before
