@@ -167,3 +167,4 @@ def test_an_import_with_a_bad_speakers_map_is_refused_whole(store: SessionStore,
     with pytest.raises(StoreError, match=says):
         store.import_json({**data, "speakers": speakers})
     assert len(store.list_sessions()) == before
+
