@@ -17,7 +17,7 @@ def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings, readonly=not args.edits) as store:
         if args.edits:
             for (kind, a, b), result in zip(args.edits, store.edit_speakers(args.id, args.edits)):
-                done = (f"merged {a} into {b} ({result} segments)" if kind == "merge"
+                done = (f"merged {a} into {b} ({result} segment{'' if result == 1 else 's'})" if kind == "merge"
                         else f"named {a} {result}" if result else f"{a} has no name now")
                 print(inert(done), file=sys.stderr)
         speakers = store.speakers(args.id)

@@ -54,7 +54,7 @@ def test_rename_and_merge_apply_in_the_order_given(home, capsys) -> None:
     captured = capsys.readouterr()
     rows = [json.loads(line) for line in captured.out.splitlines()]
     assert [(r["label"], r["name"], r["segments"]) for r in rows] == [("S1", "Me", 1), ("S2", "Anya Petrova", 2)]
-    assert captured.err.splitlines() == ["named S3 Anya Petrova", "merged S3 into S2 (1 segments)", "named S1 Me"]
+    assert captured.err.splitlines() == ["named S3 Anya Petrova", "merged S3 into S2 (1 segment)", "named S1 Me"]
     assert _run(home, str(sid), "--rename", "S1=") == 0
     assert _names(home, sid) == {"S2": "Anya Petrova"}
 
