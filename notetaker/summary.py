@@ -7,7 +7,7 @@ No Textual and no printing here: callers say what happened in their own way. Mod
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from rewrite.prompts import Template
 from rewrite.summarize import Summarizer, SummaryResult
 from storage import Citation, NoteRecord, SegmentRecord, SessionRecord, SessionStore, SummaryRecord, render
 from storage.export import FORMATS
+from storage.speakers import NO_NAMES, shown_speaker
 
 
 def duration_text(seconds: float | None) -> str:
@@ -76,7 +77,7 @@ def export_session(store: SessionStore, session_id: int, folder: Path, fmt: str 
     """Write one meeting into `folder` (created if needed); the file's path. OSError when it cannot."""
     session = store.get_session(session_id)
     text = render(fmt, session, store.segments(session_id), store.marks(session_id),
-                  store.summaries(session_id), store.notes(session_id))
+                  store.summaries(session_id), store.notes(session_id), speakers=store.speaker_names(session_id))
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / export_name(session, fmt)
@@ -91,11 +92,13 @@ def os_error_text(e: OSError) -> str:
 # -- summaries --------------------------------------------------------------------------
 
 
-def rewrite_segments(segments: Sequence[SegmentRecord]) -> list[Segment]:
-    """What the summarizer sees: cleaned text where there is some, empty finals left out.
+def rewrite_segments(segments: Sequence[SegmentRecord], speakers: Mapping[str, str] = NO_NAMES) -> list[Segment]:
+    """What the summarizer sees: cleaned text where there is some, empty finals left out, who
+    said each (a name from `speakers` {label: name}, else the label).
     Segments go by their number in the meeting (seq), the number transcripts show, so the
     model cites `[#3]` for the line a reader sees as #3."""
-    return [Segment(s.seq, s.start_s, s.end_s, s.display_text, s.channel) for s in segments if s.text.strip()]
+    return [Segment(s.seq, s.start_s, s.end_s, s.display_text, s.channel, shown_speaker(s.speaker, speakers) or None)
+            for s in segments if s.text.strip()]
 
 
 def rewrite_notes(notes: Sequence[NoteRecord]) -> list[Note]:
@@ -142,7 +145,8 @@ def summarize_session(store: SessionStore, session_id: int, backend: RewriteBack
     segments = check_transcript(store, session_id)
     summarizer = Summarizer(backend, template, meeting=meeting_fields(session))
     text = ""
-    for piece in summarizer.stream(rewrite_segments(segments), rewrite_notes(store.notes(session_id))):
+    named = rewrite_segments(segments, store.speaker_names(session_id))
+    for piece in summarizer.stream(named, rewrite_notes(store.notes(session_id))):
         if piece:
             text += piece
             on_text(text)

@@ -36,6 +36,7 @@ class Segment:
     end: float
     text: str
     channel: str | None = None
+    speaker: str | None = None  # who said it as a reader sees it: a name, else a label (S2)
 
 
 @dataclass(frozen=True)

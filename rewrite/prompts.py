@@ -39,9 +39,11 @@ def cleanup_line(segment_id: int, text: str) -> str:
 
 
 def transcript_line(segment: Segment, text: str | None = None) -> str:
-    """`[#id mm:ss] text` (with the channel when there is one); `text` overrides the segment's."""
-    who = f" {segment.channel}" if segment.channel else ""
-    return f"[#{segment.id} {clock(segment.start)}{who}] {_one_line(segment.text if text is None else text)}"
+    """`[#id mm:ss] text` (with the channel when there is one, and `Anya: ` before the text when
+    the speaker is known, so action items get owners by name); `text` overrides the segment's."""
+    where = f" {segment.channel}" if segment.channel else ""
+    who = f"{_one_line(segment.speaker)}: " if segment.speaker and segment.speaker.strip() else ""
+    return f"[#{segment.id} {clock(segment.start)}{where}] {who}{_one_line(segment.text if text is None else text)}"
 
 
 def _one_line(text: str) -> str:
@@ -153,22 +155,32 @@ def own_notes_block(notes: Sequence[Note]) -> str:
     return f"{OWN_NOTES_HEAD}:\n" + "\n".join(own_notes_line(n) for n in notes) + "\n\n"
 
 
+# Only for meetings whose lines name their speakers: other prompts stay as they were.
+SPEAKERS_HEAD = ("each line: [#id time] speaker: text; the speaker is a name, or a label such as S2 when "
+                 "unnamed; whoever takes on a task owns that action item")
+
+
+def _transcript_head(speakers: bool) -> str:
+    return SPEAKERS_HEAD if speakers else "each line: [#id time] text"
+
+
 def summary_messages(lines: Iterable[str], template: str, meeting: dict[str, str],
-                     notes: Sequence[Note] = ()) -> list[Message]:
-    """One pass: the whole transcript (and the person's own notes) into the template."""
+                     notes: Sequence[Note] = (), speakers: bool = False) -> list[Message]:
+    """One pass: the whole transcript (and the person's own notes) into the template;
+    `speakers`: its lines say who spoke."""
     body = "\n".join(lines)
     return [Message("system", SUMMARY_SYSTEM),
-            Message("user", f"Transcript (each line: [#id time] text):\n{body}\n\n"
+            Message("user", f"Transcript ({_transcript_head(speakers)}):\n{body}\n\n"
                             f"{own_notes_block(notes)}"
                             f"{_meeting_header(meeting)}\nTemplate:\n{template}\n\n"
                             "Write the summary now, following the template.")]
 
 
-def map_messages(lines: Iterable[str]) -> list[Message]:
+def map_messages(lines: Iterable[str], speakers: bool = False) -> list[Message]:
     """One chunk of a long transcript into notes with citations."""
     body = "\n".join(lines)
     return [Message("system", MAP_SYSTEM),
-            Message("user", f"Transcript part (each line: [#id time] text):\n{body}\n\nWrite the notes now.")]
+            Message("user", f"Transcript part ({_transcript_head(speakers)}):\n{body}\n\nWrite the notes now.")]
 
 
 def merge_messages(notes: Iterable[str]) -> list[Message]:

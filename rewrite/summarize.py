@@ -313,6 +313,7 @@ class Summarizer:
         self.max_output_tokens = max_output_tokens
         self.on_progress = on_progress
         self._result: SummaryResult | None = None
+        self._speakers = False  # set per transcript by _setup
 
     @property
     def result(self) -> SummaryResult:
@@ -325,6 +326,7 @@ class Summarizer:
         segs = [s for s in segments if s.text.strip()]
         if not segs:
             raise RewriteError("the meeting has no transcript to summarize")
+        self._speakers = any(s.speaker and s.speaker.strip() for s in segs)  # lines then say who spoke
         self._own_notes = self._fit_own_notes([n for n in notes if n.text.strip()])
         fields = {k: field_text(k, v) for k, v in self.meeting.items() if v is not None and v != ""}
         fields.setdefault("duration", clock(max(s.end for s in segs)))
@@ -339,7 +341,7 @@ class Summarizer:
         # Notes from one request always fit a reduce on their own, and two of them fit one
         # merge request with its reply: every round of condensing makes progress.
         self.note_reply = min(self.reply, (notes_budget - NOTES_HEADER) // 2, merge_budget // 3)
-        self.line_budget = c - self.note_reply - count(map_messages([])) - LINE_SLACK
+        self.line_budget = c - self.note_reply - count(map_messages([], self._speakers)) - LINE_SLACK
         if min(self.reply, self.note_reply, self.line_budget) < MIN_REPLY:
             raise RewriteError(f"the model's context ({c} tokens) is too small to summarize with this template "
                                f"({c - self.reply - notes_budget} tokens of instructions and template, "
@@ -414,7 +416,8 @@ class Summarizer:
             while j < len(lines) and used + counts[j] <= self.line_budget:
                 used += counts[j]
                 j += 1
-            while j - i > 1 and not self._fits(map_messages(t for _, t in lines[i:j]), self.note_reply):
+            while j - i > 1 and not self._fits(map_messages((t for _, t in lines[i:j]), self._speakers),
+                                               self.note_reply):
                 j -= 1
             chunks.append(lines[i:j])
             i = j
@@ -425,7 +428,8 @@ class Summarizer:
         pass), without calling the model."""
         segs = self._setup(segments, notes)
         lines, _ = self._lines(segs)
-        if self._fits(summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes),
+        if self._fits(summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes,
+                                       self._speakers),
                       self.reply):
             return [[t for _, t in lines]]
         return [[t for _, t in chunk] for chunk in self._chunks(lines)]
@@ -441,7 +445,8 @@ class Summarizer:
     def _run(self, segs: list[Segment]) -> Iterator[str]:
         valid = {s.id for s in segs}
         lines, split = self._lines(segs)
-        whole = summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes)
+        whole = summary_messages((t for _, t in lines), self._template_text, self._fields, self._own_notes,
+                                 self._speakers)
         removed = cut = rounds = 0
         if self._fits(whole, self.reply):
             final, chunks = whole, 1
@@ -450,7 +455,7 @@ class Summarizer:
             chunks = len(parts)
             notes: list[_Notes] = []
             for k, part in enumerate(parts, 1):
-                text, r, c = self._ask(map_messages(t for _, t in part), self.note_reply, valid)
+                text, r, c = self._ask(map_messages((t for _, t in part), self._speakers), self.note_reply, valid)
                 removed, cut = removed + r, cut + c
                 notes.append(_Notes(k, k, part[0][0].start, part[-1][0].end, text))
                 if self.on_progress is not None:

@@ -12,6 +12,7 @@ from storage.records import (
     SessionRecord,
     SummaryRecord,
 )
+from storage.speakers import SpeakerRecord
 from storage.store import SessionStore
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "SessionNotFound",
     "SessionRecord",
     "SessionStore",
+    "SpeakerRecord",
     "StoreError",
     "SummaryRecord",
     "open_db",

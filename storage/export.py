@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from storage.citations import cited, ids_to_numbers, renumber
 from storage.errors import StoreError
+from storage.speakers import NO_NAMES, check_label, check_name, voice
 from storage.records import (
     MARK_KINDS,
     STATUSES,
@@ -62,12 +63,6 @@ def vtt_time(t: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def _label(segment: SegmentRecord) -> str:
-    if segment.speaker and segment.channel:
-        return f"{segment.speaker} ({segment.channel})"
-    return segment.speaker or segment.channel or ""
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -75,6 +70,24 @@ def _one_line(text: str) -> str:
 def line_head(segment: SegmentRecord) -> str:
     """`[#3 00:01:23]`: the number a summary cites it by, and when it began."""
     return f"[#{segment.seq} {clock(segment.start_s)}]"
+
+
+def turn_voices(items: Sequence[SegmentRecord | MarkRecord], names: Mapping[str, str]) -> list[str]:
+    """Who each item is said by as a transcript line shows it: a segment that goes on the
+    turn of a labelled speaker (the segment before it, with no mark between, has the same
+    speaker) shows "", so consecutive segments of one speaker read as one turn. Segments
+    without a speaker label show their channel on every line, as before labels existed."""
+    out, previous = [], None
+    for item in items:
+        if isinstance(item, MarkRecord):
+            out.append("")
+            previous = None
+            continue
+        who = voice(item, names)
+        same = item.speaker is not None and previous is not None and previous == (item.speaker, item.channel)
+        out.append("" if same else who)
+        previous = (item.speaker, item.channel)
+    return out
 
 
 def with_marks(
@@ -177,7 +190,9 @@ def to_markdown(
     summary: SummaryRecord | None = None,
     *,
     notes: Sequence[NoteRecord] = (),
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
+    """`speakers`: {label: name} of the meeting (named labels show their name)."""
     parts = [front_matter(session, segments), "", f"# {md_escape(_title(session))}", ""]
     if summary is not None and summary.markdown.strip():
         parts += ["## Summary", "", summary.markdown.strip(), ""]
@@ -187,12 +202,12 @@ def to_markdown(
         parts += [f"- **[{clock(n.t_s)}]** {_one_line(n.text)}" for n in notes]
         parts.append("")
     parts += ["## Transcript", ""]
-    for item in with_marks(segments, marks):
+    items = with_marks(segments, marks)
+    for item, label in zip(items, turn_voices(items, speakers)):
         if isinstance(item, MarkRecord):  # a quote line of its own: it reads apart from speech
             text = f": {md_escape(item.text)}" if item.text.strip() else ""
             parts += [f"> **▸ [{clock(item.t_s)}] {item.kind.capitalize()}**{text}", ""]
             continue
-        label = _label(item)
         who = f"**{md_escape(label)}:** " if label else ""
         parts += [f"**{line_head(item)}** {who}{md_escape(item.display_text)}", ""]
     return "\n".join(parts).rstrip("\n") + "\n"
@@ -201,9 +216,8 @@ def to_markdown(
 # ---------------------------------------------------------------- subtitles and text
 
 
-def _cue_text(seg: SegmentRecord) -> str:
-    text = _one_line(seg.text)
-    label = _label(seg)
+def _said(label: str, text: str) -> str:
+    text = _one_line(text)
     return f"{label}: {text}" if label else text
 
 
@@ -212,11 +226,16 @@ def to_srt(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
+    *,
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
+    """Each cue names its speaker as `Anya: text`: SubRip has no voice tag (players show
+    `<v …>` as text or drop it), so the name goes in the text, as subtitles write it."""
     cues = []
     for seg in segments:  # the cue number is the segment's number: what a summary cites
         end = max(seg.end_s, seg.start_s)
-        cues.append(f"{seg.seq}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{_cue_text(seg)}\n")
+        text = _said(voice(seg, speakers), seg.text)
+        cues.append(f"{seg.seq}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{text}\n")
     return "\n".join(cues)
 
 
@@ -230,14 +249,17 @@ def to_vtt(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
+    *,
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
+    """Each cue names its speaker in a voice tag, `<v Anya>`."""
     parts = ["WEBVTT", ""]
     for seg in segments:
         end = max(seg.end_s, seg.start_s)
-        label = _label(seg)
+        label = voice(seg, speakers)
         text = _vtt_escape(_one_line(seg.text))
-        voice = f"<v {_vtt_escape(label)}>" if label else ""
-        parts += [str(seg.seq), f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", voice + text, ""]
+        tag = f"<v {_vtt_escape(label)}>" if label else ""
+        parts += [str(seg.seq), f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", tag + text, ""]
     return "\n".join(parts)
 
 
@@ -246,11 +268,15 @@ def to_txt(
     segments: Sequence[SegmentRecord],
     marks: Sequence[MarkRecord] = (),
     summary: SummaryRecord | None = None,
+    *,
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
-    """One line per segment, each mark on a line of its own at its moment (`▸ [time] Kind: text`)."""
+    """One line per segment, each mark on a line of its own at its moment (`▸ [time] Kind: text`);
+    a speaker's name starts their turn, as in Markdown."""
+    items = with_marks(segments, marks)
     return "".join(
-        f"{mark_line(item)}\n" if isinstance(item, MarkRecord) else f"{line_head(item)} {_cue_text(item)}\n"
-        for item in with_marks(segments, marks)
+        f"{mark_line(item)}\n" if isinstance(item, MarkRecord) else f"{line_head(item)} {_said(label, item.text)}\n"
+        for item, label in zip(items, turn_voices(items, speakers))
     )
 
 
@@ -264,9 +290,12 @@ def session_dict(
     summaries: Sequence[SummaryRecord] = (),
     *,
     notes: Sequence[NoteRecord] = (),
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> dict[str, Any]:
-    """Everything about one session as JSON-ready data (what `export_json` returns)."""
-    return {
+    """Everything about one session as JSON-ready data (what `export_json` returns). Each
+    segment has its speaker label; `speakers` maps the named labels to their names (left out
+    when none is named, so exports from before names read the same)."""
+    data: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
         "session": {
@@ -310,6 +339,9 @@ def session_dict(
             for s in summaries
         ],
     }
+    if speakers:
+        data["speakers"] = dict(sorted(speakers.items()))
+    return data
 
 
 def to_json(
@@ -320,10 +352,11 @@ def to_json(
     *,
     summaries: Sequence[SummaryRecord] | None = None,
     notes: Sequence[NoteRecord] = (),
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
     """Pretty UTF-8 JSON; pass `summaries` to include every summary, not just `summary`."""
     chosen = summaries if summaries is not None else ([summary] if summary else [])
-    data = session_dict(session, segments, marks, chosen, notes=notes)
+    data = session_dict(session, segments, marks, chosen, notes=notes, speakers=speakers)
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
@@ -337,6 +370,7 @@ class ParsedSession:
     marks: tuple[MarkRecord, ...]
     summaries: tuple[SummaryRecord, ...]
     notes: tuple[NoteRecord, ...] = ()
+    speakers: Mapping[str, str] = field(default_factory=dict)  # {label: name}
 
 
 def parse_session_dict(data: Any) -> ParsedSession:
@@ -378,7 +412,27 @@ def parse_session_dict(data: Any) -> ParsedSession:
         summaries = tuple(_known_numbers(s, set(seqs)) for s in summaries)
     # Absent in exports from before notes; a note without its created time gets the meeting's start.
     notes = tuple(_note(x, n, session.started_at) for n, x in enumerate(_list(data, "notes"), 1))
-    return ParsedSession(session, segments, marks, summaries, notes)
+    return ParsedSession(session, segments, marks, summaries, notes, _speakers(data.get("speakers")))
+
+
+def _speakers(raw: Any) -> dict[str, str]:
+    """{label: name} as exported (absent before names); one name names one label."""
+    if raw is None:
+        return {}
+    out = {}
+    for label, name in _mapping(raw, "speakers").items():
+        where = f"bad export: speaker {str(label)[:20]!r}"
+        if name is not None and not isinstance(name, str):
+            raise StoreError(f"{where}: its name must be text")
+        try:
+            label, name = check_label(label), check_name(name)
+        except StoreError as e:
+            raise StoreError(f"{where}: {e}") from None
+        if name is not None:
+            out[label] = name
+    if len({n.casefold() for n in out.values()}) != len(out):
+        raise StoreError("bad export: two speakers share a name")
+    return out
 
 
 def _by_number(summary: SummaryRecord, number: Mapping[int, int]) -> SummaryRecord:
@@ -577,6 +631,7 @@ def render(
     marks: Sequence[MarkRecord] = (),
     summaries: Iterable[SummaryRecord] = (),
     notes: Sequence[NoteRecord] = (),
+    speakers: Mapping[str, str] = NO_NAMES,
 ) -> str:
     """Render in a named format: JSON gets every summary, the others the latest one. The
     person's notes go into Markdown and JSON (subtitles and plain text are the transcript);
@@ -585,8 +640,8 @@ def render(
         raise StoreError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     every = list(summaries)
     if fmt == "json":
-        return to_json(session, segments, marks, summaries=every, notes=notes)
+        return to_json(session, segments, marks, summaries=every, notes=notes, speakers=speakers)
     latest = max(every, key=lambda s: (s.created_at, s.id), default=None)
     if fmt == "md":
-        return to_markdown(session, segments, marks, latest, notes=notes)
-    return FORMATS[fmt].render(session, segments, marks, latest)
+        return to_markdown(session, segments, marks, latest, notes=notes, speakers=speakers)
+    return FORMATS[fmt].render(session, segments, marks, latest, speakers=speakers)

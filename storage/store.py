@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from storage import search as _search
+from storage import speakers as _speakers
 from storage.citations import citations_json
 from storage.db import (
     BUSY_TIMEOUT_MS,
@@ -44,6 +45,7 @@ from storage.records import (
     to_iso,
     utc_now,
 )
+from storage.speakers import SpeakerRecord
 from storage.transaction import Transaction, foreign_key_failed, friendly_errors
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "SegmentRecord",
     "SessionRecord",
     "SessionStore",
+    "SpeakerRecord",
     "SummaryRecord",
 ]
 
@@ -491,6 +494,65 @@ class SessionStore:
             return None
         return _summary(rows[0])
 
+    # ------------------------------------------------------------ speakers
+
+    def speakers(self, session_id: int) -> list[SpeakerRecord]:
+        """The meeting's speaker labels with their names, segments and talk time (storage.speakers)."""
+        with self._snapshot():
+            self._require_session(session_id)
+            with friendly_errors():
+                return _speakers.speakers(self._conn, session_id)
+
+    def speaker_names(self, session_id: int) -> dict[str, str]:
+        """{label: name} of the named speakers: what transcripts show for their labels."""
+        with self._snapshot():
+            self._require_session(session_id)
+            with friendly_errors():
+                return _speakers.names(self._conn, session_id)
+
+    def relabel(self, session_id: int, labels: Mapping[int, str | None], across_channels: bool = False) -> int:
+        """Speaker labels for segments by number (seq), all in one transaction; how many changed."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.relabel(conn, session_id, labels, across_channels)
+
+    def relabel_spans(self, session_id: int, spans: Sequence[tuple[float, float, str]],
+                      channel: str | None = None) -> int:
+        """A diarizer's turns `(start_s, end_s, label)` onto the segments they overlap most
+        (of one channel, when given), in one transaction; how many segments were labelled."""
+        with self._write() as conn:
+            labels = _speakers.labels_from_spans(self.segments(session_id), spans, channel)
+            return _speakers.relabel(conn, session_id, labels)
+
+    def rename_speaker(self, session_id: int, label: str, name: str | None) -> str | None:
+        """Give a label a name (empty: the label shows again); the name as stored."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.rename(conn, session_id, label, name)
+
+    def merge_speakers(self, session_id: int, source: str, target: str, across_channels: bool = False) -> int:
+        """`source` into `target` (see storage.speakers.merge); how many segments moved."""
+        with self._write() as conn:
+            self._require_session(session_id)
+            return _speakers.merge(conn, session_id, source, target, across_channels)
+
+    def edit_speakers(self, session_id: int, edits: Sequence[tuple[str, str, str]],
+                      across_channels: bool = True) -> list[str | int | None]:
+        """A person's edits, in order and all or none: ("rename", label, name) and
+        ("merge", source, target); each one's result (the name kept, the segments moved).
+        A person merging says so: across channels too, by default."""
+        out: list[str | int | None] = []
+        with self._write() as conn:
+            self._require_session(session_id)
+            for kind, a, b in edits:
+                if kind == "rename":
+                    out.append(_speakers.rename(conn, session_id, a, b))
+                elif kind == "merge":
+                    out.append(_speakers.merge(conn, session_id, a, b, across_channels))
+                else:
+                    raise StoreError(f"a speaker edit is a rename or a merge, not {kind!r}")
+        return out
+
     # ------------------------------------------------------------ search
 
     def search(
@@ -541,6 +603,7 @@ class SessionStore:
                 self.marks(session_id),
                 self.summaries(session_id),
                 notes=self.notes(session_id),
+                speakers=self.speaker_names(session_id),
             )
 
     def import_json(self, data: Mapping[str, Any]) -> int:
@@ -592,6 +655,10 @@ class SessionStore:
             conn.executemany(
                 "INSERT INTO notes (session_id, t_s, text, created_at) VALUES (?, ?, ?, ?)",
                 [(new_id, n.t_s, n.text, to_iso(n.created_at)) for n in parsed.notes],
+            )
+            conn.executemany(  # labels only on segments get their rows as they are named
+                "INSERT INTO speakers (session_id, label, name) VALUES (?, ?, ?)",
+                [(new_id, label, name) for label, name in parsed.speakers.items()],
             )
             for summ in parsed.summaries:
                 conn.execute(

@@ -102,6 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--force", action="store_true", help="overwrite a file that is already there")
     e.set_defaults(func="export")
 
+    sp = sub.add_parser("speakers", help="list a meeting's speakers; name them or merge two that are one person")
+    sp.add_argument("id", type=_session_id)
+    sp.add_argument("--rename", dest="edits", action="append", type=_speaker_edit("rename"), default=[],
+                    metavar="LABEL=NAME", help="name a speaker, e.g. S2=Anya (S2= clears the name); repeatable")
+    sp.add_argument("--merge", dest="edits", action="append", type=_speaker_edit("merge"), default=[],
+                    metavar="FROM=INTO", help="one person heard as two labels: S3=S1 moves S3's segments to S1; "
+                                             "repeatable; applied in the order given, all or none")
+    sp.add_argument("--json", action="store_true", help="one JSON line per speaker")
+    sp.set_defaults(func="speakers")
+
     i = sub.add_parser("import", help="import a meeting exported as JSON")
     i.add_argument("file")
     i.set_defaults(func="import")
@@ -211,6 +221,21 @@ def _text(text: str) -> str:
     return text
 
 
+def _speaker_edit(kind: str):
+    """`LABEL=NAME` (rename; the name may be empty) or `FROM=INTO` (merge) → (kind, left, right)."""
+
+    def parse(text: str) -> tuple[str, str, str]:
+        left, sep, right = _text(text).partition("=")
+        left, right = left.strip(), right.strip()
+        if not sep or not left or (kind == "merge" and not right):
+            example = "S2=Anya" if kind == "rename" else "S3=S1"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'LABEL=NAME' if kind == 'rename' else 'FROM=INTO'}"
+                                             f" (e.g. {example})")
+        return kind, left, right
+
+    return parse
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     flags = {"home": args.home}
     for name in ("engine", "model", "language", "delay_ms", "context", "rewrite_backend", "rewrite_model"):
@@ -272,6 +297,8 @@ def _command(name: str):
         from notetaker.cli import models as module
     elif name == "play":
         from notetaker.cli import play as module
+    elif name == "speakers":
+        from notetaker.cli import speakers as module
     else:
         from notetaker.cli import commands as module
     return getattr(module, f"cmd_{name.replace('-', '_')}")

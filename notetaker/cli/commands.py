@@ -14,7 +14,7 @@ from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import open_store
 from notetaker.summary import duration_text
-from storage.export import clock
+from storage.export import clock, turn_voices
 
 
 # -- browsing ---------------------------------------------------------------------------------
@@ -54,6 +54,7 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         segments = store.segments(args.id)
         marks = store.marks(args.id)
         notes = store.notes(args.id)
+        voices = turn_voices(segments, store.speaker_names(args.id))
     started = s.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
     print(f"# {inert(s.title or 'Untitled')}  (session {s.id}, {started}, {duration_text(s.duration_s)}, {s.status}, "
           f"{inert(s.engine)}/{inert(s.model)})")
@@ -61,9 +62,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  mark [{clock(m.t_s)}] {m.kind}: {inert(m.text)}")
     for n in notes:
         print(f"  note [{clock(n.t_s)}] {inert(' '.join(n.text.split()))}")
-    for seg in segments:
+    for seg, who in zip(segments, voices):
         flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
-        print(f"[#{seg.seq} {clock(seg.start_s)}] {inert(seg.text)}{flags}")  # #3: what summaries cite
+        who = f"{inert(who)}: " if who else ""
+        print(f"[#{seg.seq} {clock(seg.start_s)}] {who}{inert(seg.text)}{flags}")  # #3: what summaries cite
     if not segments:
         print("(no transcript)", file=sys.stderr)
     return EXIT_OK
@@ -98,7 +100,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     with open_store(settings, readonly=True) as store:
         s = store.get_session(args.id)
         text = render(args.format, s, store.segments(args.id), store.marks(args.id), store.summaries(args.id),
-                      store.notes(args.id))
+                      store.notes(args.id), speakers=store.speaker_names(args.id))
     if not args.output:
         sys.stdout.write(text)
         return EXIT_OK

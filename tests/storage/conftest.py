@@ -87,3 +87,23 @@ def fixed_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord
 
 def update_golden() -> bool:
     return os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def speakers_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord], dict[str, str]]:
+    """A call with speaker labels: S2 is named (Anya) and talks in two consecutive segments
+    (one turn), S1's turn is cut by a mark, S3 has no name, the last segment has no label."""
+    session = SessionRecord(id=9, title="Design sync", started_at=datetime(2025, 5, 6, 14, 0, 0, tzinfo=timezone.utc),
+                            duration_s=42.0, engine="whisper", model="tiny.en", language="en")
+    texts = [
+        (0.0, 3.0, "Shall we start?", "mic", "S1"),
+        (3.2, 6.0, "Yes. The <mock-ups> are done.", "system", "S2"),
+        (6.1, 9.5, "I'll send them *today*.", "system", "S2"),
+        (10.0, 12.0, "Great.", "mic", "S1"),
+        (12.5, 15.0, "Who reviews them?", "mic", "S1"),
+        (15.5, 18.0, "I can.", "system", "S3"),
+        (18.5, 20.0, "[laughter]", None, None),
+    ]
+    segments = [SegmentRecord(200 + i, 9, i + 1, start, end, text, ch, sp)
+                for i, (start, end, text, ch, sp) in enumerate(texts)]
+    marks = [MarkRecord(5, 9, 11.0, "action", "Anya sends the mock-ups")]
+    return session, segments, marks, {"S2": "Anya"}

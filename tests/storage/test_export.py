@@ -10,7 +10,7 @@ import pytest
 
 from storage.export import FORMATS, clock, render, srt_time, to_json, to_markdown, vtt_time, yaml_str
 from storage.records import SessionRecord
-from tests.storage.conftest import GOLDEN, fixed_session, update_golden
+from tests.storage.conftest import GOLDEN, fixed_session, speakers_session, update_golden
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -22,6 +22,39 @@ def test_golden(fmt: str) -> None:
         path.write_text(text, encoding="utf-8")
     assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1 to create it"
     assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_golden_with_speakers(fmt: str) -> None:
+    """Names where a label has one, labels elsewhere; consecutive segments of one speaker
+    read as one turn in Markdown and text; VTT voice tags; JSON's speakers map."""
+    session, segments, marks, names = speakers_session()
+    text = render(fmt, session, segments, marks, speakers=names)
+    path = GOLDEN / f"speakers.{FORMATS[fmt].extension}"
+    if update_golden():
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing {path}; run with UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def test_a_turn_is_one_name_then_its_segments() -> None:
+    session, segments, marks, names = speakers_session()
+    lines = [line for line in render("txt", session, segments, marks, speakers=names).splitlines()]
+    assert lines[1:3] == ["[#2 00:00:03] Anya (system): Yes. The <mock-ups> are done.",
+                          "[#3 00:00:06] I'll send them *today*."]
+    # A mark ends a turn: S1 is named again after it.
+    assert lines[3:6] == ["[#4 00:00:10] S1 (mic): Great.", "▸ [00:00:11] Action: Anya sends the mock-ups",
+                          "[#5 00:00:12] S1 (mic): Who reviews them?"]
+
+
+def test_without_names_labels_show_and_unlabelled_meetings_read_as_before() -> None:
+    session, segments, marks, _ = speakers_session()
+    assert "<v S2 (system)>Yes." in render("vtt", session, segments, marks)
+    mic = replace(fixed_session()[1][0], clean_text=None)
+    # Segments with a channel and no label: the channel on every line, never grouped.
+    assert render("txt", session, [mic, replace(mic, seq=2)]).splitlines() == [
+        "[#1 00:00:00] mic: Okay, let's start with the budget for Q3.",
+        "[#2 00:00:00] mic: Okay, let's start with the budget for Q3."]
 
 
 def _front_matter(md: str) -> dict[str, object]:

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
-from notetaker.tui.dialogs import MarkDialog, TextPrompt
+from notetaker.tui.dialogs import MarkDialog, SpeakersDialog, TextPrompt
 from notetaker.inert import inert
 from notetaker.errors import one_line
 from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, NoteSaved, Notice, OpenSummary,
@@ -79,6 +79,7 @@ class LiveScreen(Screen):
         Binding("s", "summarize", "Summarize"),
         Binding("e", "export", "Export"),
         Binding("t", "rename", "Rename"),
+        Binding("S", "speakers", "Speakers"),
         Binding("q", "finish", "Finish"),
     ]
 
@@ -391,6 +392,25 @@ class LiveScreen(Screen):
                 self.notify(f"renamed to {title}")
 
         self.app.push_screen(TextPrompt("Rename meeting", current), done)
+
+    def action_speakers(self) -> None:
+        """Name the speakers or merge two, mid-meeting: the lines shown and every new final
+        show the names."""
+        if self.session_id is None:
+            return
+        sid = self.session_id
+
+        def done(changed: bool | None) -> None:
+            if not changed:
+                return
+            try:
+                names, segments = self.deps.store.speaker_names(sid), self.deps.store.segments(sid)
+            except StoreError as e:
+                self.notify(str(e), severity="error")
+                return
+            self.query_one(LiveTranscript).show_speakers(names, segments)
+
+        self.app.push_screen(SpeakersDialog(self.deps.store, sid), done)
 
     def action_finish(self) -> None:
         """Finish safely: stop the recorder, let it save everything, then leave the screen

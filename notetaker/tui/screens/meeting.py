@@ -4,6 +4,7 @@ from the meetings list, a search hit (scrolled to the hit) or a summary's citati
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.text import Text
@@ -17,6 +18,7 @@ from textual.widgets.option_list import Option
 from notetaker.inert import inert
 from notetaker.summary import duration_text
 from notetaker.tui.deps import AppDeps
+from notetaker.tui.dialogs import SpeakersDialog
 from notetaker.tui.display import (engine_text, linkify_citations, local_time, mark_line, segment_from_href,
                                    session_length, status_text)
 from notetaker.tui.messages import PlaybackEnded
@@ -25,31 +27,43 @@ from notetaker.tui.playback import LinePlayer
 from notetaker.tui.session_screen import SessionScreen
 from notetaker.tui.widgets.notes_pane import note_text
 from storage import MarkRecord, SegmentRecord, SessionRecord, StoreError, SummaryRecord
-from storage.export import clock, with_marks
+from storage.export import clock, turn_voices, with_marks
+from storage.speakers import NO_NAMES
 
 
-def segment_line(seg: SegmentRecord) -> Text:
-    """`[#n hh:mm:ss] text` (n: the number summaries cite), the cleaned text where there is
-    some; suspected hallucinations flagged."""
+def segment_line(seg: SegmentRecord, who: str = "") -> Text:
+    """`[#n hh:mm:ss] who: text` (n: the number summaries cite; who: the speaker's name or
+    label, where a turn starts), the cleaned text where there is some; suspected
+    hallucinations flagged."""
     line = Text(f"[#{seg.seq} {clock(seg.start_s)}] ", style="bold")
-    if seg.speaker or seg.channel:
-        line.append(f"{seg.speaker or seg.channel}: ", style="italic")
+    if who:
+        line.append(f"{inert(who)}: ", style="italic")
     line.append(inert(seg.display_text))
     if seg.flags:
         line.append(f"  ({', '.join(seg.flags)})", style="italic yellow")
     return line
 
 
-def playing_line(seg: SegmentRecord) -> Text:
+def playing_line(seg: SegmentRecord, who: str = "") -> Text:
     """The line whose audio is playing: marked, so it stands out wherever the cursor is."""
-    return Text("▶ ", style="bold green") + segment_line(seg)
+    return Text("▶ ", style="bold green") + segment_line(seg, who)
 
 
-def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord]) -> list[Option]:
+def with_voices(segments: list[SegmentRecord], marks: list[MarkRecord],
+                names: Mapping[str, str] = NO_NAMES) -> list[tuple[SegmentRecord | MarkRecord, str]]:
+    """The transcript in order, marks between the segments, each with the speaker shown at it
+    (a name or label where a turn starts, else "")."""
+    items = with_marks(segments, marks)
+    return list(zip(items, turn_voices(items, names)))
+
+
+def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord],
+                       names: Mapping[str, str] = NO_NAMES) -> list[Option]:
     """The segments (option id: the segment id), each mark between them before the first
-    segment that starts after it (disabled: the cursor passes over marks)."""
+    segment that starts after it (disabled: the cursor passes over marks); a speaker's name
+    (`names`: {label: name}) starts each of their turns, as in the exports."""
     return [Option(mark_line(item), id=f"mark-{item.id}", disabled=True) if isinstance(item, MarkRecord)
-            else Option(segment_line(item), id=str(item.id)) for item in with_marks(segments, marks)]
+            else Option(segment_line(item, who), id=str(item.id)) for item, who in with_voices(segments, marks, names)]
 
 
 def info_line(session: SessionRecord) -> Text:
@@ -68,6 +82,7 @@ class MeetingScreen(SessionScreen):
         Binding("t", "rename", "Rename"),
         Binding("p", "play", "Play line"),
         Binding("space", "stop_playing", "Stop"),
+        Binding("S", "speakers", "Speakers"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -82,6 +97,7 @@ class MeetingScreen(SessionScreen):
         self._ids: dict[int, int] = {}  # segment number (seq, what citations name) → segment id
         self.playback = LinePlayer(self, deps)
         self._marked: set[str] = set()  # option ids shown as playing
+        self._who: dict[int, str] = {}  # segment id → the speaker shown at it (a turn's first line)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -110,6 +126,7 @@ class MeetingScreen(SessionScreen):
             self.segments = store.segments(self.session_id)
             marks = store.marks(self.session_id)
             notes = store.notes(self.session_id)
+            names = store.speaker_names(self.session_id)
             self.summary = store.latest_summary(self.session_id)
         except StoreError as e:
             self.notify(str(e), severity="error")
@@ -129,7 +146,9 @@ class MeetingScreen(SessionScreen):
         transcript = self.query_one("#transcript", OptionList)
         keep = transcript.highlighted
         transcript.clear_options()
-        options = transcript_options(self.segments, marks)
+        options = transcript_options(self.segments, marks, names)
+        self._who = {item.id: who for item, who in with_voices(self.segments, marks, names)
+                     if isinstance(item, SegmentRecord)}
         self._index = {int(o.id): i for i, o in enumerate(options) if o.id and o.id.isdigit()}
         self._ids = {seg.seq: seg.id for seg in self.segments}
         transcript.add_options(options)
@@ -188,7 +207,8 @@ class MeetingScreen(SessionScreen):
         transcript.set_class(segment_id is not None, "playing")
         for seg in self.segments:
             if str(seg.id) in self._marked or seg.id == segment_id:
-                line = playing_line(seg) if seg.id == segment_id else segment_line(seg)
+                who = self._who.get(seg.id, "")
+                line = playing_line(seg, who) if seg.id == segment_id else segment_line(seg, who)
                 transcript.replace_option_prompt(str(seg.id), line)
         self._marked = {str(segment_id)} if segment_id is not None else set()
 
@@ -215,6 +235,12 @@ class MeetingScreen(SessionScreen):
 
     def session_changed(self, session_id: int) -> None:
         self.call_later(self.load)
+
+    def action_speakers(self) -> None:
+        """Name the meeting's speakers or merge two; the transcript shows the names at once."""
+        if self.session is not None:
+            self.app.push_screen(SpeakersDialog(self.deps.store, self.session_id),
+                                 lambda changed: self.call_later(self.load) if changed else None)
 
     def action_back(self) -> None:
         self.dismiss()

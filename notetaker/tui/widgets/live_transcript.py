@@ -4,6 +4,8 @@ below them. It fills from the top and follows new finals unless the person scrol
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -13,12 +15,16 @@ from notetaker.inert import inert
 from notetaker.tui.display import mark_line
 from storage import MarkRecord, SegmentRecord
 from storage.export import clock
+from storage.speakers import NO_NAMES, voice
 
 
-def final_text(seg: SegmentRecord) -> Text:
+def final_text(seg: SegmentRecord, names: Mapping[str, str] = NO_NAMES) -> Text:
+    """`[#n hh:mm:ss] Anya (system) › text`: who speaks (a name from `names` {label: name},
+    else the label, and the channel) coloured by channel."""
     text = Text(f"[#{seg.seq} {clock(seg.start_s)}] ", style="bold")  # #n: what summaries cite
-    if seg.channel:
-        text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
+    who = voice(seg, names)
+    if who:
+        text.append(f"{inert(who)} › ", style="bold magenta" if seg.channel == "system" else "bold cyan")
     text.append(inert(seg.display_text))
     if seg.flags:
         text.append(f"  ({', '.join(seg.flags)})", style="italic")
@@ -29,6 +35,8 @@ class LiveTranscript(VerticalScroll):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self._finals: dict[int, Static] = {}  # segment id → its line
+        self._shown: dict[int, SegmentRecord] = {}  # segment id → what its line shows
+        self.names: Mapping[str, str] = NO_NAMES  # {label: name} of the meeting's speakers
         self._lines: list[tuple[bool, float, Static]] = []  # (is a mark, time, line), as shown
 
     def compose(self) -> ComposeResult:
@@ -37,8 +45,9 @@ class LiveTranscript(VerticalScroll):
     def add_final(self, seg: SegmentRecord) -> None:
         """At the end, but before a mark made after the moment it starts (its final can come
         a few seconds after the mark was made)."""
-        widget = Static(final_text(seg), classes="final flagged" if seg.flags else "final")
+        widget = Static(final_text(seg, self.names), classes="final flagged" if seg.flags else "final")
         self._finals[seg.id] = widget
+        self._shown[seg.id] = seg
         at = len(self._lines)
         while at > 0 and self._lines[at - 1][0] and self._lines[at - 1][1] > seg.start_s:
             at -= 1
@@ -67,7 +76,16 @@ class LiveTranscript(VerticalScroll):
         for seg in segments:
             widget = self._finals.get(seg.id)
             if widget is not None:
-                widget.update(final_text(seg))
+                self._shown[seg.id] = seg
+                widget.update(final_text(seg, self.names))
+
+    def show_speakers(self, names: Mapping[str, str], segments: Iterable[SegmentRecord] = ()) -> None:
+        """Speakers renamed or merged: every line shown says who speaks now (`segments`: the
+        stored ones, whose labels a merge changed), and so will new ones."""
+        self.names = dict(names)
+        self._shown.update((seg.id, seg) for seg in segments if seg.id in self._shown)
+        for seg_id, widget in self._finals.items():
+            widget.update(final_text(self._shown[seg_id], self.names))
 
     def show_partial(self, text: str) -> None:
         self.query_one("#partial", Static).update(Text(text, style="dim italic"))
