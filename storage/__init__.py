@@ -11,6 +11,7 @@ from storage.records import (
     SegmentRecord,
     SessionRecord,
     SummaryRecord,
+    TextChange,
 )
 from storage.store import SessionStore
 
@@ -28,6 +29,7 @@ __all__ = [
     "SessionStore",
     "StoreError",
     "SummaryRecord",
+    "TextChange",
     "open_db",
     "render",
     "schema_version",

@@ -202,7 +202,7 @@ def to_markdown(
 
 
 def _cue_text(seg: SegmentRecord) -> str:
-    text = _one_line(seg.text)
+    text = _one_line(seg.spoken_text)
     label = _label(seg)
     return f"{label}: {text}" if label else text
 
@@ -235,7 +235,7 @@ def to_vtt(
     for seg in segments:
         end = max(seg.end_s, seg.start_s)
         label = _label(seg)
-        text = _vtt_escape(_one_line(seg.text))
+        text = _vtt_escape(_one_line(seg.spoken_text))
         voice = f"<v {_vtt_escape(label)}>" if label else ""
         parts += [str(seg.seq), f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", voice + text, ""]
     return "\n".join(parts)
@@ -290,6 +290,8 @@ def session_dict(
                 "end_s": s.end_s,
                 "text": s.text,
                 "clean_text": s.clean_text,
+                "edited_text": s.edited_text,
+                "edited": s.edited,
                 "channel": s.channel,
                 "speaker": s.speaker,
                 "flags": list(s.flags),
@@ -419,6 +421,7 @@ def _segment(raw: Any, n: int) -> SegmentRecord:
         speaker=_opt_str(x, "speaker", where),
         flags=tuple(flags),
         clean_text=_opt_str(x, "clean_text", where),
+        edited_text=_opt_str(x, "edited_text", where),  # "edited" is derived from it
     )
 
 
