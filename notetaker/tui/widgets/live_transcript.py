@@ -1,8 +1,11 @@
 """The live meeting's transcript: finals with their times as they come, marks between them at
-their moment, cleaned text put in place when it arrives, and the partial (dim, never stored)
-below them. It fills from the top and follows new finals unless the person scrolled up."""
+their moment, cleaned text and the person's corrections put in place when they arrive, and the
+partial (dim, never stored) below them. It fills from the top and follows new finals unless the
+person scrolled up."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from notetaker.inert import inert
-from notetaker.tui.display import mark_line
+from notetaker.tui.display import EDITED_MARK, mark_line
 from storage import MarkRecord, SegmentRecord
 from storage.export import clock
 
@@ -20,6 +23,8 @@ def final_text(seg: SegmentRecord) -> Text:
     if seg.channel:
         text.append(f"{seg.channel} › ", style="bold cyan" if seg.channel == "mic" else "bold magenta")
     text.append(inert(seg.display_text))
+    if seg.edited:
+        text.append(EDITED_MARK, style="dim")
     if seg.flags:
         text.append(f"  ({', '.join(seg.flags)})", style="italic")
     return text
@@ -29,6 +34,7 @@ class LiveTranscript(VerticalScroll):
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self._finals: dict[int, Static] = {}  # segment id → its line
+        self._records: dict[int, SegmentRecord] = {}  # segment id → what its line shows
         self._lines: list[tuple[bool, float, Static]] = []  # (is a mark, time, line), as shown
 
     def compose(self) -> ComposeResult:
@@ -39,6 +45,7 @@ class LiveTranscript(VerticalScroll):
         a few seconds after the mark was made)."""
         widget = Static(final_text(seg), classes="final flagged" if seg.flags else "final")
         self._finals[seg.id] = widget
+        self._records[seg.id] = seg
         at = len(self._lines)
         while at > 0 and self._lines[at - 1][0] and self._lines[at - 1][1] > seg.start_s:
             at -= 1
@@ -64,10 +71,21 @@ class LiveTranscript(VerticalScroll):
             self.anchor()
 
     def show_cleaned(self, segments: list[SegmentRecord]) -> None:
+        # Only the cleanup is taken: a correction made since the recorder read the row stays.
+        self.show_edited([replace(self._records[s.id], clean_text=s.clean_text)
+                          for s in segments if s.id in self._records])
+
+    def show_edited(self, segments: list[SegmentRecord]) -> None:
+        """Lines corrected (or cleaned) in place: nothing moves, nothing is added."""
         for seg in segments:
             widget = self._finals.get(seg.id)
             if widget is not None:
+                self._records[seg.id] = seg
                 widget.update(final_text(seg))
+
+    def finals(self) -> list[SegmentRecord]:
+        """The finals shown, in their order (their number)."""
+        return sorted(self._records.values(), key=lambda s: s.seq)
 
     def show_partial(self, text: str) -> None:
         self.query_one("#partial", Static).update(Text(text, style="dim italic"))
