@@ -50,6 +50,12 @@ def pattern(find: str, case_sensitive: bool = False, whole_word: bool = True) ->
     return re.compile(body, 0 if case_sensitive else re.IGNORECASE)
 
 
+def like_filters(find: str) -> list[str]:
+    """LIKE patterns a segment must match to hold `find`: one per plain-ASCII word (SQLite's
+    LIKE ignores case only for ASCII, so other words are left to the exact match)."""
+    return ["%" + re.sub(r"([\\%_])", r"\\\1", w) + "%" for w in find.split() if w.isascii()]
+
+
 def replacements(segments: Iterable[SegmentRecord], found: re.Pattern[str], replacement: str) -> list[TextChange]:
     """Each segment whose shown text `found` matches, with the replacement made (literally: no
     backreferences). A segment the replacement would leave empty is left out."""

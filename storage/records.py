@@ -61,6 +61,10 @@ def shown_text(text: str, clean_text: str | None, edited_text: str | None) -> st
     return clean_text if clean_text else text
 
 
+# `shown_text` in SQL, over the segments table's columns (for filtering before Python does).
+SHOWN_SQL = "COALESCE(edited_text, NULLIF(clean_text, ''), text)"
+
+
 @dataclass(frozen=True)
 class TextChange:
     """One segment's shown text before and after an edit, a replacement or an undo."""

