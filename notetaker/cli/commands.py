@@ -179,16 +179,9 @@ def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replace(args: argparse.Namespace, settings: Settings) -> int:
-    from notetaker.cli import _session_id
-
-    words = list(args.words)
-    if len(words) != (2 if args.all_meetings else 3):
+    if args.all_meetings == (args.id is not None):
         raise UsageError("give ID OLD NEW, or OLD NEW with --all-meetings (see `notetaker replace --help`)")
-    try:
-        sid = None if args.all_meetings else _session_id(words.pop(0))
-    except argparse.ArgumentTypeError as e:
-        raise UsageError(str(e)) from None
-    old, new = words
+    sid, old, new = args.id, args.old, args.new
     where = "any meeting" if sid is None else f"meeting {sid}"
     with open_store(settings) as store:
         changes = store.preview_replace(old, new, sid, case_sensitive=args.case_sensitive)
