@@ -202,3 +202,26 @@ def test_a_late_cleanup_keeps_the_correction_on_a_live_line(seeded):
         assert line.endswith("The onboarding flow needs a fifth screen. ✎")
 
     drive(One(), scenario)
+
+
+def test_an_edit_the_store_refuses_is_one_notice_and_the_view_goes_on(app, seeded):
+    """The line was deleted elsewhere while its dialog was open: one error notice, nothing
+    written, the meeting view still works."""
+    store = seeded.store
+
+    async def scenario(pilot):
+        screen = await open_meeting(pilot, app, seeded, "budget3")
+        await pilot.press("c", *" Really.")
+        store.delete_segment(seeded.seg["budget3"])
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen is screen
+        errors = [str(n.message) for n in app._notifications if n.severity == "error"]
+        assert errors == [f"not saved: meeting {seeded.budget} has no segment #4; "
+                          f"`notetaker show {seeded.budget}` lists them"]
+        assert store.db.execute("SELECT COUNT(*) FROM segment_edits").fetchone()[0] == 0
+        await pilot.press("u")
+        await settle(pilot)
+        assert any("nothing to undo" in str(n.message) for n in app._notifications)
+
+    drive(app, scenario)
