@@ -11,6 +11,7 @@ from storage.records import (
     SegmentRecord,
     SessionRecord,
     SummaryRecord,
+    TextChange,
 )
 from storage.speakers import SpeakerRecord
 from storage.store import SessionStore
@@ -30,6 +31,7 @@ __all__ = [
     "SpeakerRecord",
     "StoreError",
     "SummaryRecord",
+    "TextChange",
     "open_db",
     "render",
     "schema_version",

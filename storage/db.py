@@ -208,6 +208,14 @@ def _m0006_edits_and_speakers(db: Database) -> None:
     )""")
 
 
+@_migration("0008_edit_batches")
+def _m0008_edit_batches(db: Database) -> None:
+    # A find-and-replace changes many segments at once and is undone at once: its log rows
+    # share a batch (the id of its first row); a single edit is a batch of its own.
+    db.execute("ALTER TABLE segment_edits ADD COLUMN batch INTEGER")
+    db.execute("UPDATE segment_edits SET batch = id")
+
+
 # The id for a new session: above every id there is and every id ever deleted.
 NEXT_SESSION_ID = ("(SELECT MAX(COALESCE((SELECT MAX(id) FROM sessions), 0),"
                    " COALESCE((SELECT value FROM id_floor WHERE name = 'sessions'), 0)) + 1)")

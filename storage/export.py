@@ -234,7 +234,7 @@ def to_srt(
     cues = []
     for seg in segments:  # the cue number is the segment's number: what a summary cites
         end = max(seg.end_s, seg.start_s)
-        text = _said(voice(seg, speakers), seg.text)
+        text = _said(voice(seg, speakers), seg.spoken_text)
         cues.append(f"{seg.seq}\n{srt_time(seg.start_s)} --> {srt_time(end)}\n{text}\n")
     return "\n".join(cues)
 
@@ -257,7 +257,7 @@ def to_vtt(
     for seg in segments:
         end = max(seg.end_s, seg.start_s)
         label = voice(seg, speakers)
-        text = _vtt_escape(_one_line(seg.text))
+        text = _vtt_escape(_one_line(seg.spoken_text))
         tag = f"<v {_vtt_escape(label)}>" if label else ""
         parts += [str(seg.seq), f"{vtt_time(seg.start_s)} --> {vtt_time(end)}", tag + text, ""]
     return "\n".join(parts)
@@ -275,7 +275,7 @@ def to_txt(
     a speaker's name starts their turn, as in Markdown."""
     items = with_marks(segments, marks)
     return "".join(
-        f"{mark_line(item)}\n" if isinstance(item, MarkRecord) else f"{line_head(item)} {_said(label, item.text)}\n"
+        f"{mark_line(item)}\n" if isinstance(item, MarkRecord) else f"{line_head(item)} {_said(label, item.spoken_text)}\n"
         for item, label in zip(items, turn_voices(items, speakers))
     )
 
@@ -319,6 +319,8 @@ def session_dict(
                 "end_s": s.end_s,
                 "text": s.text,
                 "clean_text": s.clean_text,
+                "edited_text": s.edited_text,
+                "edited": s.edited,
                 "channel": s.channel,
                 "speaker": s.speaker,
                 "flags": list(s.flags),
@@ -473,6 +475,7 @@ def _segment(raw: Any, n: int) -> SegmentRecord:
         speaker=_opt_str(x, "speaker", where),
         flags=tuple(flags),
         clean_text=_opt_str(x, "clean_text", where),
+        edited_text=_opt_str(x, "edited_text", where),  # "edited" is derived from it
     )
 
 

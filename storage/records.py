@@ -36,10 +36,45 @@ class SegmentRecord:
     speaker: str | None = None
     flags: tuple[str, ...] = ()
     clean_text: str | None = None  # the rewrite backend's cleanup; `text` stays the raw final
+    edited_text: str | None = None  # the person's correction (storage/edits.py); None: unedited
 
     @property
     def display_text(self) -> str:
-        return self.clean_text if self.clean_text else self.text
+        return shown_text(self.text, self.clean_text, self.edited_text)
+
+    @property
+    def spoken_text(self) -> str:
+        """What was said: the heard text, or the person's correction of it. Subtitles and plain
+        text use it (the cleanup's rewording stays out of them, a correction does not)."""
+        return self.edited_text if self.edited_text is not None else self.text
+
+    @property
+    def edited(self) -> bool:
+        return self.edited_text is not None
+
+
+def shown_text(text: str, clean_text: str | None, edited_text: str | None) -> str:
+    """The one rule for a segment's text on screen and in Markdown: the person's correction,
+    else the cleanup, else what was heard. An edit is made on this text."""
+    if edited_text is not None:
+        return edited_text
+    return clean_text if clean_text else text
+
+
+# `shown_text` in SQL, over the segments table's columns (for filtering before Python does).
+SHOWN_SQL = "COALESCE(edited_text, NULLIF(clean_text, ''), text)"
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """One segment's shown text before and after an edit, a replacement or an undo."""
+
+    session_id: int
+    segment_id: int
+    seq: int
+    start_s: float
+    before: str
+    after: str
 
 
 @dataclass(frozen=True)

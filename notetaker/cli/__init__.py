@@ -112,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="one JSON line per speaker")
     sp.set_defaults(func="speakers")
 
+    ed = sub.add_parser("edit", help="correct one segment's text (what was heard is kept), or undo a correction")
+    ed.add_argument("id", type=_session_id)
+    ed.add_argument("seq", nargs="?", type=_positive_int, help="the segment's number (#3 in `notetaker show`)")
+    ed.add_argument("text", nargs="?", type=_text, help="its corrected text")
+    ed.add_argument("--undo", action="store_true", help="undo the meeting's last edit, or all of its last replace")
+    ed.set_defaults(func="edit")
+
+    rp = sub.add_parser("replace", help="find and replace words in a meeting's transcript, with a preview",
+                        usage="notetaker replace ID OLD NEW [--case-sensitive] [--yes]\n"
+                              "       notetaker replace --all-meetings OLD NEW [--case-sensitive] [--yes]")
+    rp.add_argument("id", nargs="?", type=_session_id, help="the meeting (none with --all-meetings)")
+    rp.add_argument("old", type=_text, help="the words to find: whole words, any case")
+    rp.add_argument("new", type=_text, help="what to put in their place")
+    rp.add_argument("--all-meetings", action="store_true", help="replace in every meeting")
+    rp.add_argument("--case-sensitive", action="store_true", help="match the case of OLD exactly")
+    rp.add_argument("--yes", action="store_true", help="apply without asking (needed when not in a terminal)")
+    rp.set_defaults(func="replace")
+
     i = sub.add_parser("import", help="import a meeting exported as JSON")
     i.add_argument("file")
     i.set_defaults(func="import")

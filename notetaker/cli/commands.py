@@ -63,9 +63,10 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
     for n in notes:
         print(f"  note [{clock(n.t_s)}] {inert(' '.join(n.text.split()))}")
     for seg, who in zip(segments, voices):
-        flags = f"  ({inert(', '.join(seg.flags))})" if seg.flags else ""
+        notes = [*seg.flags, "edited"] if seg.edited else seg.flags
+        flags = f"  ({inert(', '.join(notes))})" if notes else ""
         who = f"{inert(who)}: " if who else ""
-        print(f"[#{seg.seq} {clock(seg.start_s)}] {who}{inert(seg.text)}{flags}")  # #3: what summaries cite
+        print(f"[#{seg.seq} {clock(seg.start_s)}] {who}{inert(seg.spoken_text)}{flags}")  # #3: what summaries cite
     if not segments:
         print("(no transcript)", file=sys.stderr)
     return EXIT_OK
@@ -128,13 +129,83 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
             if not sys.stdin.isatty():
                 raise UsageError("deleting cannot be undone: add --yes to delete without being asked")
             listed = "; ".join(f"{s.id} “{s.title or 'Untitled'}”" for s in sessions)
-            answer = input(f"Delete {listed} with transcripts, marks, summaries and audio? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
+            if not _confirm(f"Delete {listed} with transcripts, marks, summaries and audio?"):
                 print("nothing deleted", file=sys.stderr)
                 return EXIT_OK
         for s in sessions:
             delete_meeting(store, settings.sessions_dir, s.id)
             print(f"deleted meeting {s.id}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    """y/N on the terminal; end of input (ctrl+d) is no."""
+    try:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    except EOFError:
+        print(file=sys.stderr)
+        return False
+
+
+# -- corrections ------------------------------------------------------------------------------
+
+
+def _change_line(c, meeting: bool = False) -> str:
+    """`[#3 00:00:04] before → after` (led by the meeting's id when several are changed)."""
+    where = f"{c.session_id:>5}  " if meeting else ""
+    return f"{where}[#{c.seq} {clock(c.start_s)}] {inert(c.before)} → {inert(c.after)}"
+
+
+def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.undo and args.seq is not None:
+        raise UsageError(f"--undo takes only the meeting: notetaker edit {args.id} --undo")
+    if not args.undo and (args.seq is None or args.text is None):
+        raise UsageError(f'give the segment\'s number and its text: notetaker edit {args.id} SEQ "text" (or --undo)')
+    with open_store(settings) as store:
+        if args.undo:
+            changes = store.undo_last_edit(args.id)
+        else:
+            change = store.edit_segment(args.id, args.seq, args.text)
+            changes = [change] if change else []
+    if not changes:
+        if args.undo:
+            raise UsageError(f"nothing to undo in meeting {args.id}")
+        print(f"#{args.seq} already reads so; nothing changed", file=sys.stderr)
+        return EXIT_OK
+    for c in changes:
+        print(_change_line(c))
+    done = "undid" if args.undo else "edited"
+    print(f"{done} {len(changes)} segment{'s' * (len(changes) > 1)} of meeting {args.id}"
+          + ("" if args.undo else f"; `notetaker edit {args.id} --undo` takes it back"), file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_replace(args: argparse.Namespace, settings: Settings) -> int:
+    if args.all_meetings == (args.id is not None):
+        raise UsageError("give ID OLD NEW, or OLD NEW with --all-meetings (see `notetaker replace --help`)")
+    sid, old, new = args.id, args.old, args.new
+    where = "any meeting" if sid is None else f"meeting {sid}"
+    with open_store(settings) as store:
+        changes = store.preview_replace(old, new, sid, case_sensitive=args.case_sensitive)
+        if not changes:
+            print(f"no “{inert(old)}” in {where}; nothing changed", file=sys.stderr)
+            return EXIT_OK
+        for c in changes:
+            print(_change_line(c, meeting=sid is None))
+        count = f"{len(changes)} segment{'s' * (len(changes) > 1)}"
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print(f"nothing changed: this is the preview; add --yes to replace in {count}", file=sys.stderr)
+                return EXIT_OK
+            if not _confirm(f"Replace in {count}?"):
+                print("nothing changed", file=sys.stderr)
+                return EXIT_OK
+        applied = store.apply_changes(changes)
+    skipped = len(changes) - len(applied)
+    undo = "notetaker edit ID --undo" if sid is None else f"notetaker edit {sid} --undo"
+    print(f"replaced in {len(applied)} of {count}"
+          + (f" ({skipped} changed meanwhile and were left as they are)" if skipped else "")
+          + f"; `{undo}` takes it back", file=sys.stderr)
     return EXIT_OK
 
 

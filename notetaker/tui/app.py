@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 
 from notetaker.errors import one_line
 from notetaker.tui.deps import AppDeps
-from notetaker.tui.dialogs import ConfirmDialog, MarkDialog, TextPrompt
+from notetaker.tui.dialogs import ConfirmDialog, EditDialog, MarkDialog, ReplaceDialog, TextPrompt
 from notetaker.tui.messages import LiveEnded, OpenMeeting, OpenSummary, ShowSegment, StartMeeting
 from notetaker.tui.new_meeting import NewMeetingDialog
 from notetaker.tui.screens.help import HelpScreen
@@ -145,7 +145,8 @@ def key_sections() -> list[tuple[str, type]]:
     return [("Everywhere", NotetakerApp), ("Meetings", SessionsScreen), ("Live meeting", LiveScreen),
             ("Notes (live meeting)", NotesPane), ("Meeting", MeetingScreen), ("Search", SearchScreen), ("Summary", SummaryScreen),
             ("Help", HelpScreen), ("Yes/no question", ConfirmDialog), ("Text prompt", TextPrompt),
-            ("Mark", MarkDialog), ("New meeting", NewMeetingDialog)]
+            ("Mark", MarkDialog), ("Edit line", EditDialog), ("Find and replace", ReplaceDialog),
+            ("New meeting", NewMeetingDialog)]
 
 
 def make_app(deps: AppDeps, live: bool = False) -> NotetakerApp:

@@ -1,5 +1,6 @@
-"""Modal dialogs: a yes/no question, a one-line text prompt, the mark chooser, and a meeting's
-speakers (rename, merge).
+"""Modal dialogs: a yes/no question, a one-line text prompt, the mark chooser, a meeting's
+speakers (rename, merge), and the corrections of a transcript (edit a line; find and replace
+with a preview).
 
 Each dismisses with its answer (None when cancelled), so callers use
 `app.push_screen(dialog, callback)`. They live beside `screens/`, not in it: any screen may
@@ -8,20 +9,24 @@ ask a question, and screens never import one another. Their look is in app.tcss 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from notetaker.inert import inert
 from notetaker.summary import duration_text
+from notetaker.tui.display import EDITED_MARK, change_text
 from storage import SessionStore, SpeakerRecord, StoreError
-from storage.records import MARK_KINDS
+from storage.export import clock
+from storage.records import MARK_KINDS, SegmentRecord, TextChange
 
 
 class ConfirmDialog(ModalScreen[bool]):
@@ -234,3 +239,124 @@ class SpeakersDialog(ModalScreen[bool]):
             self.show()
             return
         self.dismiss(self.changed)
+
+
+class EditDialog(ModalScreen[tuple[SegmentRecord, str] | None]):
+    """Correct a line: its shown text to edit, what was heard beneath when that differs; ↑/↓
+    step to the line before or after (the live view opens it on the newest final). Dismisses
+    (segment, text) on enter, None on escape; empty text is refused in place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "step(-1)", "Line before"),
+        Binding("down", "step(1)", "Line after"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, lines: Sequence[SegmentRecord], at: int) -> None:
+        super().__init__()
+        self.lines = list(lines)
+        self.at = max(0, min(at, len(self.lines) - 1))
+
+    @property
+    def segment(self) -> SegmentRecord:
+        return self.lines[self.at]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label("", id="edit-title", classes="title")
+            yield Input(id="text")
+            yield Static("", id="heard", classes="field")
+            yield Static("", id="edit-problem", classes="problem")
+            yield Static("enter  save    ↑↓  line before/after    escape  cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        seg = self.segment
+        edited = EDITED_MARK + " edited" if seg.edited else ""
+        self.query_one("#edit-title", Label).update(f"Edit #{seg.seq} {clock(seg.start_s)}{edited}")
+        box = self.query_one("#text", Input)
+        box.value = seg.display_text
+        box.cursor_position = len(box.value)
+        box.focus()
+        heard = self.query_one("#heard", Static)
+        heard.update(Text(f"heard: {inert(seg.text)}") if seg.display_text != seg.text else "")
+        heard.display = seg.display_text != seg.text
+        self.query_one("#edit-problem", Static).display = False
+
+    def action_step(self, by: int) -> None:
+        if 0 <= self.at + by < len(self.lines):
+            self.at += by
+            self._show()
+
+    @on(Input.Submitted, "#text")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            problem = self.query_one("#edit-problem", Static)
+            problem.update("a line cannot be empty; escape leaves it as it was")
+            problem.display = True
+            return
+        self.dismiss((self.segment, event.value))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+Preview = Callable[[str, str, bool], list[TextChange]]
+
+
+class ReplaceDialog(ModalScreen[list[TextChange] | None]):
+    """Find and replace: each line that would change is shown as you type (before → after);
+    enter in the replacement applies them all (dismisses the changes), escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, preview: Preview, where: str) -> None:
+        super().__init__()
+        self.preview = preview  # (find, replacement, case sensitive) → changes; writes nothing
+        self.where = where
+        self.changes: list[TextChange] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide"):
+            yield Label(f"Find and replace in {self.where}", classes="title")
+            yield Input(placeholder="find (whole words)", id="find")
+            yield Input(placeholder="replace with", id="replacement")
+            yield Checkbox("match case", id="case")
+            yield Static("", id="replace-count", classes="field")
+            with VerticalScroll(id="changes"):
+                yield Static("", id="changes-text")
+            yield Static("enter  next field / replace all    escape  cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#find", Input).focus()
+        self._refresh()
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _refresh(self) -> None:
+        find = self.query_one("#find", Input).value
+        try:
+            self.changes = self.preview(find, self.query_one("#replacement", Input).value,
+                                        self.query_one("#case", Checkbox).value) if find.strip() else []
+            count = (f"{len(self.changes)} line{'s' * (len(self.changes) != 1)} change" if self.changes
+                     else "no line changes" if find.strip() else "type the words to find")
+        except StoreError as e:
+            self.changes, count = [], str(e)
+        self.query_one("#replace-count", Static).update(count)
+        self.query_one("#changes-text", Static).update(Text("\n").join(change_text(c) for c in self.changes))
+
+    @on(Input.Submitted, "#find")
+    def _next(self) -> None:
+        self.query_one("#replacement", Input).focus()
+
+    @on(Input.Submitted, "#replacement")
+    def _apply(self) -> None:
+        if self.changes:
+            self.dismiss(self.changes)
+        else:
+            self.app.bell()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,15 +1,16 @@
 """How stored meetings read on screen, for every screen that shows them: start time, length,
-status, engine, marks, and a summary's citations as links to segments."""
+status, engine, marks, corrections, and a summary's citations as links to segments."""
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from rich.text import Text
 
 from notetaker.inert import inert
 from notetaker.summary import StoredSummary
-from storage import MarkRecord, SessionRecord, SummaryRecord
+from storage import MarkRecord, SessionRecord, SummaryRecord, TextChange
 from storage.export import clock
 
 
@@ -45,6 +46,33 @@ def mark_line(mark: MarkRecord) -> Text:
     line.append(mark.kind.capitalize(), style="bold magenta")
     if mark.text.strip():
         line.append(f": {inert(mark.text)}")
+    return line
+
+
+EDITED_MARK = " ✎"  # after a line the person corrected
+
+
+def change_text(change: TextChange, meeting: bool = False) -> Text:
+    """`[#3 00:00:04] before → after`: the words taken out struck through in red, the words
+    put in green (`meeting`: led by the meeting's id, for a change in one of many)."""
+    line = Text(f"{change.session_id}  " if meeting else "", style="dim")
+    line.append(f"[#{change.seq} {clock(change.start_s)}] ", style="bold")
+    old, new = change.before.split(), change.after.split()
+    after = Text()
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            line.append(inert(" ".join(old[i1:i2])) + " ")
+            after.append(inert(" ".join(new[j1:j2])) + " ")
+            continue
+        if i2 > i1:
+            line.append(inert(" ".join(old[i1:i2])), style="strike red")
+            line.append(" ")
+        if j2 > j1:
+            after.append(inert(" ".join(new[j1:j2])), style="bold green")
+            after.append(" ")
+    line.append("→ ", style="bold")
+    line.append_text(after)
+    line.rstrip()
     return line
 
 

@@ -16,7 +16,7 @@ from textual.message import Message
 from notetaker.recorder import Progress, RecordingResult
 from notetaker.summary import StoredSummary
 from notetaker.tui.deps import MeetingChoice
-from storage import NoteRecord, SearchHit, SegmentRecord
+from storage import NoteRecord, SearchHit, SegmentRecord, TextChange
 
 # -- the live meeting: the recorder's events, from its compute thread -------------------------
 
@@ -74,6 +74,17 @@ class NoteSaved(Message):
     """A line of the person's own notes is in the store (saved off the UI thread)."""
 
     note: NoteRecord
+
+
+@dataclass
+class Corrected(Message):
+    """Lines the person corrected (an edit, a replace, an undo) are in the store, saved off the
+    UI thread: `segments` as they now are, `text` what to tell them (`severity` "error": not saved)."""
+
+    changes: list[TextChange]
+    segments: list[SegmentRecord]
+    text: str
+    severity: str = "information"
 
 
 @dataclass

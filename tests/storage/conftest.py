@@ -64,6 +64,8 @@ def fixed_session() -> tuple[SessionRecord, list[SegmentRecord], list[MarkRecord
     ]
     # One segment cleaned by a rewrite backend: Markdown shows the cleaned text, JSON keeps both.
     segments[0] = replace(segments[0], clean_text="OK, let's start with the Q3 budget.")
+    # One corrected by the person: every format shows the correction, JSON keeps the heard text too.
+    segments[1] = replace(segments[1], edited_text="Priya says we're $5k over (about 12%) on *cloud* costs.")
     marks = [
         MarkRecord(1, 7, 5.0, "action", "Priya to send the cloud cost breakdown"),
         MarkRecord(2, 7, 3600.4, "decision", "Launch moves to April"),

@@ -157,4 +157,4 @@ def test_the_help_screen_lists_the_playback_keys():
     from notetaker.tui.screens.help import describe
 
     keys = dict(describe(MeetingScreen))
-    assert keys["p"] == "Play line" and keys["space"] == "Stop"
+    assert keys["p"] == "Play" and keys["space"] == "Stop playing"

@@ -1,6 +1,7 @@
 """The live meeting: a header with its title and elapsed time, finals appended with their
 times and marks between them, the partial in place (dim, never stored), a status bar, the
-person's own notes beside them (`n`), and the meeting's keys. Notifications take a strip of
+person's own notes beside them (`n`), and the meeting's keys; a past final can be corrected
+(`c`, `u`, `f`: notetaker/tui/corrections.py) while the next ones keep coming. Notifications take a strip of
 their own above the footer (app.tcss), so they never cover the transcript.
 
 The recorder runs on its own compute thread (all model work); a listener turns its events
@@ -20,6 +21,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from notetaker.recorder import Progress, Recorder, RecorderListener, RecordingResult
+from notetaker.tui.corrections import CORRECTION_KEYS, Corrections
 from notetaker.tui.deps import REWRITE_CYCLE, AppDeps
 from notetaker.tui.dialogs import MarkDialog, SpeakersDialog, TextPrompt
 from notetaker.inert import inert
@@ -29,7 +31,7 @@ from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, No
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
 from notetaker.tui.widgets.notes_pane import NotesPane
-from storage import StoreError
+from storage import SegmentRecord, StoreError
 from storage.export import clock
 
 
@@ -67,7 +69,7 @@ class RecorderMessages(RecorderListener):
         self.screen.post_message(Finished(result))
 
 
-class LiveScreen(Screen):
+class LiveScreen(Corrections, Screen):
     COMMANDS = {KeyCommands}
     BINDINGS = [
         Binding("space", "pause", "Pause/resume"),
@@ -80,6 +82,7 @@ class LiveScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("t", "rename", "Rename"),
         Binding("S", "speakers", "Speakers"),
+        *CORRECTION_KEYS,
         Binding("q", "finish", "Finish"),
     ]
 
@@ -333,6 +336,15 @@ class LiveScreen(Screen):
     @on(NoteSaved)
     def _note_saved(self, m: NoteSaved) -> None:
         self.query_one(NotesPane).add_note(m.note)
+
+    # -- corrections of past finals (notetaker/tui/corrections.py) ------------------------------
+    def editable_lines(self) -> tuple[list[SegmentRecord], int]:
+        """Every final so far, the newest selected (the dialog's ↑ goes back)."""
+        finals = self.query_one(LiveTranscript).finals()
+        return finals, len(finals) - 1
+
+    def show_corrected(self, segments: list[SegmentRecord]) -> None:
+        self.query_one(LiveTranscript).show_edited(segments)
 
     def action_transcript(self) -> None:
         """Escape: stop editing a saved line; else, from typing a note back to the transcript

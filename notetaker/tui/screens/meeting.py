@@ -1,6 +1,6 @@
-"""One stored meeting: what it was, its marks, the person's own notes, its transcript and its
-latest summary; opened
-from the meetings list, a search hit (scrolled to the hit) or a summary's citation."""
+"""One stored meeting: what it was, its marks, the person's own notes, its transcript (whose
+lines the person can correct) and its latest summary; opened from the meetings list, a search
+hit (scrolled to the hit) or a summary's citation."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from textual.widgets.option_list import Option
 
 from notetaker.inert import inert
 from notetaker.summary import duration_text
+from notetaker.tui.corrections import CORRECTION_KEYS, Corrections
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.dialogs import SpeakersDialog
-from notetaker.tui.display import (engine_text, linkify_citations, local_time, mark_line, segment_from_href,
-                                   session_length, status_text)
+from notetaker.tui.display import (EDITED_MARK, engine_text, linkify_citations, local_time, mark_line,
+                                   segment_from_href, session_length, status_text)
 from notetaker.tui.messages import PlaybackEnded
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.playback import LinePlayer
@@ -33,12 +34,14 @@ from storage.speakers import NO_NAMES
 
 def segment_line(seg: SegmentRecord, who: str = "") -> Text:
     """`[#n hh:mm:ss] who: text` (n: the number summaries cite; who: the speaker's name or
-    label, where a turn starts), the cleaned text where there is some; suspected
-    hallucinations flagged."""
+    label, where a turn starts), the person's correction or the cleaned text where there is
+    one (a correction marked ✎); suspected hallucinations flagged."""
     line = Text(f"[#{seg.seq} {clock(seg.start_s)}] ", style="bold")
     if who:
         line.append(f"{inert(who)}: ", style="italic")
     line.append(inert(seg.display_text))
+    if seg.edited:
+        line.append(EDITED_MARK, style="dim")
     if seg.flags:
         line.append(f"  ({', '.join(seg.flags)})", style="italic yellow")
     return line
@@ -74,16 +77,17 @@ def info_line(session: SessionRecord) -> Text:
     return line
 
 
-class MeetingScreen(SessionScreen):
+class MeetingScreen(Corrections, SessionScreen):
     COMMANDS: ClassVar[set] = {KeyCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "summarize", "Summarize"),
         Binding("e", "export", "Export"),
-        Binding("t", "rename", "Rename"),
-        Binding("p", "play", "Play line"),
-        Binding("space", "stop_playing", "Stop"),
+        Binding("t", "rename", "Rename", show=False),
+        Binding("p", "play", "Play"),
+        Binding("space", "stop_playing", "Stop playing", show=False),
         Binding("S", "speakers", "Speakers"),
-        Binding("escape", "back", "Back"),
+        *CORRECTION_KEYS,
+        Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(self, deps: AppDeps, session_id: int, focus_segment_id: int | None = None) -> None:
@@ -217,6 +221,19 @@ class MeetingScreen(SessionScreen):
 
     def on_unmount(self) -> None:
         self.playback.stop()
+
+    # -- corrections (notetaker/tui/corrections.py) ---------------------------------------------
+    def editable_lines(self) -> tuple[list[SegmentRecord], int]:
+        at = next((i for i, seg in enumerate(self.segments) if seg.id == self.highlighted_segment_id), 0)
+        return self.segments, at
+
+    def show_corrected(self, segments: list[SegmentRecord]) -> None:
+        self.call_later(self._reload_at, segments[0].id if len(segments) == 1 else None)
+
+    async def _reload_at(self, segment_id: int | None) -> None:
+        await self.load()
+        if segment_id is not None:  # an edit: on the line edited (the dialog may have moved to it)
+            self.scroll_to_segment(segment_id)
 
     @on(Markdown.LinkClicked, "#meeting-summary")
     def _link(self, event: Markdown.LinkClicked) -> None:

@@ -1,10 +1,12 @@
 """The live meeting's transcript: finals with their times as they come, marks between them at
-their moment, cleaned text put in place when it arrives, and the partial (dim, never stored)
-below them. It fills from the top and follows new finals unless the person scrolled up."""
+their moment, cleaned text and the person's corrections put in place when they arrive, and the
+partial (dim, never stored) below them. It fills from the top and follows new finals unless the
+person scrolled up."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,7 +14,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from notetaker.inert import inert
-from notetaker.tui.display import mark_line
+from notetaker.tui.display import EDITED_MARK, mark_line
 from storage import MarkRecord, SegmentRecord
 from storage.export import clock
 from storage.speakers import NO_NAMES, voice
@@ -26,6 +28,8 @@ def final_text(seg: SegmentRecord, names: Mapping[str, str] = NO_NAMES) -> Text:
     if who:
         text.append(f"{inert(who)} › ", style="bold magenta" if seg.channel == "system" else "bold cyan")
     text.append(inert(seg.display_text))
+    if seg.edited:
+        text.append(EDITED_MARK, style="dim")
     if seg.flags:
         text.append(f"  ({', '.join(seg.flags)})", style="italic")
     return text
@@ -73,6 +77,12 @@ class LiveTranscript(VerticalScroll):
             self.anchor()
 
     def show_cleaned(self, segments: list[SegmentRecord]) -> None:
+        # Only the cleanup is taken: a correction made since the recorder read the row stays.
+        self.show_edited([replace(self._shown[s.id], clean_text=s.clean_text)
+                          for s in segments if s.id in self._shown])
+
+    def show_edited(self, segments: list[SegmentRecord]) -> None:
+        """Lines corrected (or cleaned) in place: nothing moves, nothing is added."""
         for seg in segments:
             widget = self._finals.get(seg.id)
             if widget is not None:
@@ -86,6 +96,10 @@ class LiveTranscript(VerticalScroll):
         self._shown.update((seg.id, seg) for seg in segments if seg.id in self._shown)
         for seg_id, widget in self._finals.items():
             widget.update(final_text(self._shown[seg_id], self.names))
+
+    def finals(self) -> list[SegmentRecord]:
+        """The finals shown, in their order (their number)."""
+        return sorted(self._shown.values(), key=lambda s: s.seq)
 
     def show_partial(self, text: str) -> None:
         self.query_one("#partial", Static).update(Text(text, style="dim italic"))
