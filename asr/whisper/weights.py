@@ -11,10 +11,7 @@ Every layout yields complete weights in our naming (see `model.py`), cast to one
 
 from __future__ import annotations
 
-import collections
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -32,6 +29,7 @@ from asr.runtime.checkpoint import (
     read_json,
     shard_files,
 )
+from asr.runtime.torchzip import read_torch_zip
 from asr.whisper.ct2 import CT2Model, read_model
 from asr.whisper.model import Whisper, WhisperDims, sinusoids
 
@@ -486,80 +484,6 @@ def _hf_generation(folder: Path, config: dict) -> dict[str, Any]:
     if "lang_to_id" in out:
         out["lang_ids"] = sorted(out["lang_to_id"].values())
     return out
-
-
-# --- pytorch_model.bin without torch -----------------------------------------------------
-
-# torch storage class → element type (BFloat16Storage is read as bits, widened below).
-_TORCH_STORAGES = {
-    "FloatStorage": np.float32, "HalfStorage": np.float16, "BFloat16Storage": np.uint16,
-    "DoubleStorage": np.float64, "LongStorage": np.int64, "IntStorage": np.int32,
-    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
-}  # fmt: skip
-
-
-def read_torch_zip(path: Path) -> dict[str, np.ndarray]:
-    """Tensors of a `torch.save` zip archive, read with an unpickler that builds arrays
-    only: it runs no code from the file and needs no torch."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError):
-        raise ASRError(f"{path} is not a zip-format torch checkpoint; use safetensors weights") from None
-    with archive:
-        pkl = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
-        if pkl is None:
-            raise ASRError(f"{path} holds no data.pkl; use safetensors weights")
-        prefix = pkl[: -len("data.pkl")]
-        try:
-            with archive.open(pkl) as f:
-                state = _TorchUnpickler(f, archive, prefix).load()
-        except pickle.UnpicklingError as e:
-            raise ASRError(f"{path} is not a plain weights file: {e}") from None
-        except (EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as e:
-            raise ASRError(f"{path} is corrupt ({type(e).__name__})") from None
-    if not isinstance(state, dict):
-        raise ASRError(f"{path} does not hold a state dict")
-    return {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-
-
-class _TorchUnpickler(pickle.Unpickler):
-    def __init__(self, file, archive: zipfile.ZipFile, prefix: str):
-        super().__init__(file)
-        self.archive, self.prefix = archive, prefix
-
-    def find_class(self, module: str, name: str):
-        if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
-        if module == "torch._utils" and name == "_rebuild_parameter":
-            return lambda data, requires_grad, hooks: data
-        if module == "torch" and name in _TORCH_STORAGES:
-            return name
-        if module == "collections" and name == "OrderedDict":
-            return collections.OrderedDict
-        raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a state dict never does")
-
-    def persistent_load(self, pid):
-        kind, storage, key, _location, _numel = pid
-        if kind != "storage" or storage not in _TORCH_STORAGES:
-            raise pickle.UnpicklingError(f"it has an unknown storage {storage!r}")
-        raw = self.archive.read(f"{self.prefix}data/{key}")
-        data = np.frombuffer(raw, dtype=_TORCH_STORAGES[storage])
-        if storage == "BFloat16Storage":
-            data = (data.astype(np.uint32) << 16).view(np.float32)
-        return data
-
-
-def _rebuild_tensor(storage: np.ndarray, offset: int, size, stride, *_args) -> np.ndarray:
-    size, stride = tuple(size), tuple(stride)
-    # as_strided trusts its arguments: check that the tensor lies inside its storage.
-    last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else offset - 1
-    if len(size) != len(stride) or offset < 0 or min(stride, default=0) < 0 or last >= storage.size:
-        raise pickle.UnpicklingError("a tensor lies outside its storage")
-    if not all(size):
-        return np.zeros(size, storage.dtype)
-    strides = [s * storage.itemsize for s in stride]
-    view = np.lib.stride_tricks.as_strided(storage[offset:], shape=size, strides=strides)
-    return np.ascontiguousarray(view)
 
 
 # --- shared ------------------------------------------------------------------------------

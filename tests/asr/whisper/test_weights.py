@@ -26,13 +26,8 @@ from asr.base import ASRError, ModelNotFoundError
 from asr.runtime.hub import resolve_model
 from asr.whisper.ct2 import read_model
 from asr.whisper.model import WhisperDims, sinusoids
-from asr.whisper.weights import (
-    _rebuild_tensor,
-    build_model,
-    default_tokenizer_file,
-    load_checkpoint,
-    read_torch_zip,
-)
+from asr.runtime.torchzip import _rebuild_tensor, read_torch_zip
+from asr.whisper.weights import build_model, default_tokenizer_file, load_checkpoint
 from tests.asr.whisper.conftest import (
     MLX_ALIGNMENT_HEADS,
     TINY_DIMS,
