@@ -103,6 +103,19 @@ class SearchHit:
         return self.kind == "note"
 
 
+@dataclass(frozen=True)
+class MeetingHits:
+    """A meeting that matches a search (every term occurs in it: transcript, notes or title)
+    and its best hits, best first: segments and notes holding most of the terms. No hits when
+    only the title matched or the query only left meetings out."""
+
+    session_id: int
+    title: str  # the matched words marked when the title matched
+    title_matched: bool
+    started_at: datetime
+    hits: tuple[SearchHit, ...] = ()
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
