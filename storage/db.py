@@ -208,7 +208,7 @@ def _m0006_edits_and_speakers(db: Database) -> None:
     )""")
 
 
-def _shown(row: str) -> str:
+def shown_text(row: str) -> str:
     """The text a segment shows (a person's edit, else what was heard), as SQL over `row`."""
     return f"COALESCE({row}.edited_text, {row}.text)"
 
@@ -219,7 +219,7 @@ def _heard(row: str) -> str:
 
 
 def _fts_row(row: str) -> str:
-    return f"{row}.id, {_shown(row)}, {_heard(row)}"
+    return f"{row}.id, {shown_text(row)}, {_heard(row)}"
 
 
 @_migration("0007_search_shown_text_and_titles")
@@ -232,7 +232,7 @@ def _m0007_search_shown_text_and_titles(db: Database) -> None:
         db.execute(f"DROP TRIGGER {trigger}")
     db.execute("DROP TABLE segments_fts")
     db.execute(f"""CREATE VIEW segments_shown AS
-        SELECT id, {_shown("segments")} AS text, {_heard("segments")} AS heard FROM segments""")
+        SELECT id, {shown_text("segments")} AS text, {_heard("segments")} AS heard FROM segments""")
     db.execute("""CREATE VIRTUAL TABLE segments_fts USING fts5 (
         text,
         heard,

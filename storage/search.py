@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from storage.db import describe
+from storage.db import describe, shown_text
 from storage.errors import BadQuery, StoreError
-from storage.query import Query, parse_query, shorten
+from storage.query import Query, mark, parse_query, shorten
 from storage.records import MeetingHits, SearchHit, parse_iso
 
 # Long enough for any real search; a pasted page is refused rather than ANDed term by term.
@@ -221,10 +221,11 @@ def _as_store_error(exc: sqlite3.Error) -> StoreError:
 # -- meetings: every term somewhere in the meeting ---------------------------------------------
 
 # A term's newest matches looked at to find its meetings. Mapping matches to meetings costs
-# ~2 us each, so a term with more (a common word, in over 4% of all segments) is "broad":
-# its meetings are checked one by one among those the other terms found, or, when every
-# term is broad, only the meetings of its newest matches are considered.
-MEETING_WINDOW = 20_000
+# ~3 us each, so a term with more (a common word, in over 1% of all segments) is "broad":
+# it counts in the meetings its newest matches reach and in those where it shares a segment
+# with the rarest other term; when every term is broad, only the meetings of the newest
+# matches are considered. A word left out that is broad is looked for meeting by meeting.
+MEETING_WINDOW = 5_000
 HITS_PER_MEETING = 3
 
 _TERM_ROWS = """
@@ -244,14 +245,14 @@ SELECT 1 FROM segments_fts JOIN segments AS s ON s.id = segments_fts.rowid
 WHERE segments_fts MATCH :q AND segments_fts.rowid BETWEEN :lo AND :hi AND s.session_id = :sid AND {ok}
 LIMIT 1
 """
+# Power queries only: plain ones are marked by storage.query.mark (much cheaper).
 _SEGMENT_SNIPPET = """
-SELECT snippet(segments_fts, 0, :open, :close, :ellipsis, :tokens), s.seq, s.start_s, s.end_s
-FROM segments_fts JOIN segments AS s ON s.id = segments_fts.rowid
+SELECT snippet(segments_fts, 0, :open, :close, :ellipsis, :tokens) FROM segments_fts
 WHERE segments_fts MATCH :q AND segments_fts.rowid = :id
 """
 _NOTE_SNIPPET = """
-SELECT snippet(notes_fts, 0, :open, :close, :ellipsis, :tokens), notes.t_s
-FROM notes_fts JOIN notes ON notes.id = notes_fts.rowid WHERE notes_fts MATCH :q AND notes_fts.rowid = :id
+SELECT snippet(notes_fts, 0, :open, :close, :ellipsis, :tokens) FROM notes_fts
+WHERE notes_fts MATCH :q AND notes_fts.rowid = :id
 """
 _TITLE = ("SELECT highlight(sessions_fts, 0, :open, :close) FROM sessions_fts"
           " WHERE sessions_fts MATCH :q AND rowid = :id")
@@ -329,17 +330,23 @@ class _Search:
         q = self.query
         found = [self._find(term) for term in q.terms]
         candidates = self._candidates(found)
+        broad: list[str] = []
         for term in q.excluded:
             # Left out by what a meeting shows (not an edit's heard text), whoever said it.
             gone = self._find(term, column="text : ", filtered=False)
             candidates -= gone.meetings()
             if not gone.complete:
-                candidates = {sid for sid in candidates if not self._occurs(f"text : {term}", sid, filtered=False)}
+                broad.append(f"text : {term}")
         weights = [math.log(1 + len(candidates) / max(1, len(f.meetings()))) + 1 for f in found]
-        ranked = sorted(candidates, key=lambda sid: self._meeting_key(found, sid), reverse=True)[:limit]
+        ranked: list[int] = []
+        for sid in sorted(candidates, key=lambda sid: self._meeting_key(found, sid), reverse=True):
+            if not any(self._occurs(term, sid, filtered=False) for term in broad):
+                ranked.append(sid)
+                if len(ranked) == limit:
+                    break
         return self._results(ranked, found, weights, per_meeting)
 
-    def _find(self, term: str, column: str = "", filtered: bool = True) -> _Found:
+    def _find(self, term: str, column: str = "", filtered: bool = True, segments_only: bool = False) -> _Found:
         found = _Found()
         params = {**self.params, "q": column + term, "lo": self.lo, "hi": self.hi, "window": MEETING_WINDOW,
                   "sid": self.session_id}
@@ -349,7 +356,7 @@ class _Search:
         for rowid, sid, matches in rows:
             if matches:
                 found.rows[sid].append(rowid)
-        if filtered and self.query.filtered:
+        if segments_only or (filtered and self.query.filtered):
             return found  # notes and titles have no speaker or channel
         for rowid, sid in self._optional(_TERM_NOTES, {"q": term, "sid": self.session_id}):
             found.notes[sid].append(rowid)
@@ -372,12 +379,17 @@ class _Search:
             else:
                 sql = "SELECT id FROM sessions WHERE :sid IS NULL OR id = :sid"
             return {sid for (sid,) in self.conn.execute(sql, {**self.params, "sid": self.session_id})}
-        exact = [f.meetings() for f in found if f.complete]
-        candidates = set.intersection(*(exact or [f.meetings() for f in found]))
+        exact = [(len(f.meetings()), term, f) for term, f in zip(self.query.terms, found) if f.complete]
+        if not exact:
+            return set.intersection(*(f.meetings() for f in found))
+        candidates = set.intersection(*(f.meetings() for _, _, f in exact))
+        rarest = min(exact)[1]
         for term, f in zip(self.query.terms, found):
-            if not f.complete:  # broad: look for it in the meetings its window did not reach
-                seen = f.meetings()
-                candidates = {sid for sid in candidates if sid in seen or self._occurs(term, sid)}
+            if not f.complete:  # broad: also where it shares a segment with the rarest term
+                together = self._find(f"({rarest}) AND ({term})", segments_only=True)
+                for sid, rows in together.rows.items():
+                    f.rows[sid] = sorted(set(f.rows.get(sid, ())) | set(rows), reverse=True)
+                candidates &= f.meetings()
         return candidates
 
     def _occurs(self, term: str, session_id: int, filtered: bool = True) -> bool:
@@ -428,26 +440,33 @@ class _Search:
             for i in f.notes.get(sid, ()):
                 score["n", i] += weight
         best = sorted(score, key=lambda k: (-score[k], k[1]))[:per_meeting]
+        segments = self._texts(f"SELECT id, seq, start_s, end_s, {shown_text('segments')} FROM segments",
+                               [i for kind, i in best if kind == "s"])
+        notes = self._texts("SELECT id, NULL, t_s, t_s, text FROM notes", [i for kind, i in best if kind == "n"])
         hits = []
         for kind, i in best:
-            params = {**self.marks, "q": either, "id": i}
-            if kind == "s":
-                row = self.conn.execute(_SEGMENT_SNIPPET, params).fetchone()
-                if row is None:  # matched only as a column-filtered power query
-                    continue
-                snippet, seq, start, end = row
-                hits.append(SearchHit(sid, title, i, seq, start, end, snippet, -score[kind, i]))
+            seq, start, end, text = (segments if kind == "s" else notes)[i]
+            if self.query.power:
+                sql = _SEGMENT_SNIPPET if kind == "s" else _NOTE_SNIPPET
+                snippet = self.conn.execute(sql, {**self.marks, "q": either, "id": i}).fetchone()[0]
             else:
-                snippet, t_s = self.conn.execute(_NOTE_SNIPPET, params).fetchone()
-                hits.append(SearchHit(sid, title, None, None, t_s, t_s, snippet, -score[kind, i], "note", i))
+                snippet = mark(text, self.query.phrases, (self.marks["open"], self.marks["close"]), SNIPPET_TOKENS)
+            hits.append(SearchHit(sid, title, i if kind == "s" else None, seq, start, end, snippet, -score[kind, i],
+                                  "segment" if kind == "s" else "note", i if kind == "n" else None))
         return hits
+
+    def _texts(self, select: str, ids: list[int]) -> dict[int, tuple]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(f"{select} WHERE id IN ({', '.join(map(str, ids))})").fetchall()
+        return {row[0]: row[1:] for row in rows}
 
     def _filter_hits(self, sid: int, title: str, per_meeting: int) -> list[SearchHit]:
         """No words to match: the meeting's first segments that pass the filters."""
         if not self.query.filtered:
             return []
         rows = self.conn.execute(
-            f"SELECT s.id, s.seq, s.start_s, s.end_s, COALESCE(s.edited_text, s.text) FROM segments AS s"
+            f"SELECT s.id, s.seq, s.start_s, s.end_s, {shown_text('s')} FROM segments AS s"
             f" WHERE s.session_id = :sid AND {self.ok} ORDER BY s.seq LIMIT :n",
             {**self.params, "sid": sid, "n": per_meeting}).fetchall()
         return [SearchHit(sid, title, i, seq, start, end, _first_words(text), 0.0) for i, seq, start, end, text in rows]

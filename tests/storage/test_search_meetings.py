@@ -272,3 +272,16 @@ def test_a_database_at_schema_0006_migrates_and_is_searchable(tmp_path: Path) ->
         _index_is_consistent(store)
         store.db.conn.execute("INSERT INTO sessions_fts (sessions_fts, rank) VALUES ('integrity-check', 1)")
     prepare(Database(sqlite3.connect(path)))  # reopening applies nothing twice
+
+
+def test_snippets_mark_what_fts5_matched_and_trim_long_segments(store: SessionStore) -> None:
+    sid = store.create_session("t", "e", "m")
+    store.add_segment(sid, " ".join(f"w{i}" for i in range(30)) + " target " + " ".join(f"v{i}" for i in range(30)), 0, 1)
+    store.add_segment(sid, "Café résumé naïve", 1, 2)
+    (hit,) = store.search_meetings("target")[0].hits
+    assert hit.snippet.startswith("…") and hit.snippet.endswith("…") and "[target]" in hit.snippet
+    assert len(hit.snippet.split()) == 12
+    (hit,) = store.search_meetings("cafe resu")[0].hits  # diacritics folded, the last word a prefix
+    assert hit.snippet == "[Café] [résumé] naïve"
+    (hit,) = store.search_meetings("target", highlight=("<<", ">>"))[0].hits
+    assert "<<target>>" in hit.snippet
