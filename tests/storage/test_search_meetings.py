@@ -276,7 +276,8 @@ def test_a_database_at_schema_0006_migrates_and_is_searchable(tmp_path: Path) ->
 
 def test_snippets_mark_what_fts5_matched_and_trim_long_segments(store: SessionStore) -> None:
     sid = store.create_session("t", "e", "m")
-    store.add_segment(sid, " ".join(f"w{i}" for i in range(30)) + " target " + " ".join(f"v{i}" for i in range(30)), 0, 1)
+    words = " ".join(f"w{i}" for i in range(30)) + " target " + " ".join(f"v{i}" for i in range(30))
+    store.add_segment(sid, words, 0, 1)
     store.add_segment(sid, "Café résumé naïve", 1, 2)
     (hit,) = store.search_meetings("target")[0].hits
     assert hit.snippet.startswith("…") and hit.snippet.endswith("…") and "[target]" in hit.snippet
