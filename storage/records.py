@@ -94,7 +94,7 @@ class SearchHit:
     start_s: float
     end_s: float
     snippet: str
-    rank: float  # FTS5 bm25(): lower (more negative) is a better match
+    rank: float  # FTS5 bm25() (search_meetings: minus its share of the terms): lower is better
     kind: str = "segment"  # or "note"
     note_id: int | None = None
 

@@ -394,5 +394,6 @@ def test_search_as_people_type_it(seeded):
         run = seeded("search", *args)
         assert (run.rc, run.out.split()) == (0, [str(other), "[meeting]", "Retro"]), args
     run = seeded("search", "sam", "-budget", "--json")
-    assert [(h["session_id"], h["seq"], h["snippet"]) for h in run.json_lines()] == [(other, 1, "[Sam] liked the demo.")]
+    hits = [(h["session_id"], h["seq"], h["snippet"]) for h in run.json_lines()]
+    assert hits == [(other, 1, "[Sam] liked the demo.")]
     assert seeded("search", "-sam", "sam").out == ""  # the order typed is kept: still nothing
