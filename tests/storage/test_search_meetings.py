@@ -286,3 +286,13 @@ def test_snippets_mark_what_fts5_matched_and_trim_long_segments(store: SessionSt
     assert hit.snippet == "[Café] [résumé] naïve"
     (hit,) = store.search_meetings("target", highlight=("<<", ">>"))[0].hits
     assert "<<target>>" in hit.snippet
+
+
+def test_speaker_names_given_through_the_store_are_searchable(store: SessionStore, meetings: dict[str, int]) -> None:
+    store.rename_speaker(meetings["hiring"], "S1", "Carla Diaz")
+    (hiring,) = store.search_meetings('speaker:"carla diaz" offer')
+    assert _snippets(hiring) == ["The deadline for the [offer] is Monday"]
+    store.merge_speakers(meetings["hiring"], "S2", "S1")  # Ben's label S2 now reads S1: Carla
+    (hiring,) = store.search_meetings('speaker:"Carla Diaz" demo')
+    assert _snippets(hiring) == ["The launchpad [demo] went well"]
+    assert store.search_meetings("speaker:Ben demo") == []
