@@ -6,6 +6,7 @@ from storage.export import FORMATS, render
 from storage.records import (
     Citation,
     MarkRecord,
+    MeetingHits,
     NoteRecord,
     SearchHit,
     SegmentRecord,
@@ -21,6 +22,7 @@ __all__ = [
     "BadQuery",
     "Citation",
     "MarkRecord",
+    "MeetingHits",
     "NoteRecord",
     "SearchHit",
     "SegmentNotFound",

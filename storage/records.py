@@ -129,13 +129,26 @@ class SearchHit:
     start_s: float
     end_s: float
     snippet: str
-    rank: float  # FTS5 bm25(): lower (more negative) is a better match
+    rank: float  # FTS5 bm25() (search_meetings: minus its share of the terms): lower is better
     kind: str = "segment"  # or "note"
     note_id: int | None = None
 
     @property
     def is_note(self) -> bool:
         return self.kind == "note"
+
+
+@dataclass(frozen=True)
+class MeetingHits:
+    """A meeting that matches a search (every term occurs in it: transcript, notes or title)
+    and its best hits, best first: segments and notes holding most of the terms. No hits when
+    only the title matched or the query only left meetings out."""
+
+    session_id: int
+    title: str  # the matched words marked when the title matched
+    title_matched: bool
+    started_at: datetime
+    hits: tuple[SearchHit, ...] = ()
 
 
 def utc_now() -> datetime:

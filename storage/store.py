@@ -39,6 +39,7 @@ from storage.records import (
     SHOWN_SQL,
     Citation,
     MarkRecord,
+    MeetingHits,
     NoteRecord,
     SearchHit,
     SegmentRecord,
@@ -619,13 +620,29 @@ class SessionStore:
         """Best matches first. FTS5 syntax works (AND/OR/NOT, NEAR, "phrases", prefix*);
         anything else is searched as plain words. Raises BadQuery for an empty or huge query."""
         with self._lock:
-            if session_id is not None:
-                self._require_session(session_id)
-            try:
-                self.index_now()
-            except StoreError:
-                pass  # read-only or busy: search what is indexed (all but the last few finals)
+            self._ready_to_search(session_id)
             return _search.search(self._conn, query, limit, session_id, highlight)
+
+    def search_meetings(
+        self,
+        query: str,
+        limit: int = 20,
+        session_id: int | None = None,
+        highlight: tuple[str, str] = ("[", "]"),
+    ) -> list[MeetingHits]:
+        """Meetings containing every term (in transcript, notes or title), best first, each with
+        its best hits: the search box's language (storage/query.py). Raises BadQuery."""
+        with self._lock:
+            self._ready_to_search(session_id)
+            return _search.search_meetings(self._conn, query, limit, session_id, highlight)
+
+    def _ready_to_search(self, session_id: int | None) -> None:
+        if session_id is not None:
+            self._require_session(session_id)
+        try:
+            self.index_now()
+        except StoreError:
+            pass  # read-only or busy: search what is indexed (all but the last few finals)
 
     def index_now(self) -> None:
         """Index segments still queued (by any process); a no-op when none are."""

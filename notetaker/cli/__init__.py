@@ -88,9 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "else the system's)")
     pl.set_defaults(func="play")
 
-    q = sub.add_parser("search", help="full-text search across all meetings")
-    q.add_argument("query", type=_text)
-    q.add_argument("--limit", type=_positive_int, default=20)
+    q = sub.add_parser("search", help="full-text search across all meetings",
+                       description="Meetings that contain every word (in the transcript, your notes or the title), "
+                                   "each with its best hits. \"a phrase\", -word or NOT word (leave out meetings "
+                                   "with it), a OR b, speaker:NAME or speaker:S2, channel:mic or channel:system; "
+                                   "the last word (2+ letters) also matches longer words (laun finds launch).")
+    q.add_argument("query", nargs="*", type=_text, help="words to search for; -word works without quotes or --")
+    q.add_argument("--limit", type=_positive_int, default=20, help="most meetings to show (default: 20)")
     q.add_argument("--session", type=_session_id, default=None, help="search one meeting only")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func="search")
@@ -276,9 +280,34 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             DeleteError)
 
 
+def _search_words(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str],
+                  argv: list[str]) -> str:
+    """The search query as typed: argparse takes `-budget` for an option it does not know, so
+    such words come back as extras; put them back where they were typed."""
+    if getattr(args, "func", None) != "search" and extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    for word in extras:
+        if word.startswith("--"):
+            parser.error(f"search has no option {word} (a word to leave out is written -word)")
+        try:
+            _text(word)
+        except argparse.ArgumentTypeError as e:
+            parser.error(f"argument query: {e}")
+    taken: set[int] = set()
+
+    def typed_at(word: str) -> int:
+        at = next((i for i, a in enumerate(argv) if a == word and i not in taken), len(argv))
+        taken.add(at)
+        return at
+
+    return " ".join(sorted(args.query + extras, key=typed_at))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if getattr(args, "func", None) == "search" or extras:
+        args.query = _search_words(parser, args, extras, sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         if not in_terminal():  # piped: help, as before
             parser.print_help()

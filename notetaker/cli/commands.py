@@ -73,22 +73,36 @@ def cmd_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per hit, grouped by meeting (best meetings first); a meeting that matched only
+    by its title, or a query that only leaves meetings out, gets one line for the meeting."""
     bold = sys.stdout.isatty() and not args.json
     marks = ("\ue000", "\ue001")  # private-use stand-ins: the snippet is made inert, then marked up
     shown = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
     with open_store(settings, readonly=True) as store:
-        hits = store.search(args.query, limit=args.limit, session_id=args.session,
-                            highlight=shown if args.json else marks)
-    for h in hits:
-        if args.json:
-            write_json({"session_id": h.session_id, "title": h.session_title, "kind": h.kind,
-                        "segment_id": h.segment_id, "seq": h.seq, "note_id": h.note_id, "start": h.start_s,
-                        "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
-        else:
-            snippet = inert(h.snippet).replace(marks[0], shown[0]).replace(marks[1], shown[1])
-            where = f"[note {clock(h.start_s)}]" if h.is_note else f"[#{h.seq} {clock(h.start_s)}]"
-            print(f"{h.session_id:>5}  {where}  {inert(h.session_title)[:30]:30}  {snippet}")
-    if not hits and not args.json:
+        meetings = store.search_meetings(args.query, limit=args.limit, session_id=args.session,
+                                         highlight=shown if args.json else marks)
+
+    def marked(text: str) -> str:
+        return inert(text).replace(marks[0], shown[0]).replace(marks[1], shown[1])
+
+    for m in meetings:
+        if not m.hits:
+            kind = "title" if m.title_matched else "meeting"
+            if args.json:
+                write_json({"session_id": m.session_id, "title": m.title, "kind": kind, "segment_id": None,
+                            "seq": None, "note_id": None, "start": None, "end": None, "snippet": m.title,
+                            "rank": None})
+            else:
+                print(f"{m.session_id:>5}  [{kind}]  {marked(m.title)}")
+        for h in m.hits:
+            if args.json:
+                write_json({"session_id": h.session_id, "title": h.session_title, "kind": h.kind,
+                            "segment_id": h.segment_id, "seq": h.seq, "note_id": h.note_id, "start": h.start_s,
+                            "end": h.end_s, "snippet": h.snippet, "rank": h.rank})
+            else:
+                where = f"[note {clock(h.start_s)}]" if h.is_note else f"[#{h.seq} {clock(h.start_s)}]"
+                print(f"{h.session_id:>5}  {where}  {inert(h.session_title)[:30]:30}  {marked(h.snippet)}")
+    if not meetings and not args.json:
         print("no matches", file=sys.stderr)
     return EXIT_OK
 

@@ -16,7 +16,7 @@ from textual.message import Message
 from notetaker.recorder import Progress, RecordingResult
 from notetaker.summary import StoredSummary
 from notetaker.tui.deps import MeetingChoice
-from storage import NoteRecord, SearchHit, SegmentRecord, TextChange
+from storage import MeetingHits, NoteRecord, SearchHit, SegmentRecord, TextChange
 
 # -- the live meeting: the recorder's events, from its compute thread -------------------------
 
@@ -134,8 +134,11 @@ class PlaybackEnded(Message):
 
 @dataclass(frozen=True)
 class SearchResult:
-    hit: SearchHit
+    """One row of the results: a meeting (`hit` None) or one of its hits, listed under it."""
+
+    meeting: MeetingHits
     started: str  # the meeting's local start time
+    hit: SearchHit | None = None
 
 
 @dataclass

@@ -374,3 +374,26 @@ def test_doctor_text_on_a_fresh_home_creates_nothing(cli):
     assert "whisper" in run.out
     assert not cli.home.exists()
     assert time.monotonic() - t < 30
+
+
+def test_search_as_people_type_it(seeded):
+    """Meeting-level words, the last one a prefix, titles, and -word with or without `--`."""
+    from storage import SessionStore
+
+    with SessionStore.open(seeded.db_path) as store:
+        other = store.create_session("Retro", "whisper", "tiny.en")
+        store.add_segment(other, "Sam liked the demo.", 0.0, 2.0)
+        store.finish_session(other, "complete", duration_s=2.0)
+    # "budget" and "Sam" are in different segments of meeting 1: it matches, with both as hits.
+    lines = seeded("search", "budget", "sam").out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["1", "[#1"], ["1", "[#2"]]
+    assert "[budget]" in lines[0] and "[Sam]" in lines[1]
+    assert [line.split()[0] for line in seeded("search", "bud").out.splitlines()] == ["1"]  # as you type
+    assert seeded("search", "planning").out.split() == ["1", "[title]", "[Planning]"]
+    for args in (["-budget"], ["--", "-budget"], ["NOT", "budget"]):
+        run = seeded("search", *args)
+        assert (run.rc, run.out.split()) == (0, [str(other), "[meeting]", "Retro"]), args
+    run = seeded("search", "sam", "-budget", "--json")
+    hits = [(h["session_id"], h["seq"], h["snippet"]) for h in run.json_lines()]
+    assert hits == [(other, 1, "[Sam] liked the demo.")]
+    assert seeded("search", "-sam", "sam").out == ""  # the order typed is kept: still nothing

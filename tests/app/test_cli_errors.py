@@ -260,3 +260,16 @@ def test_search_queries_that_cannot_be_searched(seeded, query):
     run = seeded("search", query)
     assert_user_error(run)
     assert run.out == ""
+
+
+@pytest.mark.parametrize(("args", "mention"), [
+    (["search", "budget", "--limt", "3"], "--limt"),
+    (["search", "channel:phone", "budget"], "channel:mic"),
+    (["search", "speaker:", "budget"], "speaker: needs a value"),
+    (["sessions", "-budget"], "unrecognized arguments: -budget"),
+])
+def test_search_mistakes_are_one_line(seeded, args, mention):
+    run = seeded(*args)
+    assert_user_error(run, mention)
+    assert run.out == ""
+    assert seeded.session_rows() == SEEDED

@@ -12,9 +12,10 @@ import pytest
 from storage import SessionStore, StoreError, open_db, schema_version
 from storage.db import KNOWN_MIGRATIONS, MIGRATION_SET, SCHEMA_VERSION
 
-TABLES = {"sessions", "segments", "marks", "notes", "summaries", "segments_fts", "notes_fts", "fts_state",
-          "_sqlite_migrations"}
-TRIGGERS = {"segments_ai", "segments_ad", "segments_au", "notes_ai", "notes_ad", "notes_au"}
+TABLES = {"sessions", "segments", "marks", "notes", "summaries", "segments_fts", "notes_fts", "sessions_fts",
+          "fts_state", "_sqlite_migrations"}
+TRIGGERS = {"segments_ai", "segments_ad", "segments_au", "notes_ai", "notes_ad", "notes_au", "sessions_fts_ai",
+            "sessions_fts_ad", "sessions_fts_au"}
 
 
 def _names(db, kind: str) -> set[str]:
@@ -26,7 +27,7 @@ def test_migrations_from_empty_db_create_everything() -> None:
     assert TABLES <= _names(db, "table")
     assert TRIGGERS <= _names(db, "trigger")
     fts_sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'segments_fts'").fetchone()[0]
-    for part in ("fts5", "content='segments'", "content_rowid='id'", "unicode61 remove_diacritics 2"):
+    for part in ("fts5", "content='segments_shown'", "content_rowid='id'", "unicode61 remove_diacritics 2"):
         assert part in fts_sql
     assert schema_version(db) == SCHEMA_VERSION == len(KNOWN_MIGRATIONS) >= 1
     recorded = db.execute(

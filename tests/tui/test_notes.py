@@ -141,7 +141,8 @@ def test_search_says_a_hit_is_a_note(app, seeded):
         await answered(pilot, "okapi")
         screen = app.screen
         assert screen.query_one("#query", Input).value == "okapi"
-        (result,) = screen.results
+        meeting, result = screen.results  # the meeting's row, then its hit under it
+        assert meeting.hit is None and meeting.meeting.session_id == seeded.standup
         assert result.hit.is_note
         assert "[note 00:00:03]" in hit_text(result).plain
         await pilot.press("enter")

@@ -1,5 +1,7 @@
-"""Full-text search across every meeting as you type; a hit opens its meeting at that segment
-(a hit in the person's own notes opens the meeting).
+"""Full-text search across every meeting as you type: meetings that contain every word, each
+with its best hits under it. A hit opens its meeting at that segment (a hit in the person's
+own notes opens the meeting); a meeting's row opens it at its best hit. `/` always goes back to
+the search box, also after coming back from a meeting.
 
 Queries run on a worker thread (a broad prefix* can take a moment on a large store) after a
 short pause in typing; only the answer to the newest query is shown.
@@ -22,15 +24,15 @@ from notetaker.inert import inert
 from notetaker.tui.deps import AppDeps
 from notetaker.tui.messages import OpenMeeting, SearchAnswered, SearchResult
 from notetaker.tui.palette import KeyCommands
-from storage import StoreError
+from storage import MeetingHits, StoreError
 from storage.export import clock
 
 DEBOUNCE_S = 0.15
-LIMIT = 50
+LIMIT = 20  # meetings, each with up to 3 hits
 # Private-use characters mark the matched words: they never occur in speech, and unlike
 # markup they need no escaping of the transcript text around them.
 OPEN, CLOSE = "\ue000", "\ue001"
-HINT = 'Type to search every meeting: words, "a phrase", prefix*, AND / OR / NOT.'
+HINT = 'Type to search every meeting: words, "a phrase", -word, a OR b, speaker:NAME, channel:mic.'
 
 
 def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
@@ -47,12 +49,23 @@ def snippet_text(snippet: str, style: str = "bold reverse") -> Text:
 
 
 def hit_text(result: SearchResult) -> Text:
+    """A meeting's row (its title, matched words highlighted, and start) or a hit under it."""
     hit = result.hit
-    line = Text(hit.session_title or "Untitled", style="bold")
+    if hit is None:
+        line = snippet_text(inert(result.meeting.title or "Untitled"), style="bold reverse")
+        line.stylize("bold")
+        line.append(f"  {result.started}", style="dim")
+        return line
     where = f"[note {clock(hit.start_s)}]" if hit.is_note else f"[#{hit.seq} {clock(hit.start_s)}]"
-    line.append(f"  {result.started}  {where}\n", style="dim")
+    line = Text(f"  {where} ", style="dim")
     line.append_text(snippet_text(inert(" ".join(hit.snippet.split()))))
     return line
+
+
+def result_rows(meetings: list[MeetingHits], started: dict[int, str]) -> list[SearchResult]:
+    """Each meeting's row, then its hits."""
+    return [row for m in meetings for row in [SearchResult(m, started[m.session_id])]
+            + [SearchResult(m, started[m.session_id], h) for h in m.hits]]
 
 
 class SearchScreen(Screen):
@@ -60,6 +73,7 @@ class SearchScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "open", "Open hit", priority=True),
         Binding("down", "results", "Results", show=False),
+        Binding("slash", "focus_query", "Search box", show=False),  # typed in the box, it is text
         Binding("escape", "back", "Back"),
     ]
 
@@ -109,17 +123,11 @@ class SearchScreen(Screen):
 
     @work(thread=True, exclusive=True, group="search")
     def _search(self, query: str) -> None:
-        store = self.deps.store
         try:
-            hits = store.search(query, limit=LIMIT, highlight=(OPEN, CLOSE))
-            started: dict[int, str] = {}
-            for h in hits:
-                if h.session_id not in started:
-                    started[h.session_id] = store.get_session(h.session_id).started_at.astimezone() \
-                        .strftime("%Y-%m-%d %H:%M")
-            results = [SearchResult(h, started[h.session_id]) for h in hits]
-            self.post_message(SearchAnswered(query, results, None))
-        except StoreError as e:  # a query FTS5 cannot take: one line, never a traceback
+            meetings = self.deps.store.search_meetings(query, limit=LIMIT, highlight=(OPEN, CLOSE))
+            started = {m.session_id: m.started_at.astimezone().strftime("%Y-%m-%d %H:%M") for m in meetings}
+            self.post_message(SearchAnswered(query, result_rows(meetings, started), None))
+        except StoreError as e:  # a query that cannot be searched: one line, never a traceback
             self.post_message(SearchAnswered(query, [], str(e)))
 
     @on(SearchAnswered)
@@ -143,10 +151,11 @@ class SearchScreen(Screen):
         elif not m.results:
             status.update("no matches")
         else:
-            meetings = len({r.hit.session_id for r in m.results})
-            more = "+" if len(m.results) >= LIMIT else ""
-            status.update(f"{len(m.results)}{more} match{'es' if len(m.results) != 1 else ''} "
-                          f"in {meetings} meeting{'s' if meetings != 1 else ''}")
+            meetings = [r.meeting for r in m.results if r.hit is None]
+            matches = sum(max(1, len(mh.hits)) for mh in meetings)
+            more = "+" if len(meetings) >= LIMIT else ""
+            status.update(f"{matches} match{'es' if matches != 1 else ''} "
+                          f"in {len(meetings)}{more} meeting{'s' if len(meetings) != 1 else ''}")
 
     # -- keys ----------------------------------------------------------------------------------
     @on(OptionList.OptionSelected, "#hits")
@@ -161,13 +170,18 @@ class SearchScreen(Screen):
 
     def open_result(self, index: int) -> None:
         if 0 <= index < len(self.results):
-            hit = self.results[index].hit
-            self.app.post_message(OpenMeeting(hit.session_id, focus_segment_id=hit.segment_id))
+            result = self.results[index]
+            hits = [result.hit] if result.hit is not None else result.meeting.hits
+            segment = next((h.segment_id for h in hits if not h.is_note), None)
+            self.app.post_message(OpenMeeting(result.meeting.session_id, focus_segment_id=segment))
 
     def action_results(self) -> None:
         hits = self.query_one("#hits", OptionList)
         if self.results:
             hits.focus()
+
+    def action_focus_query(self) -> None:
+        self.query_one("#query", Input).focus()
 
     def action_back(self) -> None:
         self.dismiss()
