@@ -24,6 +24,7 @@ from asr.qwen3.spec import DEFAULT_MODEL, NAMES, SPEC, shape_of, working
 from asr.qwen3.tokenizer import QwenTokenizer
 from asr.qwen3.weights import build_model, dequantized, load_checkpoint
 from asr.segmented import SegmentedSession, Transcript
+from asr.vocabulary import with_context
 
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -42,11 +43,11 @@ class Qwen3Utterances:
     def __init__(self, decoder: Qwen3Decoder, options: SessionOptions):
         self.decoder = decoder
         self.language = options.language
-        self.context = options.context
+        self.context = with_context(options.context, options.vocabulary)
 
     def decode(self, audio: np.ndarray, prefix: str, heard: tuple, timestamps: bool) -> Transcript:
         # `heard` is always empty: utterances are not packed (no timestamps to place them).
-        # The system turn carries the user's biasing context.
+        # The system turn carries the user's biasing context and vocabulary.
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
         r = self.decoder.transcribe(audio, context=self.context, language=self.language, prefix=prefix)

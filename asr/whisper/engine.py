@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import mlx.core as mx
@@ -62,7 +63,7 @@ class WhisperUtterances:
 
     def __init__(self, decoder: WhisperDecoder, options: SessionOptions):
         self.decoder = decoder
-        self.opts = DecodingOptions(language=options.language, beam_size=options.beam_size)
+        self.opts = decoding_options(options)
         self._tok = decoder.tok
 
     def _transcript(self, r: DecodingResult) -> Transcript:
@@ -87,7 +88,7 @@ class WhisperUtterances:
     def decode(self, audio: np.ndarray, prefix: str, heard: tuple[Span, ...], timestamps: bool) -> Transcript:
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
-        opts = DecodingOptions(language=self.opts.language, timestamps=timestamps)
+        opts = replace(self.opts, timestamps=timestamps, beam_size=1)
         prefix_ids = self._tok.encode(" " + prefix.strip()) if prefix.strip() else []
         feats = self.decoder.encode([audio])
         r = self.decoder.decode(feats, opts, [audio.size / SAMPLE_RATE], prefix=prefix_ids,
@@ -149,8 +150,12 @@ class WhisperEngine(Engine):
             raise ASRError(f"{self.model} is English-only; choose a multilingual model for {options.language!r}")
         check_decoding(options)
         if options.windowing == "seek":
-            return SeekSession(self.decoder, DecodingOptions(language=options.language, beam_size=options.beam_size))
+            return SeekSession(self.decoder, decoding_options(options))
         return SegmentedSession(WhisperUtterances(self.decoder, options), options)
+
+
+def decoding_options(options: SessionOptions) -> DecodingOptions:
+    return DecodingOptions(language=options.language, beam_size=options.beam_size, vocabulary=options.vocabulary)
 
 
 def check_decoding(options: SessionOptions) -> None:
