@@ -22,7 +22,6 @@ import numpy as np
 from asr.base import Event, Final, Partial, Session
 
 COMMON_WORDS = Path(__file__).resolve().parent / "data" / "common_words.txt.gz"
-MAX_TERM_CHARS = 64
 MAX_SPAN_EXTRA = 2  # a term of n words may be heard as up to n + 2 words
 MIN_FUZZY_KEY = 5  # shorter sound keys must match exactly
 MIN_COMMON_RUN_KEY = 7  # a run of common words is replaced only by a term this long (in sound)
@@ -43,26 +42,8 @@ into is it its me my no not of on or our she so than that the their them then th
 were what when which who will with would yes you your""".split())
 
 
-def clean_term(term: str) -> str:
-    """A term as it is stored: spaces collapsed; ValueError (one line) when it cannot be one."""
-    text = " ".join(unicodedata.normalize("NFC", str(term)).split())
-    if not text:
-        raise ValueError("a vocabulary term cannot be empty")
-    if any(unicodedata.category(c).startswith("C") for c in text):
-        raise ValueError(f"vocabulary term {text!r} has control characters")
-    if len(text) > MAX_TERM_CHARS:
-        raise ValueError(f"vocabulary term {text[:20]!r}... is longer than {MAX_TERM_CHARS} characters")
-    if not _WORD.search(text):
-        raise ValueError(f"vocabulary term {text!r} has no letters or digits")
-    return text
-
-
-def split_terms(text: str) -> list[str]:
-    """`"Anya, Kubernetes; Q3 OKRs"` → the terms, cleaned, duplicates (any case) dropped."""
-    return unique_terms(clean_term(t) for t in re.split(r"[,;\n]", text) if t.strip())
-
-
 def unique_terms(terms) -> list[str]:
+    """The terms in order, each once whatever its case."""
     seen, out = set(), []
     for t in terms:
         if t.casefold() not in seen:
@@ -210,13 +191,13 @@ class Snapper:
             return None
         if abs(len(sound) - len(term.sound)) > max(1, len(term.sound) // 3):
             return None
+        if common_run and (len(term.sound) < MIN_COMMON_RUN_KEY or similarity(sound, term.sound) < COMMON_RUN_SIMILARITY):
+            return None  # "in a" is not "Anya": ordinary words make a name only when it is long
         if len(term.sound) < MIN_FUZZY_KEY:
             # Short names are snapped only when they sound the same and differ in a letter or two.
             ok = sound == term.sound and len(letters) > 2 and similarity(letters, term.letters) >= 0.5
             return 1.0 + similarity(letters, term.letters) if ok else None
         s = similarity(sound, term.sound)
-        if common_run and (len(term.sound) < MIN_COMMON_RUN_KEY or s < COMMON_RUN_SIMILARITY):
-            return None
         if s < SOUND_SIMILARITY or similarity(letters, term.letters) < SPELLING_SIMILARITY:
             return None
         return s + similarity(letters, term.letters) / 10

@@ -13,6 +13,7 @@ from asr.base import (
     Capabilities,
     Engine,
     MemoryEstimate,
+    Session,
     SessionOptions,
     check_plain_decoding,
 )
@@ -24,7 +25,7 @@ from asr.qwen3.spec import DEFAULT_MODEL, NAMES, SPEC, shape_of, working
 from asr.qwen3.tokenizer import QwenTokenizer
 from asr.qwen3.weights import build_model, dequantized, load_checkpoint
 from asr.segmented import SegmentedSession, Transcript
-from asr.vocabulary import with_context
+from asr.vocabulary import snapping, with_context
 
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -87,13 +88,14 @@ class Qwen3Engine(Engine):
         kv, acts = working(shape_of(self.config), 4 if on_cpu() else 2)
         return MemoryEstimate(self._weight_bytes, kv + acts)
 
-    def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
+    def start_session(self, options: SessionOptions | None = None) -> Session:
         options = options or SessionOptions()
         check_plain_decoding(options, "Qwen3-ASR")
         if options.language and options.language not in LANGUAGE_NAMES:
             raise ASRError(f"Qwen3-ASR does not support language {options.language!r}; "
                            f"it knows {', '.join(LANGUAGE_NAMES)}")
-        return SegmentedSession(Qwen3Utterances(self.decoder, options), options)
+        # Context biasing first, then the snapper (as for Whisper, where it was measured).
+        return snapping(SegmentedSession(Qwen3Utterances(self.decoder, options), options), options.vocabulary)
 
 
 def _check_tokenizer(folder: Path, tok: QwenTokenizer, config) -> None:
