@@ -172,6 +172,8 @@ class Snapper:
                 # Already the term, perhaps in other case or spacing ("post gres").
                 if span == term.text or (term.common and len(words) == 1):
                     continue
+                if common_run and len(words) > 1 and len(term.sound) < MIN_COMMON_RUN_KEY:
+                    continue  # "red is" stays; "data dog" is Datadog
                 score = 2.0
             elif term.common or (common_run and len(words) == 1):
                 continue

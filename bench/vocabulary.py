@@ -8,7 +8,7 @@ The recordings are made here, on first use, into --out (cached; remade when a te
 below changes): espeak-ng speaks each sentence in one of several English voices, sox makes it
 16 kHz mono, and the sentences of a set are joined with 1 s pauses into one meeting:
   * names: 24 sentences holding 20 listed terms (people: Anya, Siobhan, Nguyen, ...;
-    products: Kubernetes, Postgres, Grafana, ...), 37 occurrences in all;
+    products: Kubernetes, Postgres, Grafana, ...), 54 occurrences in all;
   * control: 12 ordinary sentences with no listed term, several with words that sound like
     one ("any", "coffee", "data", "post", "terra") — where a vocabulary could only do harm.
 Every run gives the whole vocabulary, as a user's config would, whatever a sentence holds.
