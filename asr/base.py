@@ -76,6 +76,9 @@ class SessionOptions:
     language: str | None = None  # None: the engine's default or detection
     delay_ms: int | None = None  # streaming engines with delay control only
     context: str = ""  # biasing text (names, jargon) for engines that take it
+    # Names and terms to get right (asr/vocabulary.py): in Whisper's prompt, Qwen3-ASR's
+    # context, or snapped into the text of engines that take no hints.
+    vocabulary: tuple[str, ...] = ()
     partials: bool = True  # False: offline transcription, finals only (cheaper)
     max_utterance_s: float = 30.0
     # Whisper, files only: "vad" packs the utterances the VAD finds into windows; "seek"

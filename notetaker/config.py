@@ -6,9 +6,12 @@ The data home defaults to the platform's user-data folder and moves with
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 import tomllib
+import unicodedata
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -41,6 +44,10 @@ class Settings:
     output_device: str | None = None  # where playback is heard: a name, part of one, or an index (None: default)
     keep_audio: bool = True
     memory_budget_gb: float | None = None  # cap on what notetaker's models may take (None: the plan's)
+    # Names and terms recognition should get right: `vocabulary = ["Anya", "Kubernetes"]` at the
+    # top of config.toml, `notetaker vocabulary add`, $NOTETAKER_VOCABULARY="Anya, Kubernetes";
+    # `--vocabulary` adds to them for one run.
+    vocabulary: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -64,6 +71,7 @@ _SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
 _AUDIO_SETTINGS = {"input_device", "system_device", "mix_channels", "keep_audio", "output_device"}  # [audio] has no prefix: only these belong there
 DELAY_RANGE_MS = (80, 2400)
 _TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
+MAX_TERM_CHARS = 64
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -83,10 +91,43 @@ def resolve_home(flag: str | os.PathLike[str] | None, env: Mapping[str, str]) ->
     return Path(raw).expanduser().resolve() if raw else default_home(env)
 
 
+def clean_term(term: str) -> str:
+    """A vocabulary term as stored (spaces collapsed); ConfigError (one line) if it cannot be one."""
+    text = " ".join(unicodedata.normalize("NFC", term).split())
+    if not text:
+        raise ConfigError("a vocabulary term cannot be empty")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in text):
+        raise ConfigError(f"vocabulary term {ascii(text)} has control or unassigned characters")
+    if len(text) > MAX_TERM_CHARS:
+        raise ConfigError(f"vocabulary term {text[:20]!r}... is longer than {MAX_TERM_CHARS} characters")
+    if not any(c.isalnum() for c in text):
+        raise ConfigError(f"vocabulary term {text!r} has no letters or digits")
+    return text
+
+
+def parse_terms(value: str | list | tuple, where: str = "vocabulary") -> tuple[str, ...]:
+    """Terms from a list (each item one term) or text ("Anya, Kubernetes; Q3 OKRs"), cleaned,
+    each once whatever its case."""
+    if isinstance(value, str):
+        value = [t for t in re.split(r"[,;\n]", value) if t.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(t, str) for t in value):
+        raise ConfigError(f"{where} must be a list of terms, not {value!r}")
+    out: dict[str, str] = {}
+    for term in value:
+        try:
+            text = clean_term(term)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        out.setdefault(text.casefold(), text)
+    return tuple(out.values())
+
+
 def _coerce(name: str, value: Any, where: str) -> Any:
     kind = _TYPES[name]
     if value is None:
         return None
+    if "tuple" in kind:
+        return parse_terms(value, where)
     if "bool" in kind:
         if isinstance(value, bool):
             return value
@@ -171,6 +212,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     unknown = set(flags) - set(_TYPES)
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r}")
+    if "vocabulary" in flags:  # a run's terms join the configured ones
+        flags["vocabulary"] = settings.vocabulary + _coerce("vocabulary", flags["vocabulary"], "--vocabulary")
     settings = replace(settings, **{k: _coerce(k, v, f"command line {k}") for k, v in flags.items()})
     if not 80 <= settings.delay_ms <= 2400:
         raise ConfigError(f"delay_ms must be between 80 and 2400, not {settings.delay_ms}")
@@ -184,3 +227,67 @@ def ensure_home(settings: Settings) -> Path:
     except OSError as e:
         raise ConfigError(f"cannot create data home {settings.home}: {e.strerror}") from None
     return settings.home
+
+
+def set_config_value(path: Path, key: str, value: list[str] | tuple[str, ...]) -> None:
+    """Set one top-level key of config.toml to a list of strings, keeping every other line
+    (comments included) as it is; written atomically, private to the user. ConfigError when
+    the file is not valid TOML or the key cannot be rewritten safely (then nothing changes)."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it before changing {key}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror if isinstance(e, OSError) else 'not UTF-8 text'}") from None
+    line = f"{key} = [{', '.join(json.dumps(v, ensure_ascii=False) for v in value)}]\n"
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    first, last = _top_level_key_lines(lines, key)
+    if first is None:  # top-level keys must come before the first [section]
+        first = next((i for i, s in enumerate(lines) if re.match(r"\s*\[", s)), len(lines))
+        while first > 0 and not lines[first - 1].strip():  # above the blank lines before it
+            first -= 1
+        last = first
+    new_text = "".join(lines[:first] + [line] + lines[last:])
+    try:
+        after = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError:
+        after = None
+    if after != {**before, key: list(value)}:
+        raise ConfigError(f"cannot update {key} in {path} safely; edit it by hand")
+    _write_private(path, new_text)
+
+
+def _top_level_key_lines(lines: list[str], key: str) -> tuple[int | None, int]:
+    """Where `key = ...` stands before the first section: its first line and the line after
+    its value (an array may run over several lines); (None, 0) when it is not there."""
+    for i, s in enumerate(lines):
+        if re.match(r"\s*\[", s):
+            break
+        if re.match(rf"\s*{re.escape(key)}\s*=", s):
+            for j in range(i + 1, len(lines) + 1):
+                try:
+                    if set(tomllib.loads("".join(lines[i:j]))) == {key}:
+                        return i, j
+                except tomllib.TOMLDecodeError:
+                    continue
+    return None, 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: a crash leaves the old
+    file or the new one, never half of one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {e.strerror or e}") from None

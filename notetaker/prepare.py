@@ -118,7 +118,7 @@ def session_options(settings: Settings, partials: bool = True, engine: Engine | 
     else:
         delay = family(settings.engine or DEFAULT_ENGINE).capabilities.delay_control
     return SessionOptions(language=settings.language, partials=partials, context=settings.context,
-                          delay_ms=settings.delay_ms if delay else None, **more)
+                          vocabulary=settings.vocabulary, delay_ms=settings.delay_ms if delay else None, **more)
 
 
 # -- downloads ---------------------------------------------------------------------------------

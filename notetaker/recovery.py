@@ -159,9 +159,9 @@ def find_recoverable(store: SessionStore, sessions_dir: Path) -> list[Recoverabl
     return [inspect_meeting(store, sessions_dir, s) for s in store.interrupted_sessions()]
 
 
-def recovery_options(session: SessionRecord, engine: Engine) -> SessionOptions:
+def recovery_options(session: SessionRecord, engine: Engine, vocabulary: tuple[str, ...] = ()) -> SessionOptions:
     delay = session.delay_ms if engine.capabilities.delay_control and session.delay_ms else None
-    return SessionOptions(language=session.language, partials=False, delay_ms=delay)
+    return SessionOptions(language=session.language, partials=False, delay_ms=delay, vocabulary=vocabulary)
 
 
 _WORD = re.compile(r"[\w']+")
@@ -225,12 +225,13 @@ def _exclusive(folder: Path, session_id: int):
 
 
 def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, engine: Engine | Callable[[], Engine],
-                    *, keep_audio: bool = True,
+                    *, keep_audio: bool = True, vocabulary: tuple[str, ...] = (),
                     on_final: Callable[[SegmentRecord], None] | None = None,
                     on_progress: Callable[[float, float], None] | None = None) -> RecoveryResult:
     """Transcribe what meeting `session_id` left unheard, append it, mark it complete.
 
     `engine` may be a factory: it is called only when there is audio to transcribe.
+    `vocabulary`: the user's terms (Settings.vocabulary), as a live meeting would have had them.
     `on_progress(done_s, total_s)` reports spool seconds handled. RecoveryError (one line)
     when the meeting has no audio or is still recording; a complete meeting is left as is.
     """
@@ -261,7 +262,8 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
             result.from_s = {p.label: p.start for p in points}
             if points:
                 eng = engine if isinstance(engine, Engine) else engine()
-                _feed_recorder(store, session, eng, reader, points, result, on_final, on_progress, audio)
+                _feed_recorder(store, session, eng, reader, points, result, on_final, on_progress, audio,
+                               vocabulary=vocabulary)
             else:
                 store.finish_session(session_id, "complete", duration_s=round(reader.seconds, 3))
         finally:
@@ -350,7 +352,8 @@ class _Reporter(RecorderListener):
 def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, reader: SpoolReader,
                    points: list[_Resume], result: RecoveryResult,
                    on_final: Callable[[SegmentRecord], None] | None,
-                   on_progress: Callable[[float, float], None] | None, audio: AudioFile | None = None) -> None:
+                   on_progress: Callable[[float, float], None] | None, audio: AudioFile | None = None,
+                   vocabulary: tuple[str, ...] = ()) -> None:
     """The spool through the recorder: every channel from its own resume point, read in
     blocks of FEED_BLOCK_S; each block's finals are stored in time order across channels
     (so seq follows time, as it did live) before the next block is read: a recovery cut
@@ -363,7 +366,7 @@ def _feed_recorder(store: SessionStore, session: SessionRecord, engine: Engine, 
         source = SpoolThenFile(source, audio, block_s=FEED_BLOCK_S)
     total_s = audio.duration_s if audio is not None else reader.seconds
     reporter = _Reporter(result, continuation.origin / reader.sample_rate, total_s, on_final, on_progress)
-    recorder = Recorder(store, engine, source, title=session.title, options=recovery_options(session, engine),
+    recorder = Recorder(store, engine, source, title=session.title, options=recovery_options(session, engine, vocabulary),
                         listeners=[reporter], continues=continuation)
     done = recorder.run()
     if isinstance(source, SpoolThenFile):

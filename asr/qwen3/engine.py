@@ -13,6 +13,7 @@ from asr.base import (
     Capabilities,
     Engine,
     MemoryEstimate,
+    Session,
     SessionOptions,
     check_plain_decoding,
 )
@@ -24,6 +25,7 @@ from asr.qwen3.spec import DEFAULT_MODEL, NAMES, SPEC, shape_of, working
 from asr.qwen3.tokenizer import QwenTokenizer
 from asr.qwen3.weights import build_model, dequantized, load_checkpoint
 from asr.segmented import SegmentedSession, Transcript
+from asr.vocabulary import snapping, with_context
 
 
 def resolve_qwen3(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -42,11 +44,11 @@ class Qwen3Utterances:
     def __init__(self, decoder: Qwen3Decoder, options: SessionOptions):
         self.decoder = decoder
         self.language = options.language
-        self.context = options.context
+        self.context = with_context(options.context, options.vocabulary)
 
     def decode(self, audio: np.ndarray, prefix: str, heard: tuple, timestamps: bool) -> Transcript:
         # `heard` is always empty: utterances are not packed (no timestamps to place them).
-        # The system turn carries the user's biasing context.
+        # The system turn carries the user's biasing context and vocabulary.
         if audio.size < SAMPLE_RATE // 10:
             return Transcript("")
         r = self.decoder.transcribe(audio, context=self.context, language=self.language, prefix=prefix)
@@ -86,13 +88,14 @@ class Qwen3Engine(Engine):
         kv, acts = working(shape_of(self.config), 4 if on_cpu() else 2)
         return MemoryEstimate(self._weight_bytes, kv + acts)
 
-    def start_session(self, options: SessionOptions | None = None) -> SegmentedSession:
+    def start_session(self, options: SessionOptions | None = None) -> Session:
         options = options or SessionOptions()
         check_plain_decoding(options, "Qwen3-ASR")
         if options.language and options.language not in LANGUAGE_NAMES:
             raise ASRError(f"Qwen3-ASR does not support language {options.language!r}; "
                            f"it knows {', '.join(LANGUAGE_NAMES)}")
-        return SegmentedSession(Qwen3Utterances(self.decoder, options), options)
+        # Context biasing first, then the snapper (as for Whisper, where it was measured).
+        return snapping(SegmentedSession(Qwen3Utterances(self.decoder, options), options), options.vocabulary)
 
 
 def _check_tokenizer(folder: Path, tok: QwenTokenizer, config) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import mlx.core as mx
@@ -12,6 +13,7 @@ from asr.base import (
     Engine,
     MemoryEstimate,
     ModelNotFoundError,
+    Session,
     SessionOptions,
     check_plain_decoding,
 )
@@ -23,6 +25,7 @@ from asr.voxtral.spec import DEFAULT_DELAY_MS, delay_tokens
 from asr.voxtral.spec import DEFAULT_MODEL, LANGUAGES, NAMES, SPEC, shape_of, working
 from asr.voxtral.tokenizer import TekkenTokenizer
 from asr.voxtral.weights import build_model, dequantized, load_checkpoint
+from asr.vocabulary import snapping
 
 
 def resolve_voxtral(model: str | None, cache_dir: Path | None = None, allow_download: bool = True) -> Path:
@@ -71,14 +74,14 @@ class VoxtralEngine(Engine):
         and steps `model.decode` / `model.logits` on caches of its own."""
         return self.net, self.tokenizer
 
-    def start_session(self, options: SessionOptions | None = None) -> VoxtralSession:
+    def start_session(self, options: SessionOptions | None = None) -> Session:
         options = options or SessionOptions()
         check_plain_decoding(options, "Voxtral")
         if options.delay_ms is None:
-            options = SessionOptions(language=options.language, delay_ms=self.default_delay_ms,
-                                     context=options.context, partials=options.partials,
-                                     max_utterance_s=options.max_utterance_s)
+            options = replace(options, delay_ms=self.default_delay_ms)
         delay_tokens(options.delay_ms)  # validates before anything starts
         if options.language and options.language not in LANGUAGES:
             raise ASRError(f"Voxtral does not support language {options.language!r}; it knows {', '.join(LANGUAGES)}")
-        return VoxtralSession(self.net, self.tokenizer, options, left_pad_tokens=self.left_pad_tokens)
+        # Voxtral takes no hints: listed terms are snapped into its finals afterwards.
+        return snapping(VoxtralSession(self.net, self.tokenizer, options, left_pad_tokens=self.left_pad_tokens),
+                        options.vocabulary)

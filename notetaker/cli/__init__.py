@@ -173,6 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     ma.add_argument("path", help="a folder in a layout an engine loads, or a chat LLM for rewrite (a folder, a .gguf file or an Ollama manifest)")
     ma.add_argument("--name", type=_text, help="the name to list it under (default: the folder's name)")
 
+    v = sub.add_parser("vocabulary", help="list, add or remove the names and terms recognition should get right")
+    v.set_defaults(func="vocabulary", vocabulary_command="list", json=False)
+    vs = v.add_subparsers(dest="vocabulary_command", parser_class=_Parser, metavar="ACTION")
+    vl = vs.add_parser("list", help="the terms in config.toml (the default)")
+    vl.add_argument("--json", action="store_true")
+    va = vs.add_parser("add", help="add terms: people, products, jargon, e.g. Anya \"Q3 OKRs\" Kubernetes")
+    va.add_argument("terms", nargs="+", type=_text, metavar="TERM")
+    vr = vs.add_parser("rm", help="remove terms (any case)")
+    vr.add_argument("terms", nargs="+", type=_text, metavar="TERM")
+
     dl = sub.add_parser("delete", help="delete meetings: transcript, marks, summaries, search index and audio")
     dl.add_argument("ids", nargs="+", type=_session_id, metavar="ID")
     dl.add_argument("--yes", action="store_true", help="do not ask (needed when not in a terminal)")
@@ -192,6 +202,9 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                    help="streaming engines: how far the text may trail the speech, 80-2400 ms in 80 ms steps")
     p.add_argument("--context", type=_text, metavar="TEXT",
                    help='names, jargon or agenda that bias recognition (qwen3), e.g. "Anya, Kubernetes, Q3 OKRs"')
+    p.add_argument("--vocabulary", type=_text, metavar="TERMS",
+                   help='names and terms to get right, added to the configured ones for this run (every engine), '
+                        'e.g. "Anya, Kubernetes"')
 
 
 def _positive_int(text: str) -> int:
@@ -260,7 +273,8 @@ def _speaker_edit(kind: str):
 
 def settings_from(args: argparse.Namespace) -> Settings:
     flags = {"home": args.home}
-    for name in ("engine", "model", "language", "delay_ms", "context", "rewrite_backend", "rewrite_model"):
+    for name in ("engine", "model", "language", "delay_ms", "context", "vocabulary", "rewrite_backend",
+                 "rewrite_model"):
         flags[name] = getattr(args, name, None)
     return load_settings(flags)
 
@@ -346,6 +360,8 @@ def _command(name: str):
         from notetaker.cli import play as module
     elif name == "speakers":
         from notetaker.cli import speakers as module
+    elif name == "vocabulary":
+        from notetaker.cli import vocabulary as module
     else:
         from notetaker.cli import commands as module
     return getattr(module, f"cmd_{name.replace('-', '_')}")

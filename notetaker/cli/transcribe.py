@@ -364,7 +364,7 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
 
         try:
             result = recover_session(store, settings.sessions_dir, sid, engine, keep_audio=settings.keep_audio,
-                                     on_final=show)
+                                     vocabulary=settings.vocabulary, on_final=show)
         except RecoveryError as e:
             if len(ids) == 1:
                 raise UsageError(str(e)) from None

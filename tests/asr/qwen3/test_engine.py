@@ -128,3 +128,19 @@ def test_cli_transcribes_with_context(qwen3_original, tmp_path):
     # Checked before the model loads (or downloads), naming the languages it knows.
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "unknown language code 'xx' for qwen3" in bad.stderr and "yue" in bad.stderr
+
+
+def test_the_vocabulary_joins_the_context_and_then_the_snapper(engine, monkeypatch):
+    from asr.vocabulary import SnappingSession
+
+    seen, transcribe = [], engine.decoder.transcribe
+
+    def spy(audio, context="", **kw):
+        seen.append(context)
+        return transcribe(audio, context=context, **kw)
+
+    monkeypatch.setattr(engine.decoder, "transcribe", spy)
+    s = engine.start_session(SessionOptions(partials=False, context="Weekly sync.", vocabulary=("Anya", "Kubernetes")))
+    _run(s, _speech())
+    assert isinstance(s, SnappingSession)
+    assert seen and set(seen) == {"Weekly sync. Anya, Kubernetes."}

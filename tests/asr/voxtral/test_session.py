@@ -199,3 +199,14 @@ def test_utf8_split_across_tokens_never_shows_half_a_character(tiny_tok):
     texts = [e.text for e in events if e.text]
     assert texts and all("\ufffd" not in t for t in texts)
     assert [e.text for e in events if isinstance(e, Final)] == ["😀"]
+
+
+def test_voxtral_takes_no_hints_so_its_text_is_snapped(engine):
+    from asr.vocabulary import SnappingSession
+
+    s = engine.start_session(SessionOptions(vocabulary=("Kubernetes",), partials=False))
+    assert isinstance(s, SnappingSession)
+    assert s.inner.options.delay_ms == engine.default_delay_ms  # the default delay filled in, nothing lost
+    assert (s.inner.options.vocabulary, s.inner.options.partials) == (("Kubernetes",), False)
+    assert s.snap("the cuban eat ease cluster") == "the Kubernetes cluster"
+    assert not isinstance(engine.start_session(SessionOptions()), SnappingSession)
