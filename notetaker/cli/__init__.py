@@ -124,12 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     ed.set_defaults(func="edit")
 
     rp = sub.add_parser("replace", help="find and replace words in a meeting's transcript, with a preview",
-                        usage="notetaker replace ID OLD NEW [--case-sensitive] [--yes]\n"
+                        usage="notetaker replace ID OLD NEW [--case-sensitive] [--add-to-vocabulary] [--yes]\n"
                               "       notetaker replace --all-meetings OLD NEW [--case-sensitive] [--yes]")
     rp.add_argument("id", nargs="?", type=_session_id, help="the meeting (none with --all-meetings)")
     rp.add_argument("old", type=_text, help="the words to find: whole words, any case")
     rp.add_argument("new", type=_text, help="what to put in their place")
     rp.add_argument("--all-meetings", action="store_true", help="replace in every meeting")
+    rp.add_argument("--add-to-vocabulary", action="store_true",
+                    help="also add NEW to the custom vocabulary, so the engines spell it right next time")
     rp.add_argument("--case-sensitive", action="store_true", help="match the case of OLD exactly")
     rp.add_argument("--yes", action="store_true", help="apply without asking (needed when not in a terminal)")
     rp.set_defaults(func="replace")

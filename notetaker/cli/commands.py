@@ -198,6 +198,10 @@ def cmd_replace(args: argparse.Namespace, settings: Settings) -> int:
     if args.all_meetings == (args.id is not None):
         raise UsageError("give ID OLD NEW, or OLD NEW with --all-meetings (see `notetaker replace --help`)")
     sid, old, new = args.id, args.old, args.new
+    if args.add_to_vocabulary:
+        from notetaker.config import clean_term
+
+        clean_term(new)  # a term the vocabulary refuses is one line before anything changes
     where = "any meeting" if sid is None else f"meeting {sid}"
     with open_store(settings) as store:
         changes = store.preview_replace(old, new, sid, case_sensitive=args.case_sensitive)
@@ -220,7 +224,17 @@ def cmd_replace(args: argparse.Namespace, settings: Settings) -> int:
     print(f"replaced in {len(applied)} of {count}"
           + (f" ({skipped} changed meanwhile and were left as they are)" if skipped else "")
           + f"; `{undo}` takes it back", file=sys.stderr)
+    if args.add_to_vocabulary:
+        _add_to_vocabulary(settings, new)
     return EXIT_OK
+
+
+def _add_to_vocabulary(settings: Settings, term: str) -> None:
+    """The replacement, added to the custom vocabulary (the replace is saved either way)."""
+    from notetaker.vocabulary import add_term
+
+    terms = add_term(settings, term)
+    print(f"“{inert(' '.join(term.split()))}” is in the vocabulary ({len(terms)} terms)", file=sys.stderr)
 
 
 MAX_IMPORT_BYTES = 256 << 20  # a JSON export of a very long meeting is a few MB

@@ -63,10 +63,12 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
     """AppDeps from settings: factories that load the engine and the rewrite backend on the
     thread that calls them (the compute thread)."""
     from notetaker.tui.deps import AppDeps
+    from notetaker.vocabulary import add_term
 
     factories = Factories(settings, context_tokens)
     return AppDeps(store=store, engine_factory=factories.engine, source_factory=source_factory,
                    meeting_setup=lambda: meeting_setup(settings),
+                   add_to_vocabulary=lambda term: add_term(settings, term),
                    prepare_meeting=lambda choice: prepare_meeting(settings, store, choice),
                    rewrite_factory=factories.rewrite, options=session_options(settings, partials=realtime),
                    title=title, realtime=realtime, export_dir=Path.cwd(), templates_dir=settings.home / "templates",

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from textual.binding import Binding
 
+from notetaker.config import ConfigError
 from notetaker.tui.dialogs import EditDialog, ReplaceDialog
 from notetaker.tui.messages import Corrected
 from storage import SegmentRecord, StoreError, TextChange
@@ -65,12 +66,28 @@ class Corrections:
             return
         sid, store = self.session_id, self.deps.store
 
-        def done(changes: list[TextChange] | None) -> None:
-            if changes:
-                self._correct(lambda st: st.apply_changes(changes), lambda ch: _replaced(ch, len(changes)))
+        add = self.deps.add_to_vocabulary
+        dialog = ReplaceDialog(lambda find, new, case: store.preview_replace(find, new, sid, case),
+                               f"meeting {sid}", offer_vocabulary=add is not None)
 
-        self.app.push_screen(ReplaceDialog(lambda find, new, case: store.preview_replace(find, new, sid, case),
-                                           f"meeting {sid}"), done)
+        def done(changes: list[TextChange] | None) -> None:
+            if not changes:
+                return
+            term = dialog.replacement if dialog.add_to_vocabulary else None
+
+            def say(applied: list[TextChange]) -> str:
+                text = _replaced(applied, len(changes))
+                if term is not None:  # the replace is saved whatever the vocabulary says
+                    try:
+                        add(term)
+                        text += f"; “{' '.join(term.split())}” added to the vocabulary"
+                    except ConfigError as e:
+                        text += f"; not added to the vocabulary: {e}"
+                return text
+
+            self._correct(lambda st: st.apply_changes(changes), say)
+
+        self.app.push_screen(dialog, done)
 
     def _correct(self, work: Callable[..., list[TextChange]], say: Callable[[list[TextChange]], str]) -> None:
         store = self.deps.store

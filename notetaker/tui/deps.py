@@ -82,5 +82,8 @@ class AppDeps:
     # meeting a choice describes once the checks `notetaker record` runs have passed (plan,
     # options, downloads, the input opens); both are called off the UI thread, and raise with
     # one line when the meeting cannot start
+    # the custom vocabulary in the config file: adds a term, returns the new list (None: the
+    # replace dialog does not offer it)
+    add_to_vocabulary: Callable[[str], tuple[str, ...]] | None = None
     meeting_setup: Callable[[], MeetingSetup] | None = None
     prepare_meeting: Callable[[MeetingChoice], AppDeps] | None = None

@@ -312,11 +312,21 @@ class ReplaceDialog(ModalScreen[list[TextChange] | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, preview: Preview, where: str) -> None:
+    def __init__(self, preview: Preview, where: str, offer_vocabulary: bool = False) -> None:
         super().__init__()
         self.preview = preview  # (find, replacement, case sensitive) → changes; writes nothing
         self.where = where
+        self.offer_vocabulary = offer_vocabulary  # a box to add the replacement to the vocabulary
         self.changes: list[TextChange] = []
+
+    @property
+    def replacement(self) -> str:
+        return self.query_one("#replacement", Input).value
+
+    @property
+    def add_to_vocabulary(self) -> bool:
+        """Whether the person asked for the replacement to join the custom vocabulary."""
+        return self.offer_vocabulary and self.query_one("#vocabulary", Checkbox).value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
@@ -324,6 +334,9 @@ class ReplaceDialog(ModalScreen[list[TextChange] | None]):
             yield Input(placeholder="find (whole words)", id="find")
             yield Input(placeholder="replace with", id="replacement")
             yield Checkbox("match case", id="case")
+            if self.offer_vocabulary:
+                yield Checkbox("add the replacement to the vocabulary (the engines spell it so next time)",
+                               id="vocabulary")
             yield Static("", id="replace-count", classes="field")
             with VerticalScroll(id="changes"):
                 yield Static("", id="changes-text")

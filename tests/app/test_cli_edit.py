@@ -61,6 +61,19 @@ def test_replace_across_meetings_names_each_meeting(seeded):
     assert texts(seeded, other)[0][1] == "Samantha liked the budget talk."
 
 
+def test_replace_can_add_the_replacement_to_the_vocabulary(seeded):
+    """`--add-to-vocabulary`: the engines get the corrected spelling from now on; a term the
+    vocabulary would refuse is one line before anything is replaced."""
+    refused = seeded("replace", "1", "sam", "?!", "--yes", "--add-to-vocabulary")
+    assert refused.rc == 2 and len(refused.err.strip().splitlines()) == 1
+    assert texts(seeded)[1][1] is None
+    run = seeded("replace", "1", "sam", "Samantha", "--yes", "--add-to-vocabulary")
+    assert run.rc == 0, run.err
+    assert "“Samantha” is in the vocabulary (1 terms)" in run.err
+    assert texts(seeded)[1][1] == "Samantha writes it up."
+    assert seeded("vocabulary", "list").out.split() == ["Samantha"]
+
+
 def test_replace_asks_on_a_terminal(seeded):
     """y applies, anything else (or end of input) changes nothing."""
     for answer, expected in ((b"n\n", None), (b"", None), (b"y\n", "Samantha writes it up.")):

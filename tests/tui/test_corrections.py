@@ -112,6 +112,36 @@ def test_f_previews_each_change_and_applies_them_as_one_undo(app, seeded):
     drive(app, scenario)
 
 
+def test_f_can_add_the_replacement_to_the_vocabulary(app, seeded, tmp_path):
+    from notetaker.vocabulary import add_term, configured_terms
+
+    config = tmp_path / "config.toml"
+    app.deps.add_to_vocabulary = lambda term: add_term(config, term)
+
+    async def scenario(pilot):
+        await open_meeting(pilot, app, seeded, "budget0")
+        await pilot.press("f", *"nobody had", "enter", *"everyone had")
+        dialog = app.screen
+        assert isinstance(dialog, ReplaceDialog)
+        dialog.query_one("#vocabulary").value = True
+        dialog.query_one("#replacement").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [n.message for n in app._notifications][-1].endswith("; “everyone had” added to the vocabulary")
+
+    drive(app, scenario)
+    assert configured_terms(config) == ("everyone had",)
+
+
+def test_f_offers_no_vocabulary_box_where_there_is_no_config(app, seeded):
+    async def scenario(pilot):
+        await open_meeting(pilot, app, seeded, "budget0")
+        await pilot.press("f")
+        assert not app.screen.query("#vocabulary")
+
+    drive(app, scenario)
+
+
 def test_f_with_nothing_found_applies_nothing_and_escape_cancels(app, seeded):
     async def scenario(pilot):
         await open_meeting(pilot, app, seeded, "budget0")

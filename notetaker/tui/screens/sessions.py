@@ -196,11 +196,11 @@ class SessionsScreen(SessionScreen):
 
                 try:
                     result = recover_session(deps.store, deps.spool_dir, r.session.id, engine,
-                                             keep_audio=deps.keep_audio)
+                                             keep_audio=deps.keep_audio, vocabulary=deps.options.vocabulary)
                     text = f"meeting {r.session.id} recovered: {len(result.added)} more segments"
                     app.call_from_thread(app.notify, text)
                 except Exception as e:  # one line per meeting; the others still run
-                    why = str(e) if isinstance(e, RecoveryError) else f"{type(e).__name__}: {e}"
+                    why = str(e) if isinstance(e, RecoveryError) else f"{type(e).__name__}: {one_line(e)}"
                     app.call_from_thread(app.notify, f"meeting {r.session.id}: {why}", severity="error")
             app.call_from_thread(self.reload)
 
