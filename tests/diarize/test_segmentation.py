@@ -83,3 +83,25 @@ def test_powerset_classes_are_pyannotes_order():
 def test_too_short_a_window_is_one_line(segmenter):
     with pytest.raises(ValueError, match="at least"):
         segmenter.log_probs(np.zeros(500, np.float32))
+
+
+def test_lstm_matches_torch_and_follows_new_weights():
+    """The numpy recurrence against torch.nn.LSTM on random weights (batch of 2, odd sizes),
+    then again after other weights are loaded into the same module."""
+    import mlx.core as mx
+    import torch
+
+    from diarize.segmentation import LSTM
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 37, 12)).astype(np.float32)
+    ours = LSTM(12, 16, 2)
+    for seed in (1, 2):
+        ref = torch.nn.LSTM(12, 16, 2, batch_first=True, bidirectional=True)
+        torch.manual_seed(seed)
+        for p in ref.parameters():
+            torch.nn.init.uniform_(p, -0.6, 0.6)
+        ours.load_weights([(k, mx.array(v.detach().numpy())) for k, v in ref.state_dict().items()])
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x))[0].numpy()
+        np.testing.assert_allclose(np.array(ours(mx.array(x))), want, rtol=0, atol=1e-5)
