@@ -78,7 +78,12 @@ def test_embeddings_match_torch_on_real_speech(embedder, torch_campplus, utteran
         assert _cosine(got, want) >= 0.9999
 
 
-def test_batch_equals_one_by_one(embedder, utterances):
+@pytest.mark.parametrize("cpu", [True, False])
+def test_batch_equals_one_by_one(embedder, utterances, monkeypatch, cpu):
+    """Both ways `batch` runs clips of one length: one by one (the CPU) and as one batch."""
+    import diarize.embedding
+
+    monkeypatch.setattr(diarize.embedding, "on_cpu", lambda: cpu)
     same = [utterances[1], utterances[1][::-1].copy()]
     np.testing.assert_allclose(embedder.batch(same), np.stack([embedder(c) for c in same]), atol=1e-5)
     mixed = embedder.batch(utterances[:2])
