@@ -48,7 +48,12 @@ def windows(sample, tmp_path_factory) -> np.ndarray:
     return np.stack([sample[: 10 * SR], sample[-10 * SR:], talk]).astype(np.float32)
 
 
-def test_log_probs_match_torch_on_real_speech(segmenter, torch_net, windows):
+@pytest.mark.parametrize("cpu", [True, False], ids=["numpy-sincnet", "mlx-sincnet"])
+def test_log_probs_match_torch_on_real_speech(segmenter, torch_net, windows, monkeypatch, cpu):
+    """Both SincNet paths: numpy's (taken on the CPU) and MLX's (on a GPU)."""
+    import diarize.segmentation
+
+    monkeypatch.setattr(diarize.segmentation, "on_cpu", lambda: cpu)
     got = segmenter.log_probs(windows)
     want = _torch_log_probs(torch_net, windows)
     assert got.shape == want.shape == (3, 589, 7)
