@@ -6,6 +6,10 @@ linear layers → 7 powerset classes (no one, each of 3 speakers alone, each pai
 log-probabilities. Attribute names copy the checkpoint's keys, so weights load as stored
 (convolutions transposed to MLX's layout). The frame timing comes from the conv stack the way
 pyannote's `receptive_field` computes it.
+
+Where the time goes decides what runs in numpy (bench/diarize_models.py): the LSTM's
+sequential steps always (per-op cost), SincNet on the CPU (MLX's CPU convolutions); the
+weights stay in the MLX modules and numpy copies are made from them once.
 """
 
 from __future__ import annotations
@@ -14,11 +18,14 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
+from mlx.utils import tree_flatten
+
+from asr.runtime.mlxrt import on_cpu
 
 SAMPLE_RATE = 16000
 
@@ -185,6 +192,7 @@ class SincNet(nn.Module):
         self.wav_norm1d = InstanceNorm(1)
         self.conv1d = [SincEncoder(stride), nn.Conv1d(80, 60, 5), nn.Conv1d(60, 60, 5)]
         self.norm1d = [InstanceNorm(80), InstanceNorm(60), InstanceNorm(60)]
+        self._stride = stride
 
     def __call__(self, x: mx.array) -> mx.array:
         """(batch, samples, 1) waveforms → (batch, frames, 60)."""
@@ -196,6 +204,65 @@ class SincNet(nn.Module):
             x = nn.leaky_relu(norm(_max_pool3(x)), 0.01)
         return x
 
+    def numpy(self, audio: np.ndarray) -> np.ndarray:
+        """The same in numpy, one window at a time: the CPU path. MLX's CPU convolutions cost
+        12 + 10 + 2.6 ms per 10 s window and grow ~6x per window in a batch of 4 (large
+        buffers); here the sinc conv is one matmul over strided frames and the others sum
+        one matmul per kernel tap on contiguous rows (8.6 + 3.1 + 0.8 ms)."""
+        filters, convs, norms = _numpy_copy(self, self._numpy_weights)
+        kernel = filters.shape[0]
+        out = []
+        for x in np.asarray(audio, np.float32):
+            frames = np.lib.stride_tricks.sliding_window_view(_np_instance_norm(x[:, None], *norms[0])[:, 0], kernel)
+            y = np.abs(np.ascontiguousarray(frames[::self._stride]) @ filters)
+            y = _np_leaky_relu(_np_instance_norm(_np_max_pool3(y), *norms[1]))
+            for (weight, bias), norm in zip(convs, norms[2:]):
+                taps = weight.shape[0]
+                rows = y.shape[0] - taps + 1
+                z = y[:rows] @ weight[0]
+                for k in range(1, taps):
+                    z += y[k:k + rows] @ weight[k]
+                y = _np_leaky_relu(_np_instance_norm(_np_max_pool3(z + bias), *norm))
+            out.append(y)
+        return np.stack(out)
+
+    def _numpy_weights(self) -> tuple:
+        """(sinc filters (kernel, 80), [(per-tap weights (taps, in, out), bias)], [(norm
+        weight, bias)] for the waveform and each conv)."""
+        filters = np.array(self.conv1d[0].filterbank.filters()).T
+        convs = [(np.ascontiguousarray(np.array(c.weight).transpose(1, 2, 0)), np.array(c.bias)) for c in self.conv1d[1:]]
+        norms = [(np.array(n.weight), np.array(n.bias)) for n in (self.wav_norm1d, *self.norm1d)]
+        return np.ascontiguousarray(filters), convs, norms
+
+
+def _np_instance_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """(time, channels): InstanceNorm's statistics in float64 (numpy's pairwise sums would do
+    in float32, but float64 costs nothing here)."""
+    mean = x.mean(axis=0, dtype=np.float64)
+    var = np.square(x - mean).mean(axis=0)
+    scale = (weight / np.sqrt(var + 1e-5)).astype(np.float32)
+    return (x - mean.astype(np.float32)) * scale + bias
+
+
+def _np_max_pool3(x: np.ndarray) -> np.ndarray:
+    t3 = x.shape[0] // 3 * 3
+    return x[:t3].reshape(-1, 3, x.shape[1]).max(axis=1)
+
+
+def _np_leaky_relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, np.float32(0.01) * x)
+
+
+def _numpy_copy(module: nn.Module, build: Callable[[], Any]) -> Any:
+    """`build()`'s numpy copies of `module`'s weights, kept until other weights are loaded
+    (MLX's load_weights puts new arrays in place of the old)."""
+    source = tuple(v for _, v in tree_flatten(module.parameters()))
+    cached = getattr(module, "_numpy_cache", None)
+    if cached is None or len(cached[0]) != len(source) or any(a is not b for a, b in zip(cached[0], source)):
+        cached = (source, build())
+        module._numpy_cache = cached
+    return cached[1]
+
 
 def _max_pool3(x: mx.array) -> mx.array:
     """MaxPool1d(3, stride 3) over time, the tail that does not fill a window dropped."""
@@ -206,8 +273,13 @@ def _max_pool3(x: mx.array) -> mx.array:
 
 class LSTM(nn.Module):
     """torch.nn.LSTM (batch_first, bidirectional, several layers) with torch's parameter
-    names and gate order (input, forget, cell, output; biases b_ih + b_hh). Both directions
-    run in the same loop, as one batched matmul per step."""
+    names and gate order (input, forget, cell, output; biases b_ih + b_hh).
+
+    The recurrence runs in numpy on every device: its 589 steps per layer are tiny
+    (batch x 128 @ 128 x 512), where MLX's compiled step cost ~60 us in graph building and
+    dispatch against ~19 us for numpy's direct BLAS call and in-place ufuncs (one window,
+    2-core x86-64; bench/diarize_models.py). The inputs' projection for all steps stays one
+    matmul, and both directions run in the same loop as one batched matmul."""
 
     def __init__(self, input_size: int, hidden: int, layers: int):
         super().__init__()
@@ -220,34 +292,66 @@ class LSTM(nn.Module):
                 setattr(self, f"bias_ih_l{k}{suffix}", mx.zeros((4 * hidden,)))
                 setattr(self, f"bias_hh_l{k}{suffix}", mx.zeros((4 * hidden,)))
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array | np.ndarray) -> mx.array:
+        """(batch, time, features) → (batch, time, 2 * hidden)."""
+        out = np.array(x, np.float32)
+        for w_ih, bias, w_hh in _numpy_copy(self, self._numpy_weights):
+            out = _bilstm_layer(out, w_ih, bias, w_hh)
+        return mx.array(out)
+
+    def _numpy_weights(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per layer, both directions stacked: W_ih (in, 2 * 4H), bias (2 * 4H,), W_hh
+        (2, H, 4H). The gates are reordered to (input,
+        forget, output, cell) and the first three negated (exact), so the loop's sigmoids
+        are one exp, +1 and reciprocal over a contiguous 3H. (sigmoid(z) = (1 + tanh(z/2))/2
+        with one tanh for all four gates saved ~3 us a step but was 8x less accurate: 1e-5
+        from float64 after the 4 layers, where this and torch are 1.2e-6.)"""
+        h = self._hidden
+        order = np.r_[0:2 * h, 3 * h:4 * h, 2 * h:3 * h]  # i, f, o, g
+        sign = np.r_[np.full(3 * h, -1, np.float32), np.ones(h, np.float32)]
+        layers = []
         for k in range(self._layers):
-            x = self._layer(x, k)
-            mx.eval(x)  # one layer's graph at a time keeps the graph small
-        return x
-
-    def _layer(self, x: mx.array, k: int) -> mx.array:
-        def gates(sfx: str, seq: mx.array) -> mx.array:
-            bias = getattr(self, f"bias_ih_l{k}{sfx}") + getattr(self, f"bias_hh_l{k}{sfx}")
-            return seq @ getattr(self, f"weight_ih_l{k}{sfx}").T + bias
-
-        gates_x = mx.stack([gates("", x), gates("_reverse", x[:, ::-1])])  # (2, batch, time, 4H)
-        w_hh = mx.stack([self[f"weight_hh_l{k}"].T, self[f"weight_hh_l{k}_reverse"].T])  # (2, H, 4H)
-        h = mx.zeros((2, x.shape[0], self._hidden))
-        c = h
-        outputs = []
-        for t in range(x.shape[1]):
-            h, c = _lstm_step(gates_x[:, :, t], h, c, w_hh)
-            outputs.append(h)
-        out = mx.stack(outputs, axis=2)  # (2, batch, time, H)
-        return mx.concatenate([out[0], out[1][:, ::-1]], axis=-1)
+            dirs = [f"l{k}", f"l{k}_reverse"]
+            w_ih = np.concatenate([np.array(self[f"weight_ih_{d}"])[order].T * sign for d in dirs], axis=1)
+            bias = np.concatenate([(np.array(self[f"bias_ih_{d}"]) + np.array(self[f"bias_hh_{d}"]))[order] * sign
+                                   for d in dirs])
+            w_hh = np.stack([np.array(self[f"weight_hh_{d}"])[order].T * sign for d in dirs])
+            layers.append((np.ascontiguousarray(w_ih), bias, np.ascontiguousarray(w_hh)))
+        return layers
 
 
-@mx.compile
-def _lstm_step(gates_x: mx.array, h: mx.array, c: mx.array, w_hh: mx.array) -> tuple[mx.array, mx.array]:
-    i, f, g, o = mx.split(gates_x + h @ w_hh, 4, axis=-1)
-    c = mx.sigmoid(f) * c + mx.sigmoid(i) * mx.tanh(g)
-    return mx.sigmoid(o) * mx.tanh(c), c
+def _bilstm_layer(x: np.ndarray, w_ih: np.ndarray, bias: np.ndarray, w_hh: np.ndarray) -> np.ndarray:
+    """One bidirectional layer on (batch, time, in) with weights from `LSTM._numpy_weights`:
+    all steps' input projections in one matmul, then the recurrence in place, 11 numpy
+    calls a step. Returns (batch, time, 2H)."""
+    b, t, _ = x.shape
+    h4 = w_hh.shape[2]
+    h = h4 // 4
+    proj = (x.reshape(b * t, -1) @ w_ih + bias).reshape(b, t, 2, h4)
+    gates_x = np.empty((t, 2, b, h4), np.float32)  # step s: forward at s, backward at t - 1 - s
+    gates_x[:, 0] = proj[:, :, 0].transpose(1, 0, 2)
+    gates_x[:, 1] = proj[:, ::-1, 1].transpose(1, 0, 2)
+    out = np.empty((t, 2, b, h), np.float32)
+    g = np.empty((2, b, h4), np.float32)
+    c = np.zeros((2, b, h), np.float32)
+    tmp = np.empty((2, b, h), np.float32)
+    sig, in_gate, forget, out_gate, cell = g[..., :3 * h], g[..., :h], g[..., h:2 * h], g[..., 2 * h:3 * h], g[..., 3 * h:]
+    hidden = np.zeros((2, b, h), np.float32)
+    with np.errstate(over="ignore"):  # exp(-z) = inf gives sigmoid 0, as it should
+        for s in range(t):
+            np.matmul(hidden, w_hh, out=g)
+            g += gates_x[s]
+            np.exp(sig, out=sig)  # of -z: the weights were negated
+            sig += 1
+            np.reciprocal(sig, out=sig)
+            np.tanh(cell, out=cell)
+            c *= forget
+            np.multiply(in_gate, cell, out=tmp)
+            c += tmp
+            np.tanh(c, out=tmp)
+            hidden = out[s]
+            np.multiply(out_gate, tmp, out=hidden)
+    return np.concatenate([out[:, 0], out[::-1, 1]], axis=-1).transpose(1, 0, 2)
 
 
 class PyanNet(nn.Module):
@@ -262,7 +366,7 @@ class PyanNet(nn.Module):
 
     def __call__(self, waveforms: mx.array) -> mx.array:
         """(batch, samples) 16 kHz waveforms → (batch, frames, classes) powerset log-probabilities."""
-        x = self.sincnet(waveforms[:, :, None])
+        x = self.sincnet.numpy(np.asarray(waveforms)) if on_cpu() else self.sincnet(waveforms[:, :, None])
         x = self.lstm(x)
         for linear in self.linear:
             x = nn.leaky_relu(linear(x), 0.01)

@@ -78,7 +78,12 @@ def test_embeddings_match_torch_on_real_speech(embedder, torch_campplus, utteran
         assert _cosine(got, want) >= 0.9999
 
 
-def test_batch_equals_one_by_one(embedder, utterances):
+@pytest.mark.parametrize("cpu", [True, False])
+def test_batch_equals_one_by_one(embedder, utterances, monkeypatch, cpu):
+    """Both ways `batch` runs clips of one length: one by one (the CPU) and as one batch."""
+    import diarize.embedding
+
+    monkeypatch.setattr(diarize.embedding, "on_cpu", lambda: cpu)
     same = [utterances[1], utterances[1][::-1].copy()]
     np.testing.assert_allclose(embedder.batch(same), np.stack([embedder(c) for c in same]), atol=1e-5)
     mixed = embedder.batch(utterances[:2])
@@ -99,3 +104,34 @@ def test_same_voice_is_closer_than_another_voice(embedder, tmp_path):
 def test_too_short_a_clip_is_one_line(embedder):
     with pytest.raises(ValueError, match="at least 25 ms"):
         embedder(np.zeros(100, np.float32))
+
+
+@pytest.mark.parametrize("stride, height", [(1, 40), (2, 80), (2, 21), (1, 7)])
+def test_conv3x3_equals_mlx_conv2d(stride, height):
+    """The three-matmul 3x3 convolution against MLX's own conv2d (random, batch of 2)."""
+    import mlx.core as mx
+
+    from diarize.embedding import Conv3x3
+
+    rng = np.random.default_rng(stride * 100 + height)
+    conv = Conv3x3(8, 5, 3, stride=(stride, 1), padding=1, bias=False)
+    conv.weight = mx.array(rng.standard_normal(conv.weight.shape).astype(np.float32))
+    x = mx.array(rng.standard_normal((2, height, 13, 8)).astype(np.float32))
+    want = mx.conv2d(x, conv.weight, stride=(stride, 1), padding=1)
+    assert conv(x).shape == want.shape
+    np.testing.assert_allclose(np.array(conv(x)), np.array(want), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 3])
+def test_dilated_conv1d_equals_mlx_conv1d(dilation):
+    import mlx.core as mx
+
+    from diarize.embedding import DilatedConv1d
+
+    rng = np.random.default_rng(dilation)
+    conv = DilatedConv1d(6, 4, 3, padding=dilation, dilation=dilation)
+    conv.weight = mx.array(rng.standard_normal(conv.weight.shape).astype(np.float32))
+    conv.bias = mx.array(rng.standard_normal(4).astype(np.float32))
+    x = mx.array(rng.standard_normal((2, 11, 6)).astype(np.float32))
+    want = mx.conv1d(x, conv.weight, padding=dilation, dilation=dilation) + conv.bias
+    np.testing.assert_allclose(np.array(conv(x)), np.array(want), rtol=1e-5, atol=1e-5)

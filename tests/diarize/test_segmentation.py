@@ -48,7 +48,12 @@ def windows(sample, tmp_path_factory) -> np.ndarray:
     return np.stack([sample[: 10 * SR], sample[-10 * SR:], talk]).astype(np.float32)
 
 
-def test_log_probs_match_torch_on_real_speech(segmenter, torch_net, windows):
+@pytest.mark.parametrize("cpu", [True, False], ids=["numpy-sincnet", "mlx-sincnet"])
+def test_log_probs_match_torch_on_real_speech(segmenter, torch_net, windows, monkeypatch, cpu):
+    """Both SincNet paths: numpy's (taken on the CPU) and MLX's (on a GPU)."""
+    import diarize.segmentation
+
+    monkeypatch.setattr(diarize.segmentation, "on_cpu", lambda: cpu)
     got = segmenter.log_probs(windows)
     want = _torch_log_probs(torch_net, windows)
     assert got.shape == want.shape == (3, 589, 7)
@@ -83,3 +88,25 @@ def test_powerset_classes_are_pyannotes_order():
 def test_too_short_a_window_is_one_line(segmenter):
     with pytest.raises(ValueError, match="at least"):
         segmenter.log_probs(np.zeros(500, np.float32))
+
+
+def test_lstm_matches_torch_and_follows_new_weights():
+    """The numpy recurrence against torch.nn.LSTM on random weights (batch of 2, odd sizes),
+    then again after other weights are loaded into the same module."""
+    import mlx.core as mx
+    import torch
+
+    from diarize.segmentation import LSTM
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 37, 12)).astype(np.float32)
+    ours = LSTM(12, 16, 2)
+    for seed in (1, 2):
+        ref = torch.nn.LSTM(12, 16, 2, batch_first=True, bidirectional=True)
+        torch.manual_seed(seed)
+        for p in ref.parameters():
+            torch.nn.init.uniform_(p, -0.6, 0.6)
+        ours.load_weights([(k, mx.array(v.detach().numpy())) for k, v in ref.state_dict().items()])
+        with torch.no_grad():
+            want = ref(torch.from_numpy(x))[0].numpy()
+        np.testing.assert_allclose(np.array(ours(mx.array(x))), want, rtol=0, atol=1e-5)
