@@ -41,6 +41,7 @@ class Settings:
     output_device: str | None = None  # where playback is heard: a name, part of one, or an index (None: default)
     keep_audio: bool = True
     memory_budget_gb: float | None = None  # cap on what notetaker's models may take (None: the plan's)
+    diarize: str = "auto"  # speaker labels: "auto" (where the plan says they fit), "on", "off"
 
     @property
     def db_path(self) -> Path:
@@ -63,6 +64,7 @@ class Settings:
 _SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
 _AUDIO_SETTINGS = {"input_device", "system_device", "mix_channels", "keep_audio", "output_device"}  # [audio] has no prefix: only these belong there
 DELAY_RANGE_MS = (80, 2400)
+DIARIZE_CHOICES = ("auto", "on", "off")
 _TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -174,6 +176,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     settings = replace(settings, **{k: _coerce(k, v, f"command line {k}") for k, v in flags.items()})
     if not 80 <= settings.delay_ms <= 2400:
         raise ConfigError(f"delay_ms must be between 80 and 2400, not {settings.delay_ms}")
+    if settings.diarize not in DIARIZE_CHOICES:
+        raise ConfigError(f"diarize must be one of {', '.join(DIARIZE_CHOICES)}, not {settings.diarize!r}")
     return settings
 
 

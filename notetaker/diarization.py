@@ -9,19 +9,22 @@ them. All model work runs on the recorder's compute thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from asr.base import Final
-from diarize.assign import split_by_speaker
-from diarize.offline import recluster
-from diarize.online import DiarizeOptions, LabelBook, OnlineDiarizer, Turn
 from storage import SessionStore
 from storage.speakers import labels_from_spans
 
+if TYPE_CHECKING:  # the diarize package loads with the first LiveSpeakers: the CLI starts without it
+    from diarize.online import DiarizeOptions, Turn
+
+MAX_SPEAKERS = 20  # --speakers N: more than this is a typo, not a meeting
+MODELS = "diarization"  # the name `notetaker models pull` knows the two models by (their folder under models_dir)
 LIVE_BEHIND_S = 30.0  # live, the diarizer skips audio rather than fall further behind than this
 RECENT_S = 120.0  # a final is matched against the turns of this much audio before it
 
@@ -42,7 +45,10 @@ class LiveSpeakers:
     the meeting at its end."""
 
     def __init__(self, segmenter, embedder, labels: Sequence[str | None], speakers: int | None = None,
-                 realtime: bool = False, options: DiarizeOptions = DiarizeOptions()) -> None:
+                 realtime: bool = False, options: DiarizeOptions | None = None) -> None:
+        from diarize.online import DiarizeOptions, LabelBook, OnlineDiarizer
+
+        options = options or DiarizeOptions()
         self.labels = tuple(labels)
         self.speakers = speakers
         self.book = LabelBook()
@@ -72,6 +78,8 @@ class LiveSpeakers:
 
     def assign(self, channel: str | None, final: Final) -> list[tuple[Final, str | None]]:
         """The final with its speaker, or its parts with theirs where the speaker changes."""
+        from diarize.assign import split_by_speaker
+
         turns = self.diarizers[channel].turns
         i = len(turns)
         while i and turns[i - 1][1] > final.start - RECENT_S:  # turns come in time order
@@ -81,6 +89,8 @@ class LiveSpeakers:
     def relabel(self, store: SessionStore, session_id: int) -> int:
         """The offline pass: every channel re-clustered, the segments' labels updated in one
         transaction (seq and text untouched); how many segments it labelled."""
+        from diarize.offline import recluster
+
         segments = store.segments(session_id)
         mono = len(self.labels) == 1
         labels: dict[int, str] = {}
@@ -97,3 +107,22 @@ def load_live(diarization: Diarization, labels: Sequence[str | None], realtime: 
 
     folder = diarization.folder
     return LiveSpeakers(Segmenter.load(folder), Embedder.load(folder), labels, diarization.speakers, realtime)
+
+
+def diarization_folder(models_dir: Path) -> Path | None:
+    """The pulled diarization models' folder, or None when they are not (all) there."""
+    try:
+        from diarize.weights import find_weights
+    except ImportError:  # a build without the models' package: as if not pulled
+        return None
+    folder = Path(models_dir) / MODELS
+    return folder if find_weights(folder) is not None else None
+
+
+def speakers_factory(diarization: Diarization | None, realtime: bool
+                     ) -> Callable[[Sequence[str | None]], LiveSpeakers] | None:
+    """What a recorder's `speakers=` is made from once its source's channels are known (None:
+    no speakers for this meeting)."""
+    if diarization is None or not diarization.on:
+        return None
+    return lambda labels: load_live(diarization, labels, realtime)

@@ -210,3 +210,83 @@ def test_a_crash_while_finals_are_held_loses_no_words(tmp_path):
     assert len(want) >= 2  # the kill came after the second final was held
     assert [s.text for s in store.segments(sid)] == want
     assert store.get_session(sid).status == "complete"
+
+
+# -- the plan and the flags -------------------------------------------------------------------------
+
+
+def _plan(device: str = "cpu", budget: int = 8 << 30, during: int = 1 << 30):
+    from asr.runtime.footprint import Footprint
+    from notetaker.budget import Candidate, Machine, Plan
+
+    asr = Candidate("tiny.en", "asr", "whisper", "whisper", "tiny.en", Footprint(during, 0, 0, during, 2, "F16"), True)
+    return Plan(Machine("Linux", "x86_64", 16 << 30, device), budget, asr, "none")
+
+
+def test_the_plan_says_why_speakers_are_off():
+    from notetaker.budget import DIARIZE_BYTES, diarization_for
+
+    assert diarization_for("auto", True, _plan(), realtime=True, cores=8) is None
+    assert "diarize = off" in diarization_for("off", True, _plan(), realtime=True, cores=8)
+    assert "`notetaker models pull diarization`" in diarization_for("auto", False, _plan(), realtime=True, cores=8)
+    assert "`notetaker models pull diarization`" in diarization_for("on", False, _plan(), realtime=False, cores=8)
+    tight = _plan(budget=(1 << 30) + DIARIZE_BYTES - 1)
+    assert "MB beside the speech model" in diarization_for("auto", True, tight, realtime=False, cores=8)
+    slow = diarization_for("auto", True, _plan(), realtime=True, cores=2)
+    assert "4 CPU cores" in slow and "diarize = on" in slow
+    assert diarization_for("on", True, _plan(), realtime=True, cores=2) is None  # asked for: runs anyway
+    assert diarization_for("auto", True, _plan(), realtime=False, cores=2) is None  # a file is never behind
+    assert diarization_for("auto", True, _plan(device="gpu"), realtime=True, cores=2) is None
+
+
+def test_prepare_carries_the_speakers_hint_and_the_models_folder(tmp_path, monkeypatch):
+    from notetaker import diarization
+    from notetaker.config import load_settings
+    from notetaker.prepare import plan_speakers
+
+    settings = load_settings({"home": str(tmp_path)}, env={})
+    assert not plan_speakers(settings, _plan(), speakers=3).on  # nothing pulled here
+    monkeypatch.setattr(diarization, "diarization_folder", lambda models_dir: models_dir / "diarization")
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    d = plan_speakers(settings, _plan(), speakers=3)
+    assert d.on and d.speakers == 3 and d.folder == tmp_path / "models" / "diarization"
+    assert diarization.speakers_factory(d, realtime=True) is not None
+    off = plan_speakers(load_settings({"home": str(tmp_path), "diarize": "off"}, env={}), _plan())
+    assert not off.on and diarization.speakers_factory(off, realtime=True) is None
+
+
+def test_the_diarize_setting(tmp_path):
+    import pytest
+
+    from notetaker.config import ConfigError, load_settings
+
+    assert load_settings({"home": str(tmp_path)}, env={}).diarize == "auto"
+    assert load_settings({"home": str(tmp_path)}, env={"NOTETAKER_DIARIZE": "off"}).diarize == "off"
+    (tmp_path / "config.toml").write_text('diarize = "sometimes"\n')
+    with pytest.raises(ConfigError, match="diarize must be one of auto, on, off"):
+        load_settings({"home": str(tmp_path)}, env={})
+
+
+def test_speaker_flags_that_cannot_be_honoured_are_one_line(cli, tmp_path):
+    from .conftest import write_wav
+
+    tone = write_wav(tmp_path / "t.wav", 1.0)
+    for args, says in ((("--speakers", "3", "--no-diarize"), "--speakers N is for speaker labels"),
+                       (("--speakers", "50"), "--speakers must be 1 to 20"),
+                       (("--speakers", "0"), "must be at least 1")):
+        run = cli("transcribe", tone, *args)
+        assert run.rc == 2 and says in run.err and len(run.err.strip().splitlines()) == 1, run.err
+    assert not cli.db_path.exists()  # nothing saved
+
+
+def test_without_the_models_a_file_is_transcribed_and_one_line_says_how_to_get_them(cli, tmp_path):
+    from .conftest import write_wav
+
+    tone = write_wav(tmp_path / "t.wav", 1.5)
+    run = cli("transcribe", tone, "--speakers", "2")
+    assert run.rc == 0, run.err
+    assert [line for line in run.err.splitlines() if "speaker labels" in line] == [
+        "notetaker: speaker labels are off: the diarization models are not downloaded "
+        "(`notetaker models pull diarization`)"]
+    quiet = cli("transcribe", tone, "--no-diarize")
+    assert quiet.rc == 0 and "speaker labels" not in quiet.err
