@@ -7,19 +7,19 @@ of little speech can split one person in two, or take in a second voice. Here al
 embeddings of a channel are clustered together (average linkage on cosine distance, cut at a
 threshold or at a known number of speakers), each hop's activity gets the label of its
 cluster, and the clusters take the live labels they overlap most (one to one, Hungarian), so
-S1 stays S1 wherever the live pass had it right. Only labels change: the activity, and so
-the turn boundaries, are the live pass's.
+S1 stays S1 wherever the live pass had it right. A long meeting's embeddings arrive here
+already pooled to at most MAX_POINTS (diarize.online.WindowLog). Only labels change: the
+activity, and so the turn boundaries, are the live pass's.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from diarize.clusters import MAX_POINTS, agglomerate, assign, unit
+from diarize.clusters import agglomerate, assign
 from diarize.online import (
     MERGE_GAP_S,
     DiarizeOptions,
@@ -39,16 +39,13 @@ def recluster(diarizer: OnlineDiarizer, speakers: int | None = None, max_speaker
     log = diarizer.log
     if log.size == 0:
         return []
-    embedded, live = log.column("embedded"), log.column("live")
-    where = np.argwhere(embedded)  # (hop, local) of each embedding, in time order
-    points, weights, owner = _pooled(log.column("embedding")[embedded].astype(np.float32),
-                                     live[embedded], math.ceil(len(where) / MAX_POINTS) if len(where) else 1)
+    live, point = log.column("live"), log.column("point")
     distance = 1.0 - diarizer.options.offline_similar
+    points, weights = log.points[:log.count], log.weights[:log.count]
     found = agglomerate(points, distance, speakers, weights)
     if max_speakers is not None and speakers is None and len(set(found.tolist())) > max_speakers:
         found = agglomerate(points, distance, max_speakers, weights)
-    cluster = np.full(live.shape, -1)
-    cluster[tuple(where.T)] = found[owner]
+    cluster = np.where(point >= 0, found[np.maximum(point, 0)] if len(found) else -1, -1)
     _fill_unembedded(cluster, live)
     number = _numbers(cluster, live, log.column("activity"), diarizer.numbers, diarizer.book)
     starts, cells, activity = log.column("start"), log.column("cells"), log.column("activity")
@@ -57,24 +54,6 @@ def recluster(diarizer: OnlineDiarizer, speakers: int | None = None, max_speaker
         labels = [label_text(number[c]) if c >= 0 else "" for c in cluster[w]]
         turns += grid_turns(float(starts[w]), activity[w, :cells[w]], labels)
     return merge_turns(turns)
-
-
-def _pooled(x: np.ndarray, live: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Points to cluster: the embeddings themselves, or, past MAX_POINTS, the means of runs of
-    `group` consecutive embeddings that had one live label (a long meeting's hops are many,
-    its speakers few). Returns (points, how many each stands for, point of each embedding)."""
-    if group <= 1:
-        return x, np.ones(len(x)), np.arange(len(x))
-    owner = np.zeros(len(x), int)
-    points, weights = [], []
-    for n in np.unique(live):
-        idx = np.flatnonzero(live == n)
-        for i in range(0, len(idx), group):
-            run = idx[i:i + group]
-            owner[run] = len(points)
-            points.append(unit(x[run]).mean(0))
-            weights.append(len(run))
-    return np.stack(points), np.array(weights, float), owner
 
 
 def _fill_unembedded(cluster: np.ndarray, live: np.ndarray) -> None:

@@ -9,9 +9,9 @@ speaker with too little solo speech to embed keeps the speaker it was in the pre
 (by the overlap of their activity). The new hop's turns are then final: `covered_s` says up to
 when.
 
-What the offline pass (diarize.offline) needs is kept per hop, compactly and never audio: the
-hop's activity (ACTIVITY_STEP_S grid, one byte a cell) and each local speaker's embedding
-(float16) with the label it got live, about 1.3 KB a hop (1.9 MB an hour at HOP_S = 2.5).
+What the offline pass (diarize.offline) needs is kept compactly and never audio: per hop its
+activity (ACTIVITY_STEP_S grid, one byte a cell) and each local speaker's live label, and at
+most MAX_POINTS embeddings, pooled as the meeting grows (WindowLog): flat memory over hours.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from diarize.clusters import assign, unit
+from diarize.clusters import MAX_POINTS, assign, unit
 
 SAMPLE_RATE = 16_000
 LOCAL = 3  # local speakers per window (segmentation-3.0)
@@ -77,21 +77,28 @@ class LabelBook:
 
 
 class WindowLog:
-    """Per hop: where its region starts, its activity grid, and each local speaker's live
-    label number (0: none) and embedding (if it had enough solo speech). Fixed-size numpy
-    blocks: no per-hop Python objects."""
+    """Per hop: where its region starts, its activity grid, and each local speaker's live label
+    number (0: none) and embedding (-1: none, too little solo speech), in fixed-size numpy
+    blocks (no per-hop Python objects). The embeddings are bounded: at most MAX_POINTS are
+    kept (as sums of unit vectors with their counts); when full, consecutive ones that had
+    one live label are pooled in pairs, so a long meeting keeps more, coarser points and its
+    memory stays flat. The per-hop part grows ~60 bytes a hop (90 KB an hour)."""
 
-    def __init__(self, cells: int) -> None:
+    def __init__(self, cells: int, capacity: int = MAX_POINTS) -> None:
         self.cells = cells  # grid cells per hop region
         self.size = 0
         self._blocks: list[dict[str, np.ndarray]] = []
+        self.capacity = capacity
+        self.points = np.zeros((capacity, DIM), np.float32)  # sums of unit embeddings
+        self.weights = np.zeros(capacity)  # how many embeddings each sum holds
+        self.point_live = np.zeros(capacity, np.int32)  # the live label they had
+        self.count = 0
 
     def _block(self) -> dict[str, np.ndarray]:
         return {"start": np.zeros(LOG_BLOCK), "cells": np.zeros(LOG_BLOCK, np.int16),
                 "activity": np.zeros((LOG_BLOCK, self.cells, LOCAL), np.uint8),
                 "live": np.zeros((LOG_BLOCK, LOCAL), np.int32),
-                "embedding": np.zeros((LOG_BLOCK, LOCAL, DIM), np.float16),
-                "embedded": np.zeros((LOG_BLOCK, LOCAL), bool)}
+                "point": np.full((LOG_BLOCK, LOCAL), -1, np.int32)}
 
     def append(self, start: float, activity: np.ndarray, live: np.ndarray, embeddings: np.ndarray,
                embedded: np.ndarray) -> None:
@@ -100,9 +107,40 @@ class WindowLog:
         b, i = self._blocks[-1], self.size % LOG_BLOCK
         n = len(activity)
         b["start"][i], b["cells"][i] = start, n
-        b["activity"][i, :n], b["live"][i], b["embedded"][i] = activity, live, embedded
-        b["embedding"][i] = embeddings[:, :DIM]
+        b["activity"][i, :n], b["live"][i] = activity, live
         self.size += 1
+        for k in np.flatnonzero(embedded):
+            if self.count == self.capacity:
+                self._pool()
+            self.points[self.count], self.weights[self.count] = embeddings[k], 1.0
+            self.point_live[self.count] = live[k]
+            b["point"][i, k] = self.count
+            self.count += 1
+
+    def _pool(self) -> None:
+        """Halve the kept points: consecutive pairs of one live label become one (any
+        consecutive pair when labels are too scattered for that to free a quarter)."""
+        n = self.count
+        new = np.arange(n)
+        for same_label in (True, False):
+            new, j, last = np.zeros(n, np.int64), -1, {}
+            for i in range(n):
+                key = int(self.point_live[i]) if same_label else 0
+                if key in last:  # the second of a pair: joins the first
+                    new[i] = last.pop(key)
+                else:
+                    j += 1
+                    new[i] = last[key] = j
+            if j + 1 <= 0.75 * n:
+                break
+        points, weights, live = np.zeros_like(self.points), np.zeros_like(self.weights), np.zeros_like(self.point_live)
+        np.add.at(points, new, self.points[:n])
+        np.add.at(weights, new, self.weights[:n])
+        live[new] = self.point_live[:n]
+        self.points, self.weights, self.point_live, self.count = points, weights, live, j + 1
+        for b in self._blocks:
+            kept = b["point"] >= 0
+            b["point"][kept] = new[b["point"][kept]]
 
     def column(self, name: str) -> np.ndarray:
         """All hops' values of one field, in order."""
@@ -112,7 +150,8 @@ class WindowLog:
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for b in self._blocks for a in b.values())
+        arrays = [a for b in self._blocks for a in b.values()] + [self.points, self.weights, self.point_live]
+        return sum(a.nbytes for a in arrays)
 
 
 class OnlineDiarizer:

@@ -9,7 +9,7 @@ import numpy as np
 from bench.diarize import score
 from diarize.clusters import agglomerate, assign, hungarian
 from diarize.offline import diarize_audio, merge_turns, recluster
-from diarize.online import DiarizeOptions, OnlineDiarizer
+from diarize.online import DiarizeOptions, OnlineDiarizer, WindowLog
 from tests.diarize.doubles import ToneEmbedder, ToneSegmenter, alternating, meeting, run_online
 
 
@@ -73,14 +73,14 @@ def test_speakers_n_cuts_to_n():
     assert len({w for *_, w in recluster(d, max_speakers=5)}) == 3
 
 
-def test_a_long_meeting_pools_its_embeddings_and_stays_right(monkeypatch):
-    import diarize.offline as offline
-
-    monkeypatch.setattr(offline, "MAX_POINTS", 40)
-    ref = alternating("AB", 300, seed=7)
+def test_a_long_meeting_pools_its_embeddings_and_stays_right():
+    ref = alternating("ABC", 300, seed=7)
     d = OnlineDiarizer(ToneSegmenter(), ToneEmbedder(noise=0.5))
+    d.log = WindowLog(d.log.cells, capacity=40)
     run_online(d, meeting(ref))
-    assert int(d.log.column("embedded").sum()) > 40
+    assert d.embedder.calls > 100 and d.log.count <= 40  # pooled several times
+    assert d.log.weights[:d.log.count].sum() == d.embedder.calls  # nothing dropped, only pooled
+    assert (d.log.column("point") < d.log.count).all()
     assert score(ref, recluster(d)).der < 0.01
 
 

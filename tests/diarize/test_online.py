@@ -7,7 +7,7 @@ import pytest
 
 from bench.diarize import score
 from diarize.assign import speaker_of
-from diarize.online import ACTIVITY_STEP_S, DiarizeOptions, LabelBook, OnlineDiarizer
+from diarize.online import ACTIVITY_STEP_S, DiarizeOptions, LabelBook, OnlineDiarizer, WindowLog
 from tests.diarize.doubles import RATE, ToneEmbedder, ToneSegmenter, alternating, meeting, run_online
 
 
@@ -100,13 +100,17 @@ def test_too_little_solo_speech_is_not_embedded_but_keeps_its_speaker():
     assert any(s <= 9.2 and e >= 9.4 and w == "S1" for s, e, w in hyp)
 
 
-def test_what_is_kept_for_the_offline_pass_is_small_and_holds_no_audio():
-    d = OnlineDiarizer(ToneSegmenter(), ToneEmbedder())
-    run_online(d, meeting(alternating("AB", 600, seed=5), 600.0), block_s=2.5)
-    hops = d.log.size
-    assert hops == 240
-    assert d.log.nbytes / hops < 1500  # bytes a hop: activity cells + three float16 embeddings
-    assert len(d._audio) <= (d.options.window_s + d.options.hop_s) * RATE
+def test_what_is_kept_for_the_offline_pass_is_bounded_and_holds_no_audio():
+    sizes = []
+    for seconds in (600, 1200):
+        d = OnlineDiarizer(ToneSegmenter(), ToneEmbedder())
+        d.log = WindowLog(d.log.cells, capacity=100)
+        run_online(d, meeting(alternating("AB", seconds, seed=5), float(seconds)), block_s=2.5)
+        assert d.log.size == seconds / d.options.hop_s and d.log.count <= 100
+        assert len(d._audio) <= (d.options.window_s + d.options.hop_s) * RATE
+        sizes.append(d.log.nbytes)
+    per_hop = (sizes[1] - sizes[0]) / 240
+    assert per_hop < 250  # the activity cells and live labels of a hop; the embeddings do not grow
     assert d.log.column("activity").shape[1] == round(d.options.hop_s / ACTIVITY_STEP_S)
 
 
