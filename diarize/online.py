@@ -57,6 +57,7 @@ class DiarizeOptions:
     min_embed_s: float = 0.5  # solo speech needed for an embedding (CAM++ wants ~0.5-1 s)
     max_speakers: int | None = None  # --speakers N: no more labels than this on this channel
     max_behind_s: float | None = None  # live: further behind than this, the oldest audio is skipped, unlabelled
+    keep_turns_s: float | None = None  # live: turns that ended this long ago are dropped (None: all kept)
 
 
 def label_text(number: int) -> str:
@@ -173,7 +174,6 @@ class OnlineDiarizer:
         self._fed = 0
         self._covered = 0  # samples with final turns
         self._prev: tuple[float, np.ndarray, np.ndarray] | None = None  # last window: t0, activity, numbers
-        self._last_turn: dict[str, int] = {}  # label → index of its last turn
 
     # -- audio in ----------------------------------------------------------------------------
     def feed(self, pcm: np.ndarray) -> None:
@@ -244,6 +244,9 @@ class OnlineDiarizer:
         new = grid_turns(region, grid, [label_text(n) if n else "" for n in numbers], end / SAMPLE_RATE)
         for turn in new:
             self._add_turn(turn)
+        if self.options.keep_turns_s is not None:  # a live meeting needs only its recent turns
+            old = self.covered_s - self.options.keep_turns_s
+            del self.turns[:next((i for i, t in enumerate(self.turns) if t[1] >= old), len(self.turns))]
         return new
 
     def _frame_times(self, t0: float, frames: int) -> np.ndarray:
@@ -327,12 +330,14 @@ class OnlineDiarizer:
         return audio[frames[k]]
 
     def _add_turn(self, turn: Turn) -> None:
+        """Append a turn, or extend the same speaker's turn it follows closely (one of the
+        last few: turns arrive in time order, at most LOCAL a hop)."""
         start, end, label = turn
-        i = self._last_turn.get(label)
-        if i is not None and start - self.turns[i][1] <= MERGE_GAP_S:
-            self.turns[i] = (self.turns[i][0], max(end, self.turns[i][1]), label)
-            return
-        self._last_turn[label] = len(self.turns)
+        for i in range(len(self.turns) - 1, max(-1, len(self.turns) - 2 * LOCAL - 1), -1):
+            s, e, who = self.turns[i]
+            if who == label and start - e <= MERGE_GAP_S:
+                self.turns[i] = (s, max(end, e), label)
+                return
         self.turns.append(turn)
 
 

@@ -27,6 +27,7 @@ MAX_SPEAKERS = 20  # --speakers N: more than this is a typo, not a meeting
 MODELS = "diarization"  # the name `notetaker models pull` knows the two models by (their folder under models_dir)
 LIVE_BEHIND_S = 30.0  # live, the diarizer skips audio rather than fall further behind than this
 RECENT_S = 120.0  # a final is matched against the turns of this much audio before it
+KEEP_TURNS_S = 600.0  # live turns kept (for finals held or long): older ones are in the offline pass's log
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class LiveSpeakers:
         self.speakers = speakers
         self.book = LabelBook()
         # --speakers N is the meeting's count: exact on one channel, a cap on each of two
-        options = replace(options, max_speakers=speakers, max_behind_s=LIVE_BEHIND_S if realtime else None)
+        options = replace(options, max_speakers=speakers, max_behind_s=LIVE_BEHIND_S if realtime else None,
+                          keep_turns_s=KEEP_TURNS_S)
         self.diarizers = {label: OnlineDiarizer(segmenter, embedder, self.book, options) for label in self.labels}
 
     def feed(self, block: np.ndarray) -> None:

@@ -121,3 +121,12 @@ def test_falling_too_far_behind_skips_the_oldest_audio():
     assert d.skipped_s == pytest.approx(40 - 10.0, abs=0.01)
     assert d.fed_s - d.covered_s <= 10.0
     assert np.isfinite(d.covered_s)
+
+
+def test_live_turns_can_be_bounded_to_the_recent_past():
+    ref = alternating("AB", 200, seed=9)
+    d = OnlineDiarizer(ToneSegmenter(), ToneEmbedder(), options=DiarizeOptions(keep_turns_s=30.0))
+    turns = run_online(d, meeting(ref, 200.0))
+    assert turns and min(e for _, e, _ in turns) >= 200 - 30 - d.options.hop_s
+    full = run_online(OnlineDiarizer(ToneSegmenter(), ToneEmbedder()), meeting(ref, 200.0))
+    assert turns == [t for t in full if t[1] >= turns[0][1] - 1e-9]  # the same turns, the old ones dropped
