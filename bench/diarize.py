@@ -20,7 +20,12 @@ lists them. `one-speaker` (every stretch of sound is one person) is the floor an
 diarizer must beat. `senko` runs senko's own pipeline (CPU here: silero VAD, CAM++
 embeddings, spectral/HDBSCAN clustering) in a separate venv (`--setup-senko`) that sees this
 venv's torch; it is left out, with the reason, where that venv is missing. Our own
-pipeline's live and offline passes register here when they exist.
+pipeline runs as `ours-live` (the live pass alone: what a meeting shows while it runs) and
+`ours-offline` (then the offline re-clustering: what it keeps), with the pulled diarization
+models (`notetaker models pull diarization`; left out, with the reason, without them).
+Run it as `python -m bench.diarize` from the repository root, or as above once the
+`diarize` package has its __init__.py (a script's own folder, bench/, is searched first, and
+this file is named like the package).
 """
 
 from __future__ import annotations
@@ -235,9 +240,30 @@ def setup_senko(wheel: Path, venv: Path = SENKO_VENV) -> None:
                     "soundfile", f"numpy=={np.__version__}"], check=True)
 
 
+def ours(offline: bool) -> Callable[[Sequence[np.ndarray]], list[list[Turn]]]:
+    """Our pipeline (diarize.offline.diarize_audio) on the pulled models, loaded once."""
+
+    def run(audios: Sequence[np.ndarray]) -> list[list[Turn]]:
+        from notetaker.config import load_settings
+        from notetaker.diarization import diarization_folder
+
+        folder = diarization_folder(load_settings().models_dir)
+        if folder is None:
+            raise RuntimeError("the diarization models are not downloaded (notetaker models pull diarization)")
+        from diarize.embedding import Embedder
+        from diarize.offline import diarize_audio
+        from diarize.segmentation import Segmenter
+
+        segmenter, embedder = Segmenter.load(folder), Embedder.load(folder)
+        return [diarize_audio(a, segmenter, embedder, offline=offline) for a in audios]
+
+    return run
+
+
 def systems() -> dict[str, Callable[[Sequence[np.ndarray]], list[list[Turn]]]]:
     """name → function over all meetings' audio (so a system can load its models once)."""
-    return {"one-speaker": lambda audios: [one_speaker(a) for a in audios], "senko": senko_many}
+    return {"one-speaker": lambda audios: [one_speaker(a) for a in audios], "senko": senko_many,
+            "ours-live": ours(offline=False), "ours-offline": ours(offline=True)}
 
 
 # -- the table ----------------------------------------------------------------------------------

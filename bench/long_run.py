@@ -1,6 +1,7 @@
 """Long run: hours of real-time-paced audio through the real recorder, spool and store.
 
     python bench/long_run.py [--engine scripted|whisper] [--hours 2] [--speed auto|N]
+                             [--diarize none|doubles|models]
 
 A WAV of the fixture sentences (tests/fixtures/speech, 0.7 s apart, looped) is played by
 FileSource at wall-clock pace sped up by --speed (the clock flag `--realtime --speed`
@@ -10,6 +11,12 @@ uses), through Recorder(realtime=True) with the audio spool on and a SQLite stor
   --engine scripted   tests/app/scripted.py: a final every 5 s of audio and a partial
                       between, no model (measures the recorder, spool and store alone)
   --engine whisper    Whisper tiny.en, live mode (partials re-decoded about every second)
+
+--diarize adds live speaker labels (notetaker.diarization.LiveSpeakers on the compute thread,
+finals held for their speaker, the offline pass at the end): `doubles` with the model doubles
+of tests/diarize/doubles.py (the pipeline's own cost and memory: the kept embeddings and
+activity must keep RSS flat), `models` with the pulled diarization models (their CPU cost
+beside the engine: compare RTF with --diarize none at the same speed).
 
 --speed auto finds the highest speed the engine keeps up with first: short trial runs
 (CALIBRATE_S of audio) from the top of SPEEDS down; a speed keeps up when the transcript
@@ -126,6 +133,10 @@ class RunResult:
     rss_max_mb_last_10: float = 0.0
     rss_max_mb_after_end: float = 0.0  # while the meeting ends (engine finish, FLAC compaction)
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (audio minute, MB), one a minute
+    diarize: str = "none"
+    diarize_kept_mb: float = 0.0  # what the live pass keeps for the offline pass (embeddings, activity)
+    diarize_skipped_s: float = 0.0  # audio the diarizer skipped, too far behind
+    speakers: int = 0  # labels in the stored meeting
 
     @property
     def paced(self) -> bool:
@@ -156,7 +167,26 @@ class RunResult:
         return out
 
 
-def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=None, quiet: bool = False) -> RunResult:
+def make_speakers(kind: str):
+    """The recorder's `speakers=` factory for --diarize (None: none)."""
+    if kind == "none":
+        return None
+    from notetaker.diarization import Diarization, LiveSpeakers, diarization_folder, load_live
+
+    if kind == "doubles":
+        from tests.diarize.doubles import ToneEmbedder, ToneSegmenter
+
+        return lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(), (None,), realtime=True)
+    from notetaker.config import load_settings
+
+    folder = diarization_folder(load_settings().models_dir)
+    if folder is None:
+        raise SystemExit("the diarization models are not downloaded: notetaker models pull diarization")
+    return lambda: load_live(Diarization(True, folder), (None,), realtime=True)
+
+
+def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=None, quiet: bool = False,
+        diarize: str = "none") -> RunResult:
     """One recording of `seconds` of audio at `speed` x real time; measured, not judged."""
     from notetaker import spool as spool_mod
     from notetaker.audio import FileSource
@@ -169,11 +199,14 @@ def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=No
     frames = write_meeting(wav, seconds) if not wav.exists() else sf.info(str(wav)).frames
     home = Path(tempfile.mkdtemp(prefix="home-", dir=workdir))
     engine = engine or make_engine(engine_name, seconds)
-    result = RunResult(engine_name, speed, seconds, frames_file=frames)
+    result = RunResult(engine_name, speed, seconds, frames_file=frames, diarize=diarize)
 
     class Lag(RecorderListener):
         def on_progress(self, p) -> None:
             result.dropped_frames = max(result.dropped_frames, p.dropped_frames)
+
+        def on_speakers_error(self, message: str) -> None:
+            print(f"  speakers failed: {message}", flush=True)
 
     # Spool.close → finish_spool: note the raw file's size and time the compaction.
     real_finish = spool_mod.finish_spool
@@ -211,7 +244,7 @@ def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=No
     sampler = threading.Thread(target=sample, daemon=True)
     try:
         recorder = Recorder(store, engine, source, title="long run", realtime=True, listeners=[Lag()],
-                            spool_dir=home / "sessions", keep_audio=True)
+                            spool_dir=home / "sessions", keep_audio=True, speakers=make_speakers(diarize))
         sampler.start()
         t0 = time.perf_counter()
         rec = recorder.run()
@@ -222,6 +255,10 @@ def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=No
         source.close()
         store.close()
     result.status, result.finals, result.rtf = rec.status, rec.finals, rec.progress.rtf
+    if recorder.speakers is not None:
+        d = next(iter(recorder.speakers.diarizers.values()))
+        result.diarize_kept_mb, result.diarize_skipped_s = d.log.nbytes / (1 << 20), d.skipped_s
+        result.speakers = len(store_speakers(home, rec.session_id))
     result.frames_fed = int(round(rec.duration_s * RATE))
     reader = open_spool(home / "sessions" / str(rec.session_id))
     result.frames_spooled = result.flac_frames = reader.frames
@@ -260,6 +297,13 @@ def run(engine_name: str, seconds: float, speed: float, workdir: Path, engine=No
     return result
 
 
+def store_speakers(home: Path, session_id: int) -> list:
+    from storage import SessionStore
+
+    with SessionStore.open(home / "notetaker.db") as store:
+        return store.speakers(session_id)
+
+
 def calibrate(engine_name: str, workdir: Path, engine) -> float:
     """The highest speed in SPEEDS at which a CALIBRATE_S trial keeps up."""
     seconds = CALIBRATE_S[engine_name]
@@ -278,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed", default="auto", help="clock speed-up, or auto (the highest that keeps up)")
     p.add_argument("--workdir", type=Path, default=None, help="where the WAV and the home go (default: a temp dir)")
     p.add_argument("--json", type=Path, default=None, help="also write the result here")
+    p.add_argument("--diarize", choices=["none", "doubles", "models"], default="none",
+                   help="live speaker labels too (see the module's docstring)")
     args = p.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="notetaker-long-run-"))
     engine = make_engine("whisper", 0) if args.engine == "whisper" else None  # loaded once
@@ -289,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         speed = float(args.speed)
     seconds = args.hours * 3600
     print(f"long run: {args.hours:g} h of audio at {speed:g}x ({seconds / speed / 60:.1f} min of wall time expected)")
-    r = run(args.engine, seconds, speed, workdir, engine=engine)
+    r = run(args.engine, seconds, speed, workdir, engine=engine, diarize=args.diarize)
     print(f"  RSS minutes 10-20: mean {r.rss_mb_10_20:.1f} MB (max {r.rss_max_mb_10_20:.1f}); "
           f"last 10 minutes: mean {r.rss_mb_last_10:.1f} MB (max {r.rss_max_mb_last_10:.1f}); "
           f"change {100 * r.rss_change:+.2f} %; max while ending (finish, compaction) {r.rss_max_mb_after_end:.1f} MB")
@@ -300,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({r.flac_bytes / max(1, r.raw_bytes_before_compaction):.0%}), compacted and verified in "
           f"{r.compaction_s:.1f} s")
     print(f"  {r.finals} finals, status {r.status}")
+    if r.diarize != "none":
+        print(f"  speakers ({r.diarize}): {r.speakers} labels; kept for the offline pass {r.diarize_kept_mb:.1f} MB; "
+              f"audio skipped (behind) {r.diarize_skipped_s:.1f} s")
     checks = r.checks()
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")

@@ -19,6 +19,7 @@ for `mx.set_memory_limit` / `mx.set_cache_limit`.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import dataclass, field, replace
@@ -664,3 +665,33 @@ def apply_limits(plan: Plan) -> None:
         mx.set_cache_limit(plan.cache_limit)
     except Exception:  # an MLX without these calls still runs; the limits are advice
         pass
+
+
+# --- speaker labels ------------------------------------------------------------------------------
+
+# Both diarization models resident (~35 MB) and CAM++'s working memory on a 10 s clip (~250 MB,
+# measured on the CPU by the models' branch): what a meeting with speakers needs beside the rest.
+DIARIZE_BYTES = 300 * 2**20
+LIVE_DIARIZE_CORES = 4  # on a CPU, live speakers beside the speech model want this many cores
+PULL_DIARIZATION = "`notetaker models pull diarization`"
+
+
+def diarization_for(setting: str, pulled: bool, plan: Plan, realtime: bool, cores: int | None = None) -> str | None:
+    """Why speaker labels are off for this meeting (one line), or None when they run.
+
+    `setting`: Settings.diarize ("off" also from --no-diarize). "auto" runs them when the models
+    are pulled, fit in what the plan leaves, and (live, on a CPU) the machine has the cores to
+    keep up; "on" skips the last check (a file is never live: no check either)."""
+    if setting == "off":
+        return "speaker labels are off (diarize = off, or --no-diarize)"
+    if not pulled:
+        return f"speaker labels are off: the diarization models are not downloaded ({PULL_DIARIZATION})"
+    room = plan.budget - sum(c.footprint.total for c in plan.during if c.footprint is not None)
+    if room < DIARIZE_BYTES:
+        return (f"speaker labels are off: they need {DIARIZE_BYTES / 2**20:.0f} MB beside the speech model and "
+                f"the memory plan leaves {max(room, 0) / 2**20:.0f} MB")
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if setting == "auto" and realtime and plan.machine.device == "cpu" and cores < LIVE_DIARIZE_CORES:
+        return (f"speaker labels are off: live, they need {LIVE_DIARIZE_CORES} CPU cores beside the speech model "
+                f"and this machine has {cores} (diarize = on in the config runs them anyway)")
+    return None

@@ -48,6 +48,7 @@ class Settings:
     # top of config.toml, `notetaker vocabulary add`, $NOTETAKER_VOCABULARY="Anya, Kubernetes";
     # `--vocabulary` adds to them for one run.
     vocabulary: tuple[str, ...] = ()
+    diarize: str = "auto"  # speaker labels: "auto" (where the plan says they fit), "on", "off"
 
     @property
     def db_path(self) -> Path:
@@ -70,6 +71,7 @@ class Settings:
 _SECTIONS = {"rewrite": "rewrite_", "openai": "openai_", "audio": ""}
 _AUDIO_SETTINGS = {"input_device", "system_device", "mix_channels", "keep_audio", "output_device"}  # [audio] has no prefix: only these belong there
 DELAY_RANGE_MS = (80, 2400)
+DIARIZE_CHOICES = ("auto", "on", "off")
 _TYPES: dict[str, type] = {f.name: f.type for f in fields(Settings)}  # annotations as strings
 MAX_TERM_CHARS = 64
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
@@ -217,6 +219,8 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     settings = replace(settings, **{k: _coerce(k, v, f"command line {k}") for k, v in flags.items()})
     if not 80 <= settings.delay_ms <= 2400:
         raise ConfigError(f"delay_ms must be between 80 and 2400, not {settings.delay_ms}")
+    if settings.diarize not in DIARIZE_CHOICES:
+        raise ConfigError(f"diarize must be one of {', '.join(DIARIZE_CHOICES)}, not {settings.diarize!r}")
     return settings
 
 

@@ -28,8 +28,13 @@ def _plan_report(settings: Settings) -> dict[str, Any]:
         plan = plan_for(settings)
     except ASRError as e:  # a model folder that cannot be read: the plan says so, doctor goes on
         return {"error": str(e)}
+    from notetaker.prepare import plan_speakers
+
     out = plan.as_dict()
-    out["lines"] = plan.render()
+    speakers = plan_speakers(settings, plan)
+    out["speakers"] = {"on": speakers.on, "folder": str(speakers.folder) if speakers.folder else None,
+                       "off_reason": speakers.off_reason}
+    out["lines"] = plan.render() + [f"speakers   {'on, live' if speakers.on else speakers.off_reason}"]
     return out
 
 

@@ -24,6 +24,7 @@ from notetaker.config import ENV_PREFIX, ConfigError, Settings, ensure_home
 
 if TYPE_CHECKING:
     from notetaker.budget import Plan
+    from notetaker.diarization import Diarization
 
 SETTING_NAMES = frozenset(f.name for f in fields(Settings))
 
@@ -195,13 +196,25 @@ class Prepared:
     engine_label: str  # "whisper/tiny.en"
     rewrite: str  # the rewrite backend that runs during the meeting ("none": none, or after it)
     rewrite_off: str | None = None  # why cleanup is off though a backend was set up or asked for
+    diarization: Diarization | None = None  # speaker labels: on, or off and why
 
     @property
     def context_tokens(self) -> int | None:
         return context_tokens(self.plan)
 
 
-def prepare(settings: Settings) -> Prepared:
+def plan_speakers(settings: Settings, plan: Plan, speakers: int | None = None, realtime: bool = True) -> Diarization:
+    """Whether this meeting gets speaker labels (notetaker.budget.diarization_for says why not);
+    never a reason to stop it."""
+    from notetaker.budget import diarization_for
+    from notetaker.diarization import Diarization, diarization_folder
+
+    folder = diarization_folder(settings.models_dir) if settings.diarize != "off" else None
+    why = diarization_for(settings.diarize, folder is not None, plan, realtime)
+    return Diarization(why is None, folder, speakers, why)
+
+
+def prepare(settings: Settings, speakers: int | None = None, realtime: bool = True) -> Prepared:
     """Settings → plan → checks → downloads, before any weights load, for a meeting. A bad
     language or delay costs no download; a speech setup that does not fit costs nothing at
     all. The rewrite backend never stands in the meeting's way: one that does not fit, cannot
@@ -234,7 +247,7 @@ def prepare(settings: Settings) -> Prepared:
             rewrite = check_rewrite(settings)
         except RewriteError as e:
             off = str(e)
-    return Prepared(settings, plan, label, rewrite, off)
+    return Prepared(settings, plan, label, rewrite, off, plan_speakers(settings, plan, speakers, realtime))
 
 
 # -- factories -------------------------------------------------------------------------------

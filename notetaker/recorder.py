@@ -10,6 +10,13 @@ can be measured and reported.
 
 Recovery runs through here too: with `continues=Continuation(...)` the recorder continues a
 meeting a crash cut short, from its spooled audio, instead of starting one.
+
+With a diarizer (`speakers=`, notetaker.diarization) each final is held until the diarizer has
+covered its end, or MAX_HOLD_S at most, then stored with its speaker (split where the speaker
+changes). The hold is bounded and in memory only: a crash while finals are held loses no
+words, because `notetaker recover` transcribes each channel's spooled audio after its last
+*stored* final, and a held final is always after that (finals of a channel are released in
+order). At the end of the meeting the offline pass relabels it in one transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,11 +41,15 @@ from notetaker.audio import AudioSource
 from notetaker.channels import Channels, Continuation
 from notetaker.errors import one_line
 
+if TYPE_CHECKING:
+    from notetaker.diarization import LiveSpeakers
+
 PROGRESS_EVERY_S = 1.0
 STORE_WAIT_MS = 200  # a final waits this long for another writer's lock, then waits in memory
 RETRY_S = (0.5, 5.0)  # first and longest pause between tries of waiting finals
 END_TRIES_S = 3.0  # at the end of a meeting, waiting finals are tried this long before parking
 CLEANUP_BATCH = 8  # finals cleaned per idle turn of the compute thread: bounded work
+MAX_HOLD_S = 5.0  # a final waits at most this long (wall clock) for its speaker before it is stored
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,12 @@ class RecorderListener:
     def on_rewrite_error(self, message: str) -> None:
         """Cleanup failed (e.g. the server went away); the meeting goes on without it."""
 
+    def on_speakers_error(self, message: str) -> None:
+        """Speaker labels failed (a model would not load); the meeting goes on without them."""
+
+    def on_relabelled(self, changed: int) -> None:
+        """The offline pass relabelled the meeting's segments at its end (`changed` of them)."""
+
     def on_capture_error(self, message: str, saved: bool = True) -> None:
         """Capture stopped (the audio spool cannot be written); everything so far is kept."""
 
@@ -118,7 +136,7 @@ class Recorder:
                  clock: Callable[[], float] = time.monotonic, rewrite: RewriteBackend | None = None,
                  engine_label: tuple[str, str] | None = None, spool_dir: Path | None = None,
                  keep_audio: bool = True, rewrite_factory: Callable[[], RewriteBackend | None] | None = None,
-                 continues: Continuation | None = None):
+                 continues: Continuation | None = None, speakers: Callable[[], LiveSpeakers] | None = None):
         self.store = store
         # An engine, or a factory that loads one on the compute thread while capture has
         # already started (then `engine_label` names it for the session row).
@@ -164,13 +182,18 @@ class Recorder:
         self.session_id: int | None = None
         self.finished = False  # run() has ended: submitted jobs would never run here
         self.stopped_early = False  # stop() ended it before its source did (the rest was never heard)
-        self._waiting: deque[tuple[str | None, Final]] = deque()  # finals the store refused so far
+        self._waiting: deque[tuple[str | None, Final, str | None]] = deque()  # finals the store refused so far, with speakers
         self._held: list[tuple[str | None, Final]] = []  # continuing: this block's finals, stored in time order
         self.store_problem: str | None = None
         self._retry_at = 0.0
         self._retry_s = RETRY_S[0]
         self.waiting_file: Path | None = None
         self.home_lost = False
+        # Live diarization, loaded on the compute thread after the engine (None: no speakers;
+        # a continued meeting has none: its labels come from a later offline pass, if any).
+        self._speaker_factory = speakers if continues is None else None
+        self.speakers: LiveSpeakers | None = None
+        self._spoken: deque[tuple[str | None, Final, float]] = deque()  # finals waiting for their speaker
 
     def stop(self) -> None:
         """The user ends the meeting here (from any thread): `q` in the TUI, Ctrl-C on
@@ -227,6 +250,7 @@ class Recorder:
             self._feed_inbox()
             self._handle(self._timed(self._channels.finish))
             self._release_held()
+            self._end_speakers()
             while not self._stop.is_set() and self._clean_some():
                 pass
             while self._run_job():
@@ -239,6 +263,7 @@ class Recorder:
             audio_s = self._channels.fed_s if self._channels else self._captured / SAMPLE_RATE
             if self.continues is not None:  # the meeting's length: where the source began, and all it gave
                 audio_s = (self.continues.origin + self._captured) / SAMPLE_RATE
+            self._release_spoken(everything=True)  # even when something failed: nothing held is lost
             if not self._end_waiting():
                 status, clean_end = "interrupted", False  # recover stores the parked finals
             try:
@@ -308,12 +333,26 @@ class Recorder:
             blocks, self._inbox = self._inbox, []
         for block in blocks:
             self._channels.feed(block)
+            if self.speakers is not None:
+                self.speakers.feed(block)
         return bool(blocks)
 
     def _ensure_channels(self) -> None:
         if self._channels is None:
             self.engine = self._timed(self._engine_factory)
             self._channels = self._new_channels()
+        self._load_speakers()
+
+    def _load_speakers(self) -> None:
+        """The diarizer, once, before any audio is fed; a failure is said once and the meeting
+        goes on without speakers."""
+        factory, self._speaker_factory = self._speaker_factory, None
+        if factory is None:
+            return
+        try:
+            self.speakers = self._timed(factory)
+        except Exception as e:  # whatever a load throws: the transcript matters more than its labels
+            self._emit("on_speakers_error", one_line(e))
 
     def _new_channels(self) -> Channels:
         return Channels(self.engine, self.options, self.labels, self.continues)
@@ -332,8 +371,11 @@ class Recorder:
             try:
                 while not self._channels.idle:
                     self._handle(self._timed(self._channels.step))
+                while self.speakers is not None and self.speakers.has_work:
+                    self._timed(self.speakers.step)
             finally:
                 self._release_held()  # even when the engine fails: what it heard is kept
+                self._release_spoken()
             self._commit_waiting()
             self._maybe_progress()
 
@@ -369,12 +411,15 @@ class Recorder:
                 self._commit_waiting()
                 if not self._channels.idle:
                     self._handle(self._timed(self._channels.step))
+                elif self.speakers is not None and self.speakers.has_work:
+                    self._timed(self.speakers.step)
                 elif self._run_job():
                     pass
                 elif done.is_set() and not self._inbox:
                     break
                 elif not self._clean_some():
                     done.wait(0.01)
+                self._release_spoken()
                 self._maybe_progress()
         finally:
             leaving.set()
@@ -453,8 +498,10 @@ class Recorder:
         for channel, event in events:
             if isinstance(event, Final) and self.continues is not None:
                 self._held.append((channel, event))
+            elif isinstance(event, Final) and self.speakers is not None:
+                self._spoken.append((channel, event, self._clock()))
             elif isinstance(event, Final):
-                self._waiting.append((channel, event))
+                self._waiting.append((channel, event, None))
                 self._commit_waiting()
             elif isinstance(event, Partial):
                 if multi and event.text:  # one partial line for all channels: say whose it is
@@ -469,8 +516,54 @@ class Recorder:
             return
         held, self._held = self._held, []
         held.sort(key=lambda cf: (cf[1].start, cf[1].end, self.labels.index(cf[0])))
-        self._waiting.extend(held)
+        self._waiting.extend((channel, final, None) for channel, final in held)
         self._commit_waiting()
+
+    def _release_spoken(self, everything: bool = False) -> None:
+        """Finals whose speaker is known (the diarizer covers their end), or that waited
+        MAX_HOLD_S, join the waiting line with their speaker, split where it changes; each
+        channel's in order. `everything`: all of them, now (the meeting is over)."""
+        if not self._spoken:
+            return
+        now, blocked, keep = self._clock(), set(), deque()
+        for channel, final, since in self._spoken:
+            ready = everything or (channel not in blocked and (
+                self.speakers.covered_s(channel) >= final.end or now - since >= MAX_HOLD_S))
+            if not ready:
+                blocked.add(channel)
+                keep.append((channel, final, since))
+                continue
+            try:
+                parts = self.speakers.assign(channel, final)
+            except Exception as e:  # a labelling bug must not cost the words: store it unlabelled
+                self._emit("on_speakers_error", one_line(e))
+                parts = [(final, None)]
+            self._waiting.extend((channel, part, who) for part, who in parts)
+        self._spoken = keep
+        self._commit_waiting()
+
+    def _end_speakers(self) -> None:
+        """The meeting is heard: the diarizers finish, the held finals are stored with their
+        speakers, and the offline pass relabels the meeting in one transaction."""
+        if self.speakers is None:
+            return
+        try:
+            self._timed(lambda: self.speakers.finish() or [])
+        except Exception as e:
+            self._emit("on_speakers_error", one_line(e))
+        self._release_spoken(everything=True)
+        self._commit_waiting(now=True)
+        if self._waiting or self.home_lost:
+            return  # the store refuses writes: the live labels stay
+        try:
+            changed = self._timed(lambda: [self.speakers.relabel(self.store, self.session_id)])[0]
+        except StoreError as e:
+            self._emit("on_speakers_error", f"the speakers of this meeting were not relabelled: {e}")
+            return
+        except Exception as e:  # the live labels are stored already; only the offline pass is lost
+            self._emit("on_speakers_error", one_line(e))
+            return
+        self._emit("on_relabelled", changed)
 
     def _commit_waiting(self, now: bool = False) -> None:
         """Store the waiting finals in order; on a refusal keep them and try again after a
@@ -478,10 +571,10 @@ class Recorder:
         if not self._waiting or (not now and self._clock() < self._retry_at):
             return
         while self._waiting:
-            channel, final = self._waiting[0]
+            channel, final, speaker = self._waiting[0]
             try:
-                seg = self.store.add_segment(self.session_id, final.text, final.start, final.end,
-                                             channel=channel, flags=final.flags, wait_ms=STORE_WAIT_MS)
+                seg = self.store.add_segment(self.session_id, final.text, final.start, final.end, channel=channel,
+                                             speaker=speaker, flags=final.flags, wait_ms=STORE_WAIT_MS)
             except StoreError as e:
                 first = self.store_problem is None
                 self.store_problem = str(e)
@@ -517,7 +610,7 @@ class Recorder:
 
         try:
             return park_finals(self.spool.folder, ((channel, f.start, f.end, f.text, f.flags)
-                                                   for channel, f in self._waiting))
+                                                   for channel, f, _ in self._waiting))
         except OSError:  # the same full or broken disk: their audio is in the spool all the same
             return None
 

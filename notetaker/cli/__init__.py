@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print JSON Lines: session, partial, final and progress events")
     t.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
                    help="clean up finals with a local LLM as they come (default: the config's, else none)")
+    _speaker_args(t)
     t.set_defaults(func="transcribe")
 
     r = sub.add_parser("record", help="open the terminal UI straight into a live meeting")
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--title", type=_text, help="meeting title (default: the file name)")
     r.add_argument("--rewrite", dest="rewrite_backend", choices=["none", "mlx", "voxtral", "openai"],
                    help="clean up finals with a local LLM as they come (default: the config's, else none)")
+    _speaker_args(r)
     r.set_defaults(func="record")
 
     s = sub.add_parser("sessions", help="list meetings")
@@ -209,6 +211,12 @@ def _engine_args(p: argparse.ArgumentParser) -> None:
                         'e.g. "Anya, Kubernetes"')
 
 
+def _speaker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--speakers", type=_positive_int, metavar="N",
+                   help="how many people speak, when you know (speaker labels find them otherwise)")
+    p.add_argument("--no-diarize", action="store_true", help="no speaker labels for this meeting")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -278,6 +286,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for name in ("engine", "model", "language", "delay_ms", "context", "vocabulary", "rewrite_backend",
                  "rewrite_model"):
         flags[name] = getattr(args, name, None)
+    flags["diarize"] = "off" if getattr(args, "no_diarize", False) else None
     return load_settings(flags)
 
 

@@ -42,3 +42,23 @@ def check_engine_flags(args, engine: str | None) -> None:
         warn(f"--delay does nothing with {spec.name}: it has no delay control (voxtral has); ignored")
     if getattr(args, "context", None) and not caps.context_biasing:
         warn(f"--context does nothing with {spec.name}: it cannot be steered by text (qwen3 can); ignored")
+
+
+def check_speaker_flags(args) -> None:
+    """`--speakers N` that cannot be honoured is a mistake: one line, nothing saved."""
+    from notetaker.diarization import MAX_SPEAKERS
+
+    n = getattr(args, "speakers", None)
+    if n is not None and getattr(args, "no_diarize", False):
+        raise UsageError("--speakers N is for speaker labels: drop it or --no-diarize")
+    if n is not None and n > MAX_SPEAKERS:
+        raise UsageError(f"--speakers must be 1 to {MAX_SPEAKERS}")
+
+
+def say_speakers_off(diarization, settings) -> None:
+    """Why a meeting runs without the speaker labels the user asked for (diarize = on, or
+    --speakers N), once. Left at auto, labels that cannot run are off without a word on every
+    meeting: `notetaker doctor` says why."""
+    asked = settings.diarize == "on" or (diarization is not None and diarization.speakers is not None)
+    if asked and diarization is not None and not diarization.on and diarization.off_reason:
+        warn(diarization.off_reason)

@@ -16,10 +16,13 @@ from notetaker.cli.output import (
     EXIT_USAGE,
     UsageError,
     check_engine_flags,
+    check_speaker_flags,
+    say_speakers_off,
     write_json,
 )
 from notetaker.errors import one_line
 from notetaker.config import Settings
+from notetaker.diarization import speakers_factory
 from notetaker.inert import inert
 from notetaker.prepare import (
     Factories,
@@ -63,11 +66,13 @@ class _Printer(RecorderListener):
     def on_final(self, final, segment) -> None:
         if self.as_json:
             write_json({"type": "final", "id": segment.id, "seq": segment.seq, "text": final.text,
-                        "start": final.start, "end": final.end, "flags": list(final.flags)})
+                        "start": final.start, "end": final.end, "speaker": segment.speaker,
+                        "flags": list(final.flags)})
             return
         self._clear_status()
         flags = f"  ({', '.join(final.flags)})" if final.flags else ""
-        print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {inert(final.text)}{flags}", flush=True)
+        who = f"{segment.speaker}: " if segment.speaker else ""
+        print(f"[{clock(final.start, True)} → {clock(final.end, True)}] {who}{inert(final.text)}{flags}", flush=True)
 
     def on_cleaned(self, segments) -> None:
         if self.as_json:
@@ -77,6 +82,13 @@ class _Printer(RecorderListener):
     def on_rewrite_error(self, message: str) -> None:
         self._clear_status()
         _say_cleanup_off(message, self.session_id)
+
+    def on_speakers_error(self, message: str) -> None:
+        self.say(f"speaker labels are off: {message}; the transcript goes on without them")
+
+    def on_relabelled(self, changed: int) -> None:
+        if self.as_json:
+            write_json({"type": "speakers", "event": "relabelled", "segments": changed})
 
     def on_capture_error(self, message: str, saved: bool = True) -> None:
         if self.as_json:
@@ -185,11 +197,14 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
     if args.speed is not None and not args.realtime:  # asked for a pace that would not happen
         raise UsageError("--speed paces a file played with --realtime; without it the file is transcribed as fast "
                          "as it can be: add --realtime or drop --speed")
+    check_speaker_flags(args)
     source = FileSource.open(path, realtime=args.realtime, speed=args.speed or 1.0)
     with source:
-        ready = prepare(settings)
+        ready = prepare(settings, speakers=args.speakers, realtime=args.realtime)
         settings, plan = ready.settings, ready.plan
         check_engine_flags(args, settings.engine)
+        say_speakers_off(ready.diarization, settings)
+        speakers = speakers_factory(ready.diarization, args.realtime)
         factories = Factories(settings, ready.context_tokens)
         if ready.rewrite_off:
             _say_cleanup_off(ready.rewrite_off)
@@ -203,7 +218,8 @@ def cmd_transcribe(args: argparse.Namespace, settings: Settings) -> int:
                             listeners=[printer], audio_path=path_text(path.resolve()),
                             spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
                             # loaded once there is text to clean; a failure only turns cleanup off
-                            rewrite_factory=lambda: factories.rewrite(ready.rewrite))
+                            rewrite_factory=lambda: factories.rewrite(ready.rewrite),
+                            speakers=(lambda: speakers(source.channels)) if speakers else None)
         try:
             with _ctrl_c_ends(recorder, printer) as asked:
                 result = recorder.run()

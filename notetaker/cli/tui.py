@@ -15,8 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from notetaker.cli.output import EXIT_INTERNAL, EXIT_OK, UsageError, check_engine_flags, in_terminal
+from notetaker.cli.output import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    UsageError,
+    check_engine_flags,
+    check_speaker_flags,
+    in_terminal,
+    say_speakers_off,
+)
 from notetaker.config import Settings
+from notetaker.diarization import speakers_factory
 from notetaker.prepare import Factories, open_store, prepare, session_options
 from notetaker.summary import duration_text
 
@@ -146,6 +155,7 @@ def live_deps(ready, store, *, title: str, source_factory: Callable, realtime: b
                       rewrite_backend=ready.rewrite, rewrite_off=ready.rewrite_off, source_factory=source_factory,
                       context_tokens=ready.context_tokens)
     deps.audio_path = audio_path
+    deps.speakers_factory = speakers_factory(ready.diarization, realtime)
     deps.memory_budget_bytes = ready.plan.budget
     deps.memory_planned_bytes = sum(c.footprint.total for c in ready.plan.during if c.footprint)
     return deps
@@ -253,9 +263,11 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
             return CaptureSource(devices, mix=mix)
         realtime = True
         title = args.title or f"Meeting {time.strftime('%Y-%m-%d %H:%M')}"
-    ready = prepare(settings)
+    check_speaker_flags(args)
+    ready = prepare(settings, speakers=args.speakers, realtime=realtime)
     settings = ready.settings
     check_engine_flags(args, settings.engine)
+    say_speakers_off(ready.diarization, settings)
     _need_terminal("notetaker record")
     from notetaker.tui.app import make_app
 

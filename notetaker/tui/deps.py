@@ -78,6 +78,9 @@ class AppDeps:
     keep_audio: bool = True  # keep the compacted audio after a clean stop
     output_device: str | None = None  # where a line's audio plays (`p`); None: the system's default output
     engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery
+    # speaker labels: the live diarizer for the source's channel labels (loaded on the compute
+    # thread; notetaker.diarization.speakers_factory); None: no speakers
+    speakers_factory: Callable[[tuple], Any] | None = None
     # a new meeting from the meetings list (`n`): what can be chosen, and the deps of the
     # meeting a choice describes once the checks `notetaker record` runs have passed (plan,
     # options, downloads, the input opens); both are called off the UI thread, and raise with

@@ -119,6 +119,11 @@ class LiveScreen(Corrections, Screen):
         self._record()
 
     # -- the compute thread ---------------------------------------------------------------
+    def _speakers(self, source):
+        """The recorder's diarizer factory for this source's channels (None: no speaker labels)."""
+        make = self.deps.speakers_factory
+        return (lambda: make(tuple(source.channels))) if make is not None else None
+
     @work(thread=True, exclusive=True, group="compute", name="compute")
     def _record(self) -> None:
         from asr.base import ASRError
@@ -142,7 +147,8 @@ class LiveScreen(Corrections, Screen):
                                  realtime=self.deps.realtime, listeners=[self.listener], rewrite_factory=rewrite_factory,
                                  clock=self.deps.clock, audio_path=self.deps.audio_path,
                                  engine_label=(name, model) if name and model else None,
-                                 spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio)
+                                 spool_dir=self.deps.spool_dir, keep_audio=self.deps.keep_audio,
+                                 speakers=self._speakers(source))
         self.app.recorder = self.recorder
         if get_current_worker().is_cancelled:  # the app closed while the engine loaded
             source.close()
