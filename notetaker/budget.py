@@ -344,15 +344,24 @@ def make_plan(machine: Machine, request: Request, candidates: Callable[[str], li
     `bundled`: the speech model that is always there (Whisper tiny.en). `probe_passed(asr)`:
     whether that Voxtral model passed the text-mode probe. `servers()`: OpenAI-compatible
     servers running on this machine (asked only when the plan would otherwise have none).
-    `resident`: models loaded all meeting beside the speech model (diarization); the others
-    are placed in what they leave."""
+    `resident`: models that would stay loaded all meeting beside the speech model (the
+    diarization pair). The speech model is placed first, in the whole budget: capture and
+    finals come first. The resident ones are kept when they fit beside it (else left out, with
+    the reason); the rewrite model is placed in what is left then."""
     budget, reasons = budget_bytes(machine, cap_bytes)
-    held = sum(c.footprint.total for c in resident if c.footprint is not None)
-    if held:
-        reasons.append(f"{' + '.join(c.name for c in resident)} ({held / 2**20:.0f} MB) stays loaded during "
-                       "the meeting; the other models share the rest")
-    plan = Plan(machine, max(budget - held, 0), None, "none", reasons=reasons, resident=list(resident))
+    plan = Plan(machine, budget, None, "none", reasons=reasons)
     _place_asr(plan, request, candidates, resolve, bundled)
+    held = sum(c.footprint.total for c in resident if c.footprint is not None)
+    if resident and plan.problem is None:
+        names = " + ".join(c.name for c in resident)
+        speech = plan.asr.footprint.total if plan.asr is not None and plan.asr.footprint is not None else 0
+        if speech + held <= budget:
+            plan.resident, plan.budget = list(resident), budget - held
+            reasons.append(f"{names} ({held / 2**20:.0f} MB) stays loaded during the meeting; the other models "
+                           "share the rest")
+        else:
+            reasons.append(f"{names} ({held / 2**20:.0f} MB) does not fit beside the speech model "
+                           f"({gb(speech)} of {gb(budget)}): speaker labels are off")
     if plan.problem is None:
         voxtral_ok = plan.asr is not None and plan.asr.engine == "voxtral" and probe_passed(plan.asr)
         _place_rewrite(plan, request, candidates, resolve, voxtral_ok)
@@ -669,9 +678,6 @@ def apply_limits(plan: Plan) -> None:
 
 # --- speaker labels ------------------------------------------------------------------------------
 
-# Both diarization models resident (~35 MB) and CAM++'s working memory on a 10 s clip (~250 MB,
-# measured on the CPU by the models' branch): what a meeting with speakers needs beside the rest.
-DIARIZE_BYTES = 300 * 2**20
 LIVE_DIARIZE_CORES = 4  # on a CPU, live speakers beside the speech model want this many cores
 PULL_DIARIZATION = "`notetaker models pull diarization`"
 
@@ -686,10 +692,9 @@ def diarization_for(setting: str, pulled: bool, plan: Plan, realtime: bool, core
         return "speaker labels are off (diarize = off, or --no-diarize)"
     if not pulled:
         return f"speaker labels are off: the diarization models are not downloaded ({PULL_DIARIZATION})"
-    room = plan.budget - sum(c.footprint.total for c in plan.during if c.footprint is not None)
-    if room < DIARIZE_BYTES:
-        return (f"speaker labels are off: they need {DIARIZE_BYTES / 2**20:.0f} MB beside the speech model and "
-                f"the memory plan leaves {max(room, 0) / 2**20:.0f} MB")
+    if not any(c.kind == "diarization" for c in plan.resident):  # the plan left them out (its reasons say why)
+        return ("speaker labels are off: the diarization models do not fit beside the speech model in the "
+                "memory plan (`notetaker doctor` shows it)")
     cores = cores if cores is not None else (os.cpu_count() or 1)
     if setting == "auto" and realtime and plan.machine.device == "cpu" and cores < LIVE_DIARIZE_CORES:
         return (f"speaker labels are off: live, they need {LIVE_DIARIZE_CORES} CPU cores beside the speech model "

@@ -215,23 +215,27 @@ def test_a_crash_while_finals_are_held_loses_no_words(tmp_path):
 # -- the plan and the flags -------------------------------------------------------------------------
 
 
-def _plan(device: str = "cpu", budget: int = 8 << 30, during: int = 1 << 30):
+def _plan(device: str = "cpu", budget: int = 8 << 30, during: int = 1 << 30, pair_fits: bool = True):
+    """A plan with the speech model placed and, where `pair_fits`, the diarization pair kept
+    beside it (make_plan leaves it out when it does not fit: tests/budget covers that)."""
     from asr.runtime.footprint import Footprint
-    from notetaker.budget import Candidate, Machine, Plan
+    from notetaker.budget import Candidate, Machine, Plan, from_wheel_model
+    from notetaker.catalogue import DIARIZATION
 
     asr = Candidate("tiny.en", "asr", "whisper", "whisper", "tiny.en", Footprint(during, 0, 0, during, 2, "F16"), True)
-    return Plan(Machine("Linux", "x86_64", 16 << 30, device), budget, asr, "none")
+    resident = [from_wheel_model(DIARIZATION, None)] if pair_fits else []
+    return Plan(Machine("Linux", "x86_64", 16 << 30, device), budget, asr, "none", resident=resident)
 
 
 def test_the_plan_says_why_speakers_are_off():
-    from notetaker.budget import DIARIZE_BYTES, diarization_for
+    from notetaker.budget import diarization_for
 
     assert diarization_for("auto", True, _plan(), realtime=True, cores=8) is None
     assert "diarize = off" in diarization_for("off", True, _plan(), realtime=True, cores=8)
     assert "`notetaker models pull diarization`" in diarization_for("auto", False, _plan(), realtime=True, cores=8)
     assert "`notetaker models pull diarization`" in diarization_for("on", False, _plan(), realtime=False, cores=8)
-    tight = _plan(budget=(1 << 30) + DIARIZE_BYTES - 1)
-    assert "MB beside the speech model" in diarization_for("auto", True, tight, realtime=False, cores=8)
+    tight = _plan(pair_fits=False)
+    assert "do not fit beside the speech model" in diarization_for("auto", True, tight, realtime=False, cores=8)
     slow = diarization_for("auto", True, _plan(), realtime=True, cores=2)
     assert "4 CPU cores" in slow and "diarize = on" in slow
     assert diarization_for("on", True, _plan(), realtime=True, cores=2) is None  # asked for: runs anyway

