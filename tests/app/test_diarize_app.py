@@ -90,7 +90,11 @@ def test_the_offline_pass_fixes_live_labels_in_one_transaction(tmp_path, monkeyp
         def on_final(self, f, segment) -> None:
             live_labels.append(segment.speaker)
 
-    factory = lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(noise=1.0, seed=1), (None,))  # noqa: E731
+    # thresholds for the tone stand-in's embeddings (tests/diarize/test_offline.py says why)
+    from tests.diarize.test_offline import TONE_OPTIONS
+
+    factory = lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(noise=1.0, seed=1), (None,),  # noqa: E731
+                                   options=TONE_OPTIONS)
     result = Recorder(store, ScriptedEngine(script), source, title="t", listeners=[Live()], speakers=factory).run()
     assert len(set(live_labels)) > 3
     stored = [s.speaker for s in store.segments(result.session_id)]
