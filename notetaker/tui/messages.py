@@ -69,6 +69,10 @@ class RewriteOff(Message):
     reason: str
 
 
+class Relabelled(Message):
+    """The meeting's speaker labels changed in the store (the end-of-meeting pass)."""
+
+
 @dataclass
 class NoteSaved(Message):
     """A line of the person's own notes is in the store (saved off the UI thread)."""

@@ -27,7 +27,7 @@ from notetaker.tui.dialogs import MarkDialog, SpeakersDialog, TextPrompt
 from notetaker.inert import inert
 from notetaker.errors import one_line
 from notetaker.tui.messages import (Cleaned, FinalAdded, Finished, LiveEnded, NoteSaved, Notice, OpenSummary,
-                                    PartialChanged, ProgressChanged, RewriteOff, Started)
+                                    PartialChanged, ProgressChanged, Relabelled, RewriteOff, Started)
 from notetaker.tui.palette import KeyCommands
 from notetaker.tui.widgets.live_transcript import LiveTranscript
 from notetaker.tui.widgets.notes_pane import NotesPane
@@ -64,6 +64,12 @@ class RecorderMessages(RecorderListener):
 
     def on_rewrite_error(self, message: str) -> None:
         self.screen.post_message(RewriteOff(message))
+
+    def on_speakers_error(self, message: str) -> None:
+        self.screen.post_message(Notice(f"speaker labels are off: {message}", "warning"))
+
+    def on_relabelled(self, changed: int) -> None:
+        self.screen.post_message(Relabelled())
 
     def on_finished(self, result: RecordingResult) -> None:
         self.screen.post_message(Finished(result))
@@ -419,16 +425,24 @@ class LiveScreen(Corrections, Screen):
         sid = self.session_id
 
         def done(changed: bool | None) -> None:
-            if not changed:
-                return
-            try:
-                names, segments = self.deps.store.speaker_names(sid), self.deps.store.segments(sid)
-            except StoreError as e:
-                self.notify(str(e), severity="error")
-                return
-            self.query_one(LiveTranscript).show_speakers(names, segments)
+            if changed:
+                self._show_speakers()
 
         self.app.push_screen(SpeakersDialog(self.deps.store, sid), done)
+
+    @on(Relabelled)
+    def _show_speakers(self) -> None:
+        """Every line shown says who speaks as the store has it now (a rename or merge, or the
+        end-of-meeting pass's labels)."""
+        if self.session_id is None:
+            return
+        try:
+            names = self.deps.store.speaker_names(self.session_id)
+            segments = self.deps.store.segments(self.session_id)
+        except StoreError as e:
+            self.notify(str(e), severity="error")
+            return
+        self.query_one(LiveTranscript).show_speakers(names, segments)
 
     def action_finish(self) -> None:
         """Finish safely: stop the recorder, let it save everything, then leave the screen
