@@ -145,18 +145,17 @@ def test_a_meeting_with_speakers(snap_compare, store, make_deps) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=open_it)
 
 
-def test_live_renames_apply_to_lines_shown_and_to_new_finals(store, tmp_path) -> None:
+def play_live(store, tmp_path, sid: int, said, then):
+    """The live view of meeting `sid` with the recorder held back (its engine never loads):
+    the test plays the recorder's events itself. `said` are shown as finals, then
+    `then(pilot, app, screen, listener)` runs; returns what it returns."""
     from asr.base import ASRError
 
     hold = threading.Event()
 
-    def held():  # the recorder never starts: this test plays the finals
+    def held():
         hold.wait(30)
         raise ASRError("held back")
-
-    sid = store.create_session("Live call", "whisper", "tiny.en")
-    said = [store.add_segment(sid, text, t, t + 1.0, channel=ch, speaker=sp)
-            for text, t, ch, sp in [("hello", 0.0, "mic", "S1"), ("hi there", 1.0, "system", "S2")]]
 
     async def run():
         deps = deps_for(store, tmp_path)
@@ -170,24 +169,36 @@ def test_live_renames_apply_to_lines_shown_and_to_new_finals(store, tmp_path) ->
             for seg in said:
                 listener.on_final(None, seg)
             await pilot.pause(0.1)
-            before = shown_finals(screen)
-            await pilot.press("S", "down", "enter")
-            await pilot.pause(0.1)
-            await pilot.press(*"Anya", "enter")
-            await pilot.pause(0.1)
-            await pilot.press("escape")
-            await pilot.pause(0.1)
-            renamed = shown_finals(screen)
-            listener.on_final(None, store.add_segment(sid, "and more", 2.0, 3.0, channel="system", speaker="S2"))
-            await pilot.pause(0.1)
-            after = shown_finals(screen)
-            hold.set()
-        return before, renamed, after
+            try:
+                return await then(pilot, app, screen, listener)
+            finally:
+                hold.set()
 
     try:
-        before, renamed, after = asyncio.run(run())
+        return asyncio.run(run())
     finally:
         hold.set()
+
+
+def test_live_renames_apply_to_lines_shown_and_to_new_finals(store, tmp_path) -> None:
+    sid = store.create_session("Live call", "whisper", "tiny.en")
+    said = [store.add_segment(sid, text, t, t + 1.0, channel=ch, speaker=sp)
+            for text, t, ch, sp in [("hello", 0.0, "mic", "S1"), ("hi there", 1.0, "system", "S2")]]
+
+    async def rename(pilot, app, screen, listener):
+        before = shown_finals(screen)
+        await pilot.press("S", "down", "enter")
+        await pilot.pause(0.1)
+        await pilot.press(*"Anya", "enter")
+        await pilot.pause(0.1)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        renamed = shown_finals(screen)
+        listener.on_final(None, store.add_segment(sid, "and more", 2.0, 3.0, channel="system", speaker="S2"))
+        await pilot.pause(0.1)
+        return before, renamed, shown_finals(screen)
+
+    before, renamed, after = play_live(store, tmp_path, sid, said, rename)
     assert before == ["[#1 00:00:00] S1 (mic) › hello", "[#2 00:00:01] S2 (system) › hi there"]
     assert renamed == ["[#1 00:00:00] S1 (mic) › hello", "[#2 00:00:01] Anya (system) › hi there"]
     assert after[-1] == "[#3 00:00:02] Anya (system) › and more"
@@ -197,44 +208,19 @@ def test_live_lines_take_the_labels_of_the_end_of_meeting_pass(store, tmp_path) 
     """The offline pass relabels the stored segments at the end; the recorder says so
     (`on_relabelled`) and the lines shown take the new labels; a diarizer that fails is a
     warning, and the meeting goes on."""
-    from asr.base import ASRError
-
-    hold = threading.Event()
-
-    def held():  # the recorder never starts: this test plays the recorder's events
-        hold.wait(30)
-        raise ASRError("held back")
-
     sid = store.create_session("Live call", "whisper", "tiny.en")
     said = [store.add_segment(sid, text, t, t + 1.0, speaker=sp)
             for text, t, sp in [("hello", 0.0, "S1"), ("hi there", 1.0, "S2"), ("me again", 2.0, "S3")]]
 
-    async def run():
-        deps = deps_for(store, tmp_path)
-        deps.engine_factory = held
-        app = make_app(deps, live=True)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            screen = live(app)
-            listener = RecorderMessages(screen)
-            listener.on_started(store.get_session(sid))
-            for seg in said:
-                listener.on_final(None, seg)
-            await pilot.pause(0.1)
-            before = shown_finals(screen)
-            store.relabel(sid, {3: "S1"})  # what the offline pass does: S3 was S1 all along
-            listener.on_relabelled(1)
-            listener.on_speakers_error("the segmentation model would not load")
-            await pilot.pause(0.1)
-            after = shown_finals(screen)
-            notes = [n.message for n in app._notifications]
-            hold.set()
-        return before, after, notes
+    async def relabel(pilot, app, screen, listener):
+        before = shown_finals(screen)
+        store.relabel(sid, {3: "S1"})  # what the offline pass does: S3 was S1 all along
+        listener.on_relabelled(1)
+        listener.on_speakers_error("the segmentation model would not load")
+        await pilot.pause(0.1)
+        return before, shown_finals(screen), [n.message for n in app._notifications]
 
-    try:
-        before, after, notes = asyncio.run(run())
-    finally:
-        hold.set()
+    before, after, notes = play_live(store, tmp_path, sid, said, relabel)
     assert before[-1] == "[#3 00:00:02] S3 › me again"
     assert after == ["[#1 00:00:00] S1 › hello", "[#2 00:00:01] S2 › hi there", "[#3 00:00:02] S1 › me again"]
     assert "speaker labels are off: the segmentation model would not load" in notes
