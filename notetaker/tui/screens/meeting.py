@@ -60,13 +60,12 @@ def with_voices(segments: list[SegmentRecord], marks: list[MarkRecord],
     return list(zip(items, turn_voices(items, names)))
 
 
-def transcript_options(segments: list[SegmentRecord], marks: list[MarkRecord],
-                       names: Mapping[str, str] = NO_NAMES) -> list[Option]:
-    """The segments (option id: the segment id), each mark between them before the first
-    segment that starts after it (disabled: the cursor passes over marks); a speaker's name
-    (`names`: {label: name}) starts each of their turns, as in the exports."""
+def transcript_options(voiced: list[tuple[SegmentRecord | MarkRecord, str]]) -> list[Option]:
+    """The lines of `with_voices` (option id: the segment id), each mark between the segments
+    before the first that starts after it (disabled: the cursor passes over marks); a speaker's
+    name starts each of their turns, as in the exports."""
     return [Option(mark_line(item), id=f"mark-{item.id}", disabled=True) if isinstance(item, MarkRecord)
-            else Option(segment_line(item, who), id=str(item.id)) for item, who in with_voices(segments, marks, names)]
+            else Option(segment_line(item, who), id=str(item.id)) for item, who in voiced]
 
 
 def info_line(session: SessionRecord) -> Text:
@@ -150,9 +149,9 @@ class MeetingScreen(Corrections, SessionScreen):
         transcript = self.query_one("#transcript", OptionList)
         keep = transcript.highlighted
         transcript.clear_options()
-        options = transcript_options(self.segments, marks, names)
-        self._who = {item.id: who for item, who in with_voices(self.segments, marks, names)
-                     if isinstance(item, SegmentRecord)}
+        voiced = with_voices(self.segments, marks, names)
+        options = transcript_options(voiced)
+        self._who = {item.id: who for item, who in voiced if isinstance(item, SegmentRecord)}
         self._index = {int(o.id): i for i, o in enumerate(options) if o.id and o.id.isdigit()}
         self._ids = {seg.seq: seg.id for seg in self.segments}
         transcript.add_options(options)
