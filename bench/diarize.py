@@ -245,9 +245,9 @@ def ours(offline: bool) -> Callable[[Sequence[np.ndarray]], list[list[Turn]]]:
 
     def run(audios: Sequence[np.ndarray]) -> list[list[Turn]]:
         from notetaker.config import load_settings
-        from notetaker.diarization import diarization_folder
+        from notetaker.models import diarization_folder
 
-        folder = diarization_folder(load_settings().models_dir)
+        folder = diarization_folder(load_settings())
         if folder is None:
             raise RuntimeError("the diarization models are not downloaded (notetaker models pull diarization)")
         from diarize.embedding import Embedder

@@ -171,15 +171,16 @@ def make_speakers(kind: str):
     """The recorder's `speakers=` factory for --diarize (None: none)."""
     if kind == "none":
         return None
-    from notetaker.diarization import Diarization, LiveSpeakers, diarization_folder, load_live
+    from notetaker.diarization import Diarization, LiveSpeakers, load_live
 
     if kind == "doubles":
         from tests.diarize.doubles import ToneEmbedder, ToneSegmenter
 
         return lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(), (None,), realtime=True)
     from notetaker.config import load_settings
+    from notetaker.models import diarization_folder
 
-    folder = diarization_folder(load_settings().models_dir)
+    folder = diarization_folder(load_settings())
     if folder is None:
         raise SystemExit("the diarization models are not downloaded: notetaker models pull diarization")
     return lambda: load_live(Diarization(True, folder), (None,), realtime=True)

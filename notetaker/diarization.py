@@ -24,7 +24,6 @@ if TYPE_CHECKING:  # the diarize package loads with the first LiveSpeakers: the 
     from diarize.online import DiarizeOptions, Turn
 
 MAX_SPEAKERS = 20  # --speakers N: more than this is a typo, not a meeting
-MODELS = "diarization"  # the name `notetaker models pull` knows the two models by (their folder under models_dir)
 LIVE_BEHIND_S = 30.0  # live, the diarizer skips audio rather than fall further behind than this
 RECENT_S = 120.0  # a final is matched against the turns of this much audio before it
 KEEP_TURNS_S = 600.0  # live turns kept (for finals held or long): older ones are in the offline pass's log
@@ -109,16 +108,6 @@ def load_live(diarization: Diarization, labels: Sequence[str | None], realtime: 
 
     folder = diarization.folder
     return LiveSpeakers(Segmenter.load(folder), Embedder.load(folder), labels, diarization.speakers, realtime)
-
-
-def diarization_folder(models_dir: Path) -> Path | None:
-    """The pulled diarization models' folder, or None when they are not (all) there."""
-    try:
-        from diarize.weights import find_weights
-    except ImportError:  # a build without the models' package: as if not pulled
-        return None
-    folder = Path(models_dir) / MODELS
-    return folder if find_weights(folder) is not None else None
 
 
 def speakers_factory(diarization: Diarization | None, realtime: bool

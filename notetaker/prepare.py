@@ -207,9 +207,10 @@ def plan_speakers(settings: Settings, plan: Plan, speakers: int | None = None, r
     """Whether this meeting gets speaker labels (notetaker.budget.diarization_for says why not);
     never a reason to stop it."""
     from notetaker.budget import diarization_for
-    from notetaker.diarization import Diarization, diarization_folder
+    from notetaker import models
+    from notetaker.diarization import Diarization
 
-    folder = diarization_folder(settings.models_dir) if settings.diarize != "off" else None
+    folder = models.diarization_folder(settings) if settings.diarize != "off" else None
     why = diarization_for(settings.diarize, folder is not None, plan, realtime)
     return Diarization(why is None, folder, speakers, why)
 

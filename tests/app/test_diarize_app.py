@@ -254,7 +254,9 @@ def test_prepare_carries_the_speakers_hint_and_the_models_folder(tmp_path, monke
 
     settings = load_settings({"home": str(tmp_path)}, env={})
     assert not plan_speakers(settings, _plan(), speakers=3).on  # nothing pulled here
-    monkeypatch.setattr(diarization, "diarization_folder", lambda models_dir: models_dir / "diarization")
+    from notetaker import models
+
+    monkeypatch.setattr(models, "diarization_folder", lambda settings: settings.models_dir / "diarization")
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     d = plan_speakers(settings, _plan(), speakers=3)
     assert d.on and d.speakers == 3 and d.folder == tmp_path / "models" / "diarization"
