@@ -98,3 +98,25 @@ def agglomerate(points: np.ndarray, distance: float, clusters: int | None = None
     _, first = np.unique(owner, return_index=True)
     order = {int(owner[f]): k for k, f in enumerate(sorted(first))}
     return np.array([order[int(o)] for o in owner])
+
+
+def absorb_small(points: np.ndarray, found: np.ndarray, least: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """`found` (cluster numbers of `points`) with every cluster that holds less than `least`
+    weight (embeddings) moved into the large cluster whose centroid is most similar to its
+    own, renumbered 0..k-1 in order of first point. Nothing changes when no cluster is large."""
+    found = np.asarray(found)
+    w = np.ones(len(found)) if weights is None else np.asarray(weights, np.float64)
+    ids = np.unique(found)
+    size = np.array([w[found == c].sum() for c in ids])
+    large, small = ids[size >= least], ids[size < least]
+    if not len(large) or not len(small):
+        return found
+    x = unit(points)
+    centroid = {int(c): unit(x[found == c].sum(0)) for c in ids}
+    out = found.copy()
+    keep = np.stack([centroid[int(c)] for c in large])
+    for c in small:
+        out[found == c] = large[int(np.argmax(keep @ centroid[int(c)]))]
+    _, first = np.unique(out, return_index=True)
+    order = {int(out[f]): k for k, f in enumerate(sorted(first))}
+    return np.array([order[int(o)] for o in out])

@@ -5,7 +5,8 @@ voices came in.
 Live labels are decided window by window against running centroids; an early centroid made
 of little speech can split one person in two, or take in a second voice. Here all the
 embeddings of a channel are clustered together (average linkage on cosine distance, cut at a
-threshold or at a known number of speakers), each hop's activity gets the label of its
+threshold or at a known number of speakers; a cluster of too few embeddings to be a person,
+offline_min_points, joins the nearest larger one), each hop's activity gets the label of its
 cluster, and the clusters take the live labels they overlap most (one to one, Hungarian), so
 S1 stays S1 wherever the live pass had it right. A long meeting's embeddings arrive here
 already pooled to at most MAX_POINTS (diarize.online.WindowLog). Only labels change: the
@@ -19,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from diarize.clusters import agglomerate, assign
+from diarize.clusters import absorb_small, agglomerate, assign
 from diarize.online import (
     MERGE_GAP_S,
     DiarizeOptions,
@@ -45,6 +46,8 @@ def recluster(diarizer: OnlineDiarizer, speakers: int | None = None, max_speaker
     found = agglomerate(points, distance, speakers, weights)
     if max_speakers is not None and speakers is None and len(set(found.tolist())) > max_speakers:
         found = agglomerate(points, distance, max_speakers, weights)
+    if speakers is None and len(found):
+        found = absorb_small(points, found, diarizer.options.offline_min_points, weights)
     cluster = np.where(point >= 0, found[np.maximum(point, 0)] if len(found) else -1, -1)
     _fill_unembedded(cluster, live)
     number = _numbers(cluster, live, log.column("activity"), diarizer.numbers, diarizer.book)
@@ -97,19 +100,25 @@ def merge_turns(turns: Sequence[Turn], gap: float = MERGE_GAP_S) -> list[Turn]:
     return out
 
 
-def diarize_audio(audio: np.ndarray, segmenter: Segmenter, embedder: Embedder,
-                  options: DiarizeOptions = DiarizeOptions(), speakers: int | None = None,
-                  offline: bool = True) -> list[Turn]:
-    """A whole recording's turns: the live pass over it, then (`offline`) the offline pass.
-    The function bench/diarize.py scores as `ours-live` / `ours-offline`."""
-    if speakers is not None:
-        options = replace(options, max_speakers=speakers)
+def live_pass(audio: np.ndarray, segmenter: Segmenter, embedder: Embedder,
+              options: DiarizeOptions = DiarizeOptions()) -> OnlineDiarizer:
+    """A whole recording through the live pass, fed a minute at a time (the buffer stays a
+    window and a block); `.turns` are the live labels, recluster() gives the offline ones."""
     d = OnlineDiarizer(segmenter, embedder, options=options)
-    block = int(60 * 16_000)  # fed a minute at a time: the buffer stays a window and a block
+    block = int(60 * 16_000)
     for i in range(0, len(audio), block):
         d.feed(audio[i:i + block])
         while d.ready:
             d.step()
     d.finish()
-    return recluster(d, speakers) if offline else list(d.turns)
+    return d
 
+
+def diarize_audio(audio: np.ndarray, segmenter: Segmenter, embedder: Embedder,
+                  options: DiarizeOptions = DiarizeOptions(), speakers: int | None = None,
+                  offline: bool = True) -> list[Turn]:
+    """A whole recording's turns: the live pass over it, then (`offline`) the offline pass."""
+    if speakers is not None:
+        options = replace(options, max_speakers=speakers)
+    d = live_pass(audio, segmenter, embedder, options)
+    return recluster(d, speakers) if offline else list(d.turns)

@@ -117,3 +117,26 @@ def run_online(diarizer, audio: np.ndarray, block_s: float = 0.5) -> list[Turn]:
             diarizer.step()
     diarizer.finish()
     return list(diarizer.turns)
+
+
+class MergingSegmenter(ToneSegmenter):
+    """ToneSegmenter that hears the voices in `alike` (speaker indices) as one local speaker,
+    the real model's mistake with two alike voices and a short pause between them."""
+
+    def __init__(self, alike: tuple[int, ...]) -> None:
+        super().__init__()
+        self.alike = alike
+
+    def __call__(self, window: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        size, step = 991, 270
+        n = (len(window) - size) // step + 1
+        idx = np.arange(size)[None, :] + step * np.arange(n)[:, None]
+        who = _who(window[idx])
+        who[:, self.alike[0]] = who[:, list(self.alike)].any(1)
+        who[:, list(self.alike[1:])] = False
+        out = np.zeros((n, 3), np.float32)
+        heard = sorted((int(np.argmax(who[:, s])), s) for s in range(len(PITCHES)) if who[:, s].any())[-3:]
+        for k, (_, s) in enumerate(heard):
+            out[:, k] = who[:, s]
+        return out

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from bench.diarize import score
-from diarize.clusters import agglomerate, assign, hungarian
+from diarize.clusters import absorb_small, agglomerate, assign, hungarian
 from diarize.offline import diarize_audio, merge_turns, recluster
 from diarize.online import DiarizeOptions, OnlineDiarizer, WindowLog
 from tests.diarize.doubles import ToneEmbedder, ToneSegmenter, alternating, meeting, run_online
@@ -46,6 +46,19 @@ def test_agglomerate_by_threshold_and_by_count():
     assert agglomerate(x, 0.5).tolist() == [0] * 20 + [1] * 20 + [2] * 20
     two = agglomerate(x, 0.5, clusters=2)
     assert len(set(two.tolist())) == 2 and len(set(two[:20].tolist())) == 1
+
+
+def test_a_cluster_of_too_few_embeddings_joins_the_nearest_large_one():
+    rng = np.random.default_rng(2)
+    a, b = np.eye(8)[0] + rng.normal(0, 0.05, (10, 8)), np.eye(8)[1] + rng.normal(0, 0.05, (10, 8))
+    stray = (0.3 * np.eye(8)[0] + np.eye(8)[5])[None]  # nearer a than b
+    x = np.concatenate([a, stray, b])
+    found = np.array([0] * 10 + [1] + [2] * 10)
+    assert absorb_small(x, found, 2).tolist() == [0] * 11 + [1] * 10
+    weighted = np.ones(21)
+    weighted[10] = 5  # a pooled point of five embeddings is large enough
+    assert absorb_small(x, found, 2, weighted).tolist() == found.tolist()
+    assert absorb_small(x[:1], np.array([0]), 2).tolist() == [0]  # no large cluster: unchanged
 
 
 def test_offline_fixes_what_the_live_pass_got_wrong():

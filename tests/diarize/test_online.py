@@ -8,7 +8,7 @@ import pytest
 from bench.diarize import score
 from diarize.assign import speaker_of
 from diarize.online import ACTIVITY_STEP_S, DiarizeOptions, LabelBook, OnlineDiarizer, WindowLog
-from tests.diarize.doubles import RATE, ToneEmbedder, ToneSegmenter, alternating, meeting, run_online
+from tests.diarize.doubles import RATE, MergingSegmenter, ToneEmbedder, ToneSegmenter, alternating, meeting, run_online
 
 
 def _mapping(ref, hyp) -> dict[str, str]:
@@ -87,6 +87,21 @@ def test_turns_are_final_up_to_covered_and_at_most_a_hop_behind():
         assert all(e <= d.covered_s + 1e-6 for _, e, _ in d.turns)
     d.finish()
     assert d.covered_s == pytest.approx(30.0)
+
+
+def test_a_change_of_voice_the_segmentation_misses_is_still_a_change_of_speaker():
+    # A and B are one local speaker to the segmentation model in every window that holds both.
+    # Embedded from the whole window, B's first seconds are A's voice and B's first labels A's;
+    # from the window's last seconds only, B is someone else within a hop or so.
+    ref = [(0.5, 9.0, "A"), (9.3, 18.0, "B"), (18.3, 27.0, "A"), (27.3, 36.0, "B")]
+    audio = meeting(ref)
+
+    def der(span: float) -> float:
+        d = OnlineDiarizer(MergingSegmenter((0, 1)), ToneEmbedder(), options=DiarizeOptions(embed_span_s=span))
+        return score(ref, run_online(d, audio)).der
+
+    whole, recent = der(DiarizeOptions().window_s), der(DiarizeOptions().embed_span_s)
+    assert recent < 0.1 and whole > recent + 0.1
 
 
 def test_too_little_solo_speech_is_not_embedded_but_keeps_its_speaker():
