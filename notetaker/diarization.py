@@ -1,6 +1,8 @@
 """Who speaks, during a recording: one live diarizer per channel of the source (diarize.online),
 the speakers of finals (split where the speaker changes, diarize.assign), and the offline pass
-that relabels the whole meeting at its end (diarize.offline) in one transaction.
+that relabels the whole meeting at its end (diarize.offline) in one transaction; and the same
+two passes over a stored meeting's kept audio (find_speakers: `notetaker speakers ID --find`,
+and recovery after a crash).
 
 The mic and system channels are a prior: they have separate diarizers whose labels come from
 one LabelBook, so they never share a label (mic S1, S2; system S3; ...) unless a person merges
@@ -22,6 +24,8 @@ from storage.speakers import labels_from_spans
 
 if TYPE_CHECKING:  # the diarize package loads with the first LiveSpeakers: the CLI starts without it
     from diarize.online import DiarizeOptions, Turn
+
+    from notetaker.config import Settings
 
 MAX_SPEAKERS = 20  # --speakers N: more than this is a typo, not a meeting
 LIVE_BEHIND_S = 30.0  # live, the diarizer skips audio rather than fall further behind than this
@@ -87,18 +91,102 @@ class LiveSpeakers:
             i -= 1
         return split_by_speaker(final, turns[i:])
 
-    def relabel(self, store: SessionStore, session_id: int) -> int:
+    def relabel(self, store: SessionStore, session_id: int, fresh: bool = False) -> int:
         """The offline pass: every channel re-clustered, the segments' labels updated in one
-        transaction (seq and text untouched); how many segments it labelled."""
+        transaction (seq and text untouched); how many segments it labelled. `fresh` (no one
+        saw live labels): the segments no turn overlaps lose the labels they had (else they
+        keep them), and labels are numbered S1, S2, ... in the order people first speak."""
         from diarize.offline import recluster
 
         segments = store.segments(session_id)
         mono = len(self.labels) == 1
-        labels: dict[int, str] = {}
+        labels: dict[int, str | None] = {}
+        if fresh:
+            labels = {s.seq: None for s in segments if mono or s.channel in self.diarizers}
         for channel, d in self.diarizers.items():
             turns = recluster(d, self.speakers if mono else None, None if mono else self.speakers)
             labels.update(labels_from_spans(segments, turns, None if mono else channel))
-        return store.relabel(session_id, labels) if labels else 0
+        if fresh:
+            from diarize.online import label_text
+
+            order = {}
+            for seg in sorted(segments, key=lambda s: (s.start_s, s.seq)):
+                if labels.get(seg.seq) and labels[seg.seq] not in order:
+                    order[labels[seg.seq]] = label_text(len(order) + 1)
+            labels = {seq: order.get(label) if label else None for seq, label in labels.items()}
+        if labels:
+            store.relabel(session_id, labels)
+        return sum(1 for label in labels.values() if label)
+
+
+class FindError(Exception):
+    """Speakers cannot be found for this meeting: one line."""
+
+
+def find_speakers_allowed(store: SessionStore, session_id: int) -> None:
+    """FindError (one line) when the meeting's speakers have names: labels found afresh are
+    not the old ones, and a name would move to another voice."""
+    named = store.speaker_names(session_id)
+    if named:
+        which = ", ".join(f"{label}={name}" for label, name in sorted(named.items()))
+        raise FindError(f"meeting {session_id} has named speakers ({which}); finding speakers again would give "
+                        f"those names to other voices: clear them first (`notetaker speakers {session_id} "
+                        f"--rename {min(named)}=`)")
+
+
+def find_speakers(store: SessionStore, reader, session_id: int, folder: Path | None, speakers: int | None = None,
+                  on_progress: Callable[[float, float], None] | None = None, models: tuple | None = None
+                  ) -> tuple[int, int]:
+    """Label a stored meeting's segments from its kept audio (a SpoolReader): the live pass
+    and then the offline pass over the whole meeting, as if it had been heard with labels on;
+    every segment of the channels heard gets the label of the turns it overlaps most, or
+    none, in one transaction. For a meeting recorded with labels off, or recovered after a
+    crash. FindError (one line) when names were given (find_speakers_allowed). (labelled
+    segments, speakers found); `on_progress(done_s, total_s)` after each block of audio;
+    `models`: (segmenter, embedder) already loaded, instead of `folder`'s."""
+    find_speakers_allowed(store, session_id)
+    from notetaker.spool import store_label
+
+    labels = [store_label(c) for c in reader.channels]
+    if models is not None:
+        live = LiveSpeakers(*models, labels, speakers)
+    else:
+        live = load_live(Diarization(True, folder, speakers), labels, realtime=False)
+    total = reader.seconds
+    done = 0.0
+    for block in reader.blocks(0.0, None, 30.0):
+        live.feed(block)
+        while live.has_work:
+            live.step()
+        done += len(block) / 16_000
+        if on_progress is not None:
+            on_progress(min(done, total), total)
+    live.finish()
+    labelled = live.relabel(store, session_id, fresh=True)
+    return labelled, len(store.speakers(session_id))
+
+
+def recovery_labeller(settings: Settings, store: SessionStore, session_id: int) -> Callable[[object], str] | None:
+    """What recovery calls to label a recovered meeting's speakers from its spool
+    (recover_session's `label_speakers`): None where labels are off in the config or the
+    models are not pulled. A meeting whose speakers have names keeps its labels."""
+    if settings.diarize == "off":
+        return None
+    from notetaker.models import diarization_folder
+
+    folder = diarization_folder(settings)
+    if folder is None:
+        return None
+
+    def label(reader) -> str:
+        try:
+            find_speakers_allowed(store, session_id)
+        except FindError:
+            return "speaker labels left as they were: the speakers have names"
+        labelled, found = find_speakers(store, reader, session_id, folder)
+        return f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} labelled"
+
+    return label
 
 
 def load_live(diarization: Diarization, labels: Sequence[str | None], realtime: bool) -> LiveSpeakers:

@@ -50,6 +50,7 @@ from notetaker.spool import (
     open_spool,
     parked_finals,
     spool_folder,
+    store_label,
 )
 
 OVERLAP_S = 0.3  # re-heard before the last final, so a word cut at the boundary is whole
@@ -58,7 +59,6 @@ MAX_DEDUP_WORDS = 4  # a new final that starts inside the overlap loses words th
 PAUSE_S = 0.09  # quiet this long right after the last final: it ended at a pause
 PAUSE_DB = 8.0  # quiet: below the local noise floor (10th percentile of 30 ms frames) + this
 SILENCE_DBFS = -60.0  # ... or below this, whatever the floor
-MONO = "mono"  # the spool's name for a source's one unnamed channel (stored as no channel)
 
 
 class RecoveryError(Exception):
@@ -91,11 +91,7 @@ class RecoveryResult:
     file_note: str | None = None  # one line: the meeting came from a file, not played to its end (gone, changed)
     already_complete: bool = False  # nothing to do: the meeting was complete
     spool_error: str | None = None  # the transcript is complete but the spool could not be compacted
-
-
-def store_label(spool_channel: str) -> str | None:
-    """The `segments.channel` value for a spool channel name."""
-    return None if spool_channel == MONO else spool_channel
+    speakers_note: str | None = None  # one line: what finding speakers did (label_speakers), or why it did not
 
 
 @dataclass(frozen=True)
@@ -227,13 +223,18 @@ def _exclusive(folder: Path, session_id: int):
 def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, engine: Engine | Callable[[], Engine],
                     *, keep_audio: bool = True, vocabulary: tuple[str, ...] = (),
                     on_final: Callable[[SegmentRecord], None] | None = None,
-                    on_progress: Callable[[float, float], None] | None = None) -> RecoveryResult:
+                    on_progress: Callable[[float, float], None] | None = None,
+                    label_speakers: Callable[[SpoolReader], str] | None = None) -> RecoveryResult:
     """Transcribe what meeting `session_id` left unheard, append it, mark it complete.
 
     `engine` may be a factory: it is called only when there is audio to transcribe.
     `vocabulary`: the user's terms (Settings.vocabulary), as a live meeting would have had them.
-    `on_progress(done_s, total_s)` reports spool seconds handled. RecoveryError (one line)
-    when the meeting has no audio or is still recording; a complete meeting is left as is.
+    `on_progress(done_s, total_s)` reports spool seconds handled. `label_speakers(reader)`,
+    once the transcript is complete and before the spool is compacted (or dropped), labels
+    the whole meeting's speakers from its audio and says what it did in one line
+    (RecoveryResult.speakers_note); it failing costs the labels only. RecoveryError (one
+    line) when the meeting has no audio or is still recording; a complete meeting is left as
+    is.
     """
     session = store.get_session(session_id)
     folder = spool_folder(sessions_dir, session_id)
@@ -269,11 +270,20 @@ def recover_session(store: SessionStore, sessions_dir: Path, session_id: int, en
         finally:
             if audio is not None:
                 audio.close()
+        if label_speakers is not None:
+            result.speakers_note = _label_speakers(label_speakers, folder)
     try:
         finish_spool(folder, compact=True, keep=keep_audio)
     except SpoolError as e:
         result.spool_error = str(e)
     return result
+
+
+def _label_speakers(label: Callable[[SpoolReader], str], folder: Path) -> str:
+    try:
+        return label(open_spool(folder))
+    except Exception as e:  # the transcript is complete and saved: only the labels are missing
+        return f"speaker labels were not found: {' '.join(str(e).split()) or type(e).__name__}"
 
 
 def _source_file(session: SessionRecord, reader: SpoolReader) -> tuple[AudioFile | None, str | None]:

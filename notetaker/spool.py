@@ -88,6 +88,12 @@ def _write_meta(folder: Path, meta: dict) -> None:
 # The channel lists a recorder writes: one unnamed source, a microphone, system audio,
 # both mixed, or both apart (the order is the raw file's interleaving).
 CHANNEL_LAYOUTS = {("mono",), ("mic",), ("system",), ("mix",), ("mic", "system")}
+MONO = "mono"  # the spool's name for a source's one unnamed channel (stored as no channel)
+
+
+def store_label(spool_channel: str) -> str | None:
+    """The `segments.channel` value for a spool channel name."""
+    return None if spool_channel == MONO else spool_channel
 
 
 def _read_meta(folder: Path) -> dict:

@@ -115,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--merge", dest="edits", action="append", type=_speaker_edit("merge"), default=[],
                     metavar="FROM=INTO", help="one person heard as two labels: S3=S1 moves S3's segments to S1; "
                                              "repeatable; applied in the order given, all or none")
+    sp.add_argument("--find", action="store_true",
+                    help="find who speaks from the meeting's kept audio and label its segments (for a meeting "
+                         "recorded with labels off, or recovered); needs `notetaker models pull diarization`")
+    sp.add_argument("--count", type=_positive_int, metavar="N", help="with --find: how many people speak, when you know")
     sp.add_argument("--json", action="store_true", help="one JSON line per speaker")
     sp.set_defaults(func="speakers")
 
@@ -159,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--all", action="store_true", help="recover every interrupted meeting that has audio")
     rc.add_argument("--engine", help="speech engine (default: the one the meeting was recorded with)")
     rc.add_argument("--model", help="model name, local folder or hub repo id (default: the meeting's)")
+    rc.add_argument("--no-diarize", action="store_true",
+                    help="leave speaker labels as they are (by default a recovered meeting's speakers are found "
+                         "again from its whole audio, where the diarization models are pulled)")
     rc.add_argument("--json", action="store_true")
     rc.set_defaults(func="recover")
 
@@ -297,12 +304,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from rewrite.base import RewriteError
 
     from notetaker.audio import AudioError
+    from notetaker.diarization import FindError
     from notetaker.meetings import DeleteError
     from notetaker.recovery import RecoveryError
     from notetaker.spool import SpoolError
 
     return (UsageError, ConfigError, AudioError, ASRError, StoreError, RewriteError, SpoolError, RecoveryError,
-            DeleteError)
+            DeleteError, FindError)
 
 
 def _search_words(parser: argparse.ArgumentParser, args: argparse.Namespace, extras: list[str],

@@ -1,12 +1,14 @@
 """`notetaker speakers ID`: a meeting's speaker labels with their names and talk time; name
-them (`--rename S2=Anya`) or merge two labels that are one person (`--merge S3=S1`)."""
+them (`--rename S2=Anya`) or merge two labels that are one person (`--merge S3=S1`); find
+them from the meeting's kept audio (`--find`, for a meeting recorded with labels off or
+recovered after a crash)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from notetaker.cli.output import EXIT_OK, write_json
+from notetaker.cli.output import EXIT_OK, UsageError, write_json
 from notetaker.config import Settings
 from notetaker.inert import inert
 from notetaker.prepare import open_store
@@ -14,7 +16,13 @@ from notetaker.summary import duration_text
 
 
 def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
-    with open_store(settings, readonly=not args.edits) as store:
+    if args.count is not None and not args.find:
+        raise UsageError("--count goes with --find")
+    if args.find and args.edits:
+        raise UsageError("--find labels the meeting afresh: rename or merge after it, not with it")
+    with open_store(settings, readonly=not (args.edits or args.find)) as store:
+        if args.find:
+            _find(store, settings, args)
         if args.edits:
             for (kind, a, b), result in zip(args.edits, store.edit_speakers(args.id, args.edits)):
                 done = (f"merged {a} into {b} ({result} segment{'' if result == 1 else 's'})" if kind == "merge"
@@ -35,3 +43,32 @@ def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{inert(s.label):8}  {inert(s.name or '-'):{width}}  {duration_text(s.talk_s):>7}  {s.segments:>8}  "
               f"{', '.join(s.channels) or '-'}")
     return EXIT_OK
+
+
+def _find(store, settings: Settings, args: argparse.Namespace) -> None:
+    from notetaker.audio.playback import meeting_audio
+    from notetaker.diarization import MAX_SPEAKERS, find_speakers, find_speakers_allowed
+    from notetaker.models import diarization_folder
+
+    session = store.get_session(args.id)  # SessionNotFound: one line
+    if session.status == "recording":
+        raise UsageError(f"meeting {args.id} is still recording; its labels come at its end")
+    if args.count is not None and args.count > MAX_SPEAKERS:
+        raise UsageError(f"--count is at most {MAX_SPEAKERS}")
+    folder = diarization_folder(settings)
+    if folder is None:
+        raise UsageError("finding speakers needs the diarization models: `notetaker models pull diarization`")
+    reader = meeting_audio(settings.sessions_dir, args.id)  # AudioError: no audio kept
+    find_speakers_allowed(store, args.id)
+    print(f"finding speakers in {duration_text(reader.seconds)} of meeting {args.id}'s audio", file=sys.stderr)
+    shown = sys.stderr.isatty()
+
+    def progress(done: float, total: float) -> None:
+        if shown:
+            print(f"\r  {duration_text(done)} of {duration_text(total)}", end="", file=sys.stderr, flush=True)
+
+    labelled, found = find_speakers(store, reader, args.id, folder, args.count, on_progress=progress)
+    if shown:
+        print(file=sys.stderr)
+    print(f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} "
+          "labelled", file=sys.stderr)

@@ -355,6 +355,7 @@ def _list_recoverable(found, as_json: bool) -> int:
 
 
 def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]) -> int:
+    from notetaker.diarization import recovery_labeller
     from notetaker.recovery import RecoveryError, recover_session
 
     engines: dict[tuple, object] = {}
@@ -380,7 +381,8 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
 
         try:
             result = recover_session(store, settings.sessions_dir, sid, engine, keep_audio=settings.keep_audio,
-                                     vocabulary=settings.vocabulary, on_final=show)
+                                     vocabulary=settings.vocabulary, on_final=show,
+                                     label_speakers=None if args.no_diarize else recovery_labeller(settings, store, sid))
         except RecoveryError as e:
             if len(ids) == 1:
                 raise UsageError(str(e)) from None
@@ -392,7 +394,7 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
             write_json({"type": "recovered", "id": sid, "status": "complete", "added": len(result.added),
                         "from_s": round(resumed, 3), "audio_s": round(result.audio_s, 3),
                         "already_complete": result.already_complete, "spool_error": result.spool_error,
-                        "file_note": result.file_note})
+                        "file_note": result.file_note, "speakers": result.speakers_note})
         elif result.already_complete:
             print(f"meeting {sid} is complete; nothing to recover", file=sys.stderr)
         else:
@@ -401,6 +403,8 @@ def _recover(store, settings: Settings, args: argparse.Namespace, ids: list[int]
                   f"(`notetaker show {sid}`)", file=sys.stderr)
         if result.file_note:
             print(f"notetaker: meeting {sid}: {result.file_note}", file=sys.stderr)
+        if result.speakers_note and not args.json:
+            print(f"meeting {sid}: {result.speakers_note}", file=sys.stderr)
         if result.spool_error:
             print(f"notetaker: {result.spool_error}; the raw audio stays in {settings.sessions_dir / str(sid)}",
                   file=sys.stderr)

@@ -78,6 +78,9 @@ class AppDeps:
     keep_audio: bool = True  # keep the compacted audio after a clean stop
     output_device: str | None = None  # where a line's audio plays (`p`); None: the system's default output
     engine_loader: Callable[[str | None, str | None], Engine] | None = None  # (name, model) → engine, for recovery
+    # recovery: (store, meeting id) → what labels its speakers from its spool, or None
+    # (notetaker.diarization.recovery_labeller)
+    recovery_labeller: Callable[[SessionStore, int], Callable[[Any], str] | None] | None = None
     # speaker labels: the live diarizer for the source's channel labels (loaded on the compute
     # thread; notetaker.diarization.speakers_factory); None: no speakers
     speakers_factory: Callable[[tuple], Any] | None = None

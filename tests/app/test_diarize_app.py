@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from asr.base import Final
@@ -79,7 +80,8 @@ def test_stored_finals_carry_their_speakers_split_at_a_change(tmp_path):
 
 
 def test_the_offline_pass_fixes_live_labels_in_one_transaction(tmp_path, monkeypatch):
-    # Noisy voices make the live pass invent speakers; at the end the meeting has the three there are.
+    # Noisy voices make the live pass get labels wrong (invent speakers, or give a turn another's
+    # label); at the end the meeting has the three there are, each with one label.
     turns = [(0.5 + 4 * i, 4.2 + 4 * i, "ABC"[i % 3]) for i in range(15)]
     script = [final(4.2 + 4 * i, f"Line number {i}.", start=0.6 + 4 * i) for i in range(15)]
     store = SessionStore.open(tmp_path / "nt.db")
@@ -93,10 +95,10 @@ def test_the_offline_pass_fixes_live_labels_in_one_transaction(tmp_path, monkeyp
     # thresholds for the tone stand-in's embeddings (tests/diarize/test_offline.py says why)
     from tests.diarize.test_offline import TONE_OPTIONS
 
-    factory = lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(noise=1.0, seed=1), (None,),  # noqa: E731
+    factory = lambda: LiveSpeakers(ToneSegmenter(), ToneEmbedder(noise=1.2, seed=1), (None,),  # noqa: E731
                                    options=TONE_OPTIONS)
     result = Recorder(store, ScriptedEngine(script), source, title="t", listeners=[Live()], speakers=factory).run()
-    assert len(set(live_labels)) > 3
+    assert len(set(live_labels)) > 3 or any(live_labels[i] != live_labels[i % 3] for i in range(15))
     stored = [s.speaker for s in store.segments(result.session_id)]
     assert len(set(stored)) == 3
     assert all(stored[i] == stored[i % 3] for i in range(15))  # A, B, C each one label throughout
@@ -300,3 +302,75 @@ def test_without_the_models_a_file_is_transcribed_and_one_line_says_how_to_get_t
         "(`notetaker models pull diarization`)"]
     quiet = cli("transcribe", tone, "--no-diarize")
     assert quiet.rc == 0 and "speaker labels" not in quiet.err
+
+
+# -- speakers found afterwards: recovery, `speakers --find` --------------------------------------
+
+
+def _doubles_labeller(store, sid):
+    from notetaker.diarization import find_speakers
+
+    def label(reader) -> str:
+        labelled, found = find_speakers(store, reader, sid, None, models=(ToneSegmenter(), ToneEmbedder(noise=0.2)))
+        return f"{found} speakers found; {labelled} segments labelled"
+
+    return label
+
+
+def test_a_recovered_meeting_gets_its_speakers_from_its_whole_audio(tmp_path):
+    # The crash came while every final was held for its speaker: none was stored, none labelled.
+    # Recovery transcribes the spool and then finds the speakers over the whole of it.
+    db, spool, wav = tmp_path / "nt.db", tmp_path / "sessions", _wav(tmp_path)
+    code = textwrap.dedent(CRASH).format(root=str(ROOT), db=str(db), spool=str(spool), wav=str(wav))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 9, done.stderr
+    store = SessionStore.open(db)
+    (session,) = store.interrupted_sessions()
+    result = recover_session(store, spool, session.id, ScriptedEngine(SCRIPT),
+                             label_speakers=_doubles_labeller(store, session.id))
+    rows = [(s.text, s.speaker) for s in store.segments(session.id)]
+    assert len(rows) >= 2 and all(label for _, label in rows), rows
+    # numbered afresh in the order people first speak; A's "Then we wait" is not B's turn
+    assert rows[0][1] == "S1" and rows[1] == ("Then we wait for Monday.", "S2")
+    assert result.speakers_note == f"{len({r[1] for r in rows})} speakers found; {len(rows)} segments labelled"
+    assert store.get_session(session.id).status == "complete"
+
+
+def test_finding_speakers_that_fails_costs_only_the_labels(tmp_path):
+    from .spooled import interrupted_meeting
+
+    store = SessionStore.open(tmp_path / "nt.db")
+    audio = meeting(TURNS, 20.0)
+    sid = interrupted_meeting(store, tmp_path / "sessions", audio, [])
+
+    def broken(reader) -> str:
+        raise OSError("No space left on device")
+
+    result = recover_session(store, tmp_path / "sessions", sid, ScriptedEngine(SCRIPT), label_speakers=broken)
+    assert result.speakers_note == "speaker labels were not found: No space left on device"
+    assert [s.text for s in store.segments(sid)] == [c.event.text for c in SCRIPT]
+    assert store.get_session(sid).status == "complete"
+    assert all(s.speaker is None for s in store.segments(sid))
+
+
+def test_finding_speakers_again_leaves_named_speakers_alone(tmp_path):
+    from notetaker.diarization import FindError, find_speakers, recovery_labeller
+    from notetaker.spool import open_spool, spool_folder
+
+    from .spooled import interrupted_meeting
+
+    store = SessionStore.open(tmp_path / "nt.db")
+    sid = interrupted_meeting(store, tmp_path / "sessions", meeting(TURNS, 20.0), [(c.event.text, c.event.start, c.event.end)
+                                                                                   for c in SCRIPT])
+    reader = open_spool(spool_folder(tmp_path / "sessions", sid))
+    assert find_speakers(store, reader, sid, None, models=(ToneSegmenter(), ToneEmbedder(noise=0.2))) == (3, 3)
+    labels = [s.speaker for s in store.segments(sid)]
+    store.rename_speaker(sid, "S1", "Anya")
+    with pytest.raises(FindError, match=r"meeting \d+ has named speakers \(S1=Anya\)"):
+        find_speakers(store, reader, sid, None, models=(ToneSegmenter(), ToneEmbedder()))
+    assert [s.speaker for s in store.segments(sid)] == labels  # nothing changed
+
+    from notetaker.config import load_settings
+
+    settings = load_settings({"home": str(tmp_path), "diarize": "off"}, env={})
+    assert recovery_labeller(settings, store, sid) is None  # labels off: recovery leaves them

@@ -195,9 +195,13 @@ class SessionsScreen(SessionScreen):
                     return load(s.engine, s.model)
 
                 try:
+                    labeller = deps.recovery_labeller(deps.store, r.session.id) if deps.recovery_labeller else None
                     result = recover_session(deps.store, deps.spool_dir, r.session.id, engine,
-                                             keep_audio=deps.keep_audio, vocabulary=deps.options.vocabulary)
+                                             keep_audio=deps.keep_audio, vocabulary=deps.options.vocabulary,
+                                             label_speakers=labeller)
                     text = f"meeting {r.session.id} recovered: {len(result.added)} more segments"
+                    if result.speakers_note:
+                        text += f"; {result.speakers_note}"
                     app.call_from_thread(app.notify, text)
                 except Exception as e:  # one line per meeting; the others still run
                     why = str(e) if isinstance(e, RecoveryError) else f"{type(e).__name__}: {one_line(e)}"
