@@ -166,6 +166,28 @@ def find_speakers(store: SessionStore, reader, session_id: int, folder: Path | N
     return labelled, len(store.speakers(session_id))
 
 
+def find_in_meeting(settings: Settings, store: SessionStore, session_id: int, count: int | None = None,
+                    on_progress: Callable[[float, float], None] | None = None) -> str:
+    """find_speakers for a stored meeting from its kept audio, with the models the settings
+    point to; what it did in one line. FindError or AudioError (one line) when it cannot:
+    the meeting is recording, the models are not pulled, no audio was kept, or its speakers
+    have names."""
+    from notetaker.audio.playback import meeting_audio
+    from notetaker.models import diarization_folder
+
+    if store.get_session(session_id).status == "recording":
+        raise FindError(f"meeting {session_id} is still recording; its labels come at its end")
+    if count is not None and count > MAX_SPEAKERS:
+        raise FindError(f"at most {MAX_SPEAKERS} speakers")
+    folder = diarization_folder(settings)
+    if folder is None:
+        raise FindError("finding speakers needs the diarization models: `notetaker models pull diarization`")
+    reader = meeting_audio(settings.sessions_dir, session_id)
+    find_speakers_allowed(store, session_id)
+    labelled, found = find_speakers(store, reader, session_id, folder, count, on_progress=on_progress)
+    return f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} labelled"
+
+
 def recovery_labeller(settings: Settings, store: SessionStore, session_id: int) -> Callable[[object], str] | None:
     """What recovery calls to label a recovered meeting's speakers from its spool
     (recover_session's `label_speakers`): None where labels are off in the config or the

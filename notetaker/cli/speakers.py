@@ -46,29 +46,20 @@ def cmd_speakers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _find(store, settings: Settings, args: argparse.Namespace) -> None:
-    from notetaker.audio.playback import meeting_audio
-    from notetaker.diarization import MAX_SPEAKERS, find_speakers, find_speakers_allowed
-    from notetaker.models import diarization_folder
+    from notetaker.diarization import MAX_SPEAKERS, find_in_meeting
 
-    session = store.get_session(args.id)  # SessionNotFound: one line
-    if session.status == "recording":
-        raise UsageError(f"meeting {args.id} is still recording; its labels come at its end")
     if args.count is not None and args.count > MAX_SPEAKERS:
         raise UsageError(f"--count is at most {MAX_SPEAKERS}")
-    folder = diarization_folder(settings)
-    if folder is None:
-        raise UsageError("finding speakers needs the diarization models: `notetaker models pull diarization`")
-    reader = meeting_audio(settings.sessions_dir, args.id)  # AudioError: no audio kept
-    find_speakers_allowed(store, args.id)
-    print(f"finding speakers in {duration_text(reader.seconds)} of meeting {args.id}'s audio", file=sys.stderr)
     shown = sys.stderr.isatty()
 
     def progress(done: float, total: float) -> None:
         if shown:
-            print(f"\r  {duration_text(done)} of {duration_text(total)}", end="", file=sys.stderr, flush=True)
+            print(f"\rfinding speakers: {duration_text(done)} of {duration_text(total)}", end="", file=sys.stderr,
+                  flush=True)
 
-    labelled, found = find_speakers(store, reader, args.id, folder, args.count, on_progress=progress)
-    if shown:
-        print(file=sys.stderr)
-    print(f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} "
-          "labelled", file=sys.stderr)
+    try:
+        done = find_in_meeting(settings, store, args.id, args.count, on_progress=progress)
+    finally:
+        if shown:
+            print(file=sys.stderr)
+    print(done, file=sys.stderr)

@@ -25,7 +25,7 @@ from notetaker.cli.output import (
     say_speakers_off,
 )
 from notetaker.config import Settings
-from notetaker.diarization import recovery_labeller, speakers_factory
+from notetaker.diarization import find_in_meeting, recovery_labeller, speakers_factory
 from notetaker.prepare import Factories, open_store, prepare, session_options
 from notetaker.summary import duration_text
 
@@ -86,6 +86,7 @@ def build_deps(settings: Settings, store, *, source_factory: Callable | None = N
                    spool_dir=settings.sessions_dir, keep_audio=settings.keep_audio,
                    output_device=settings.output_device, engine_loader=factories.engine_by_name, rewrite_choices=factories.rewrite_choices,
                    recovery_labeller=lambda store, sid: recovery_labeller(settings, store, sid),
+                   find_speakers=lambda store, sid: find_in_meeting(settings, store, sid),
                    rewrite_choice_factory=factories.rewrite_choice)
 
 

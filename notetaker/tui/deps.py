@@ -81,6 +81,9 @@ class AppDeps:
     # recovery: (store, meeting id) → what labels its speakers from its spool, or None
     # (notetaker.diarization.recovery_labeller)
     recovery_labeller: Callable[[SessionStore, int], Callable[[Any], str] | None] | None = None
+    # a past meeting's speakers found afresh from its kept audio (notetaker.diarization.
+    # find_in_meeting): what it did in one line; None: not offered
+    find_speakers: Callable[[SessionStore, int], str] | None = None
     # speaker labels: the live diarizer for the source's channel labels (loaded on the compute
     # thread; notetaker.diarization.speakers_factory); None: no speakers
     speakers_factory: Callable[[tuple], Any] | None = None

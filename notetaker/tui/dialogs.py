@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
@@ -143,18 +143,24 @@ def speaker_option(s: SpeakerRecord) -> str:
 class SpeakersDialog(ModalScreen[bool]):
     """A meeting's speakers with their names and talk time. Enter renames the highlighted one
     (an empty name shows its label again); `m` takes it to merge, then enter on another merges
-    it into that one (a person picking both may join the mic and system sides). Writes as it
-    goes; dismisses True when anything changed, so the screen shows the names again."""
+    it into that one (a person picking both may join the mic and system sides). With `find`
+    (a past meeting), `f` finds the speakers afresh from its kept audio, off the UI thread
+    (notetaker.diarization.find_in_meeting: what it did, one line). Writes as it goes;
+    dismisses True when anything changed, so the screen shows the names again."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "merge", "Merge into…"),
+        Binding("f", "find", "Find from the audio"),
         Binding("escape", "close", "Close"),
     ]
 
-    def __init__(self, store: SessionStore, session_id: int) -> None:
+    def __init__(self, store: SessionStore, session_id: int,
+                 find: Callable[[SessionStore, int], str] | None = None) -> None:
         super().__init__()
         self.store = store
         self.session_id = session_id
+        self.find = find
+        self.finding = False
         self.changed = False
         self.merging: str | None = None  # the label picked to merge into another
         self.speakers: list[SpeakerRecord] = []
@@ -164,11 +170,37 @@ class SpeakersDialog(ModalScreen[bool]):
             yield Label("Speakers", classes="title")
             yield OptionList(id="speakers")
             yield Static(id="merging", classes="field")
-            yield Static("enter  rename    m  merge into…    escape  close", classes="hint")
+            find = "    f  find from the audio" if self.find else ""
+            yield Static(f"enter  rename    m  merge into…{find}    escape  close", classes="hint")
 
     def on_mount(self) -> None:
         self.show()
         self.query_one("#speakers", OptionList).focus()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        return self.find is not None if action == "find" else True
+
+    def action_find(self) -> None:
+        if self.find is None or self.finding:
+            return
+        self.finding = True
+        self.notify("finding speakers in the meeting's audio…")
+        self._find(self.find)
+
+    @work(thread=True, exclusive=True, group="find-speakers")
+    def _find(self, find: Callable[[SessionStore, int], str]) -> None:
+        try:
+            done, severity = find(self.store, self.session_id), "information"
+        except Exception as e:  # one line: no models, no audio kept, named speakers, ...
+            done, severity = " ".join(str(e).split()) or type(e).__name__, "error"
+        self.app.call_from_thread(self._found, done, severity)
+
+    def _found(self, done: str, severity: str) -> None:
+        self.finding = False
+        if severity != "error":
+            self.changed = True
+        self.notify(done, severity=severity)
+        self.show()
 
     def show(self) -> None:
         listing = self.query_one("#speakers", OptionList)

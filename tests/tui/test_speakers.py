@@ -224,3 +224,64 @@ def test_live_lines_take_the_labels_of_the_end_of_meeting_pass(store, tmp_path) 
     assert before[-1] == "[#3 00:00:02] S3 › me again"
     assert after == ["[#1 00:00:00] S1 › hello", "[#2 00:00:01] S2 › hi there", "[#3 00:00:02] S1 › me again"]
     assert "speaker labels are off: the segmentation model would not load" in notes
+
+
+def test_f_finds_the_speakers_of_a_meeting_recorded_without_them(store, make_deps) -> None:
+    sid = store.create_session("Standup", "whisper", "tiny.en", started_at="2025-03-06T10:00:00Z")
+    for text, start in [("Morning all.", 0.0), ("Morning.", 2.0), ("Let us start.", 4.0)]:
+        store.add_segment(sid, text, start, start + 1.5)
+    store.finish_session(sid, "complete", duration_s=6.0)
+    asked: list[tuple[int, bool]] = []
+
+    def find(st: SessionStore, meeting: int) -> str:  # stands in for find_in_meeting: labels as found
+        asked.append((meeting, threading.current_thread() is threading.main_thread()))
+        st.relabel(meeting, {1: "S1", 2: "S2", 3: "S1"})
+        return "2 speakers found; 3 segments labelled"
+
+    def refused(st: SessionStore, meeting: int) -> str:
+        from notetaker.diarization import FindError
+
+        raise FindError("finding speakers needs the diarization models: `notetaker models pull diarization`")
+
+    seen: dict[str, object] = {}
+
+    async def scenario(pilot):
+        await open_meeting(pilot, sid)
+        await pilot.press("S")
+        await settle(pilot)
+        seen["before"] = [str(o.prompt) for o in pilot.app.screen.query_one("#speakers", OptionList)._options]
+        await pilot.press("f")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if asked and any("found" in str(n.message) for n in pilot.app._notifications):
+                break
+        await settle(pilot)
+        seen["listed"] = [o.id for o in pilot.app.screen.query_one("#speakers", OptionList)._options]
+        seen["said"] = [str(n.message) for n in pilot.app._notifications]
+        await pilot.press("escape")
+        await settle(pilot)
+        seen["lines"] = lines(pilot.app)
+
+    drive(make_app(make_deps(store, find_speakers=find)), scenario)
+    assert seen["before"] == ["no speaker labels yet"]
+    assert asked == [(sid, False)]  # once, off the UI thread
+    assert seen["listed"] == ["S1", "S2"]
+    assert seen["said"][-1] == "2 speakers found; 3 segments labelled"
+    assert seen["lines"][:2] == ["[#1 00:00:00] S1: Morning all.", "[#2 00:00:02] S2: Morning."]
+
+    errors: list[str] = []
+
+    async def fails(pilot):
+        await open_meeting(pilot, sid)
+        await pilot.press("S")
+        await settle(pilot)
+        await pilot.press("f")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            errors[:] = [str(n.message) for n in pilot.app._notifications if n.severity == "error"]
+            if errors:
+                break
+
+    drive(make_app(make_deps(store, find_speakers=refused)), fails)
+    assert errors == ["finding speakers needs the diarization models: `notetaker models pull diarization`"]
+    assert [s.speaker for s in store.segments(sid)] == ["S1", "S2", "S1"]  # as it was

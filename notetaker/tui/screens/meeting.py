@@ -255,7 +255,7 @@ class MeetingScreen(Corrections, SessionScreen):
     def action_speakers(self) -> None:
         """Name the meeting's speakers or merge two; the transcript shows the names at once."""
         if self.session is not None:
-            self.app.push_screen(SpeakersDialog(self.deps.store, self.session_id),
+            self.app.push_screen(SpeakersDialog(self.deps.store, self.session_id, self.deps.find_speakers),
                                  lambda changed: self.call_later(self.load) if changed else None)
 
     def action_back(self) -> None:
