@@ -201,15 +201,20 @@ rec.run()
 """
 
 
-def test_a_crash_while_finals_are_held_loses_no_words(tmp_path):
+def _crashed_while_holding(tmp_path) -> tuple[SessionStore, Path, int]:
+    """The store, spool folder and meeting that CRASH left: interrupted, no final stored."""
     db, spool, wav = tmp_path / "nt.db", tmp_path / "sessions", _wav(tmp_path)
     code = textwrap.dedent(CRASH).format(root=str(ROOT), db=str(db), spool=str(spool), wav=str(wav))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 9, done.stderr
     store = SessionStore.open(db)
     (session,) = store.interrupted_sessions()  # opening the store marked it: its process is gone
-    sid = session.id
-    assert store.segments(sid) == []  # every final was held: none stored
+    assert store.segments(session.id) == []  # every final was held: none stored
+    return store, spool, session.id
+
+
+def test_a_crash_while_finals_are_held_loses_no_words(tmp_path):
+    store, spool, sid = _crashed_while_holding(tmp_path)
     result = recover_session(store, spool, sid, ScriptedEngine(SCRIPT))
     spooled = result.audio_s
     want = [c.event.text for c in SCRIPT if c.event.end <= spooled]
@@ -320,20 +325,14 @@ def _doubles_labeller(store, sid):
 def test_a_recovered_meeting_gets_its_speakers_from_its_whole_audio(tmp_path):
     # The crash came while every final was held for its speaker: none was stored, none labelled.
     # Recovery transcribes the spool and then finds the speakers over the whole of it.
-    db, spool, wav = tmp_path / "nt.db", tmp_path / "sessions", _wav(tmp_path)
-    code = textwrap.dedent(CRASH).format(root=str(ROOT), db=str(db), spool=str(spool), wav=str(wav))
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 9, done.stderr
-    store = SessionStore.open(db)
-    (session,) = store.interrupted_sessions()
-    result = recover_session(store, spool, session.id, ScriptedEngine(SCRIPT),
-                             label_speakers=_doubles_labeller(store, session.id))
-    rows = [(s.text, s.speaker) for s in store.segments(session.id)]
+    store, spool, sid = _crashed_while_holding(tmp_path)
+    result = recover_session(store, spool, sid, ScriptedEngine(SCRIPT), label_speakers=_doubles_labeller(store, sid))
+    rows = [(s.text, s.speaker) for s in store.segments(sid)]
     assert len(rows) >= 2 and all(label for _, label in rows), rows
     # numbered afresh in the order people first speak; A's "Then we wait" is not B's turn
     assert rows[0][1] == "S1" and rows[1] == ("Then we wait for Monday.", "S2")
     assert result.speakers_note == f"{len({r[1] for r in rows})} speakers found; {len(rows)} segments labelled"
-    assert store.get_session(session.id).status == "complete"
+    assert store.get_session(sid).status == "complete"
 
 
 def test_finding_speakers_that_fails_costs_only_the_labels(tmp_path):

@@ -66,7 +66,7 @@ class ToneSegmenter:
         size, step = 991, 270
         n = (len(window) - size) // step + 1
         idx = np.arange(size)[None, :] + step * np.arange(n)[:, None]
-        who = _who(window[idx])
+        who = self._heard(_who(window[idx]))
         out = np.zeros((n, 3), np.float32)
         first = [int(np.argmax(who[:, s])) if who[:, s].any() else -1 for s in range(len(PITCHES))]
         heard = sorted((f, s) for s, f in enumerate(first) if f >= 0)[-3:]  # the three latest voices
@@ -74,6 +74,10 @@ class ToneSegmenter:
         for k, s in enumerate(order):
             out[:, k] = who[:, s]
         return out
+
+    def _heard(self, who: np.ndarray) -> np.ndarray:
+        """(frames, len(PITCHES)) which voices the model hears in each frame: all of them."""
+        return who
 
 
 class ToneEmbedder:
@@ -127,16 +131,8 @@ class MergingSegmenter(ToneSegmenter):
         super().__init__()
         self.alike = alike
 
-    def __call__(self, window: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        size, step = 991, 270
-        n = (len(window) - size) // step + 1
-        idx = np.arange(size)[None, :] + step * np.arange(n)[:, None]
-        who = _who(window[idx])
+    def _heard(self, who: np.ndarray) -> np.ndarray:
+        who = who.copy()
         who[:, self.alike[0]] = who[:, list(self.alike)].any(1)
         who[:, list(self.alike[1:])] = False
-        out = np.zeros((n, 3), np.float32)
-        heard = sorted((int(np.argmax(who[:, s])), s) for s in range(len(PITCHES)) if who[:, s].any())[-3:]
-        for k, (_, s) in enumerate(heard):
-            out[:, k] = who[:, s]
-        return out
+        return who
