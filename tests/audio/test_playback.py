@@ -100,8 +100,11 @@ def test_ctrl_c_stops_the_whole_meeting_cleanly(pa, cli):
     audio = np.concatenate([clip(n) for n in ("es03", "es07", "es12", "es04")])  # about 16 s
     meeting = kept_meeting(cli.home, audio, ("mono",), [(0.0, 3.0, "first", None)])
     monitor = Monitor(pa, SINK).start()
+    # As from a terminal: a suite started in the background (`cmd &`) hands its children SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler.
     p = subprocess.Popen([sys.executable, "-m", "notetaker", "play", str(meeting.session_id)], cwd=cli.base,
-                         env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     line = ""
     while "playing" not in line and time.monotonic() < deadline:
