@@ -295,8 +295,8 @@ def ours(offline: bool) -> Callable[[Sequence[np.ndarray]], list[list[Turn]]]:
         key = tuple(id(a) for a in audios)
         if key not in _OURS:
             _OURS[key] = _ours_both(audios)
-        live, off, live_s, off_s = _OURS[key]
-        print(f"  (ours: live pass {live_s:.1f} s, offline pass {off_s:.2f} s, all meetings)")
+            print(f"  (ours: live pass {_OURS[key][2]:.1f} s, offline pass {_OURS[key][3]:.2f} s, all meetings)")
+        live, off = _OURS[key][:2]
         return off if offline else live
 
     return run

@@ -158,7 +158,7 @@ def find_speakers(store: SessionStore, reader, session_id: int, folder: Path | N
         live.feed(block)
         while live.has_work:
             live.step()
-        done += len(block) / 16_000
+        done += len(block) / reader.sample_rate
         if on_progress is not None:
             on_progress(min(done, total), total)
     live.finish()
@@ -171,20 +171,20 @@ def find_in_meeting(settings: Settings, store: SessionStore, session_id: int, co
     """find_speakers for a stored meeting from its kept audio, with the models the settings
     point to; what it did in one line. FindError or AudioError (one line) when it cannot:
     the meeting is recording, the models are not pulled, no audio was kept, or its speakers
-    have names."""
+    have names. `count`: the caller checks it (at most MAX_SPEAKERS)."""
     from notetaker.audio.playback import meeting_audio
     from notetaker.models import diarization_folder
 
     if store.get_session(session_id).status == "recording":
         raise FindError(f"meeting {session_id} is still recording; its labels come at its end")
-    if count is not None and count > MAX_SPEAKERS:
-        raise FindError(f"at most {MAX_SPEAKERS} speakers")
     folder = diarization_folder(settings)
     if folder is None:
         raise FindError("finding speakers needs the diarization models: `notetaker models pull diarization`")
     reader = meeting_audio(settings.sessions_dir, session_id)
-    find_speakers_allowed(store, session_id)
-    labelled, found = find_speakers(store, reader, session_id, folder, count, on_progress=on_progress)
+    return _found_line(*find_speakers(store, reader, session_id, folder, count, on_progress=on_progress))
+
+
+def _found_line(labelled: int, found: int) -> str:
     return f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} labelled"
 
 
@@ -202,11 +202,9 @@ def recovery_labeller(settings: Settings, store: SessionStore, session_id: int) 
 
     def label(reader) -> str:
         try:
-            find_speakers_allowed(store, session_id)
-        except FindError:
+            return _found_line(*find_speakers(store, reader, session_id, folder))
+        except FindError:  # the only one find_speakers raises: names were given
             return "speaker labels left as they were: the speakers have names"
-        labelled, found = find_speakers(store, reader, session_id, folder)
-        return f"{found} speaker{'' if found == 1 else 's'} found; {labelled} segment{'' if labelled == 1 else 's'} labelled"
 
     return label
 

@@ -41,6 +41,7 @@ from notetaker.audio import AudioError
 from notetaker.audio.file import SHORTFALL_S, AudioFile, open_audio, path_text
 from notetaker.audio.spool_source import SpoolSource, SpoolThenFile
 from notetaker.channels import Continuation
+from notetaker.errors import one_line
 from notetaker.recorder import Progress, Recorder, RecorderListener
 from notetaker.spool import (
     WAITING,
@@ -283,7 +284,7 @@ def _label_speakers(label: Callable[[SpoolReader], str], folder: Path) -> str:
     try:
         return label(open_spool(folder))
     except Exception as e:  # the transcript is complete and saved: only the labels are missing
-        return f"speaker labels were not found: {' '.join(str(e).split()) or type(e).__name__}"
+        return f"speaker labels were not found: {one_line(e)}"
 
 
 def _source_file(session: SessionRecord, reader: SpoolReader) -> tuple[AudioFile | None, str | None]:

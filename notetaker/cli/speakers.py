@@ -51,15 +51,18 @@ def _find(store, settings: Settings, args: argparse.Namespace) -> None:
     if args.count is not None and args.count > MAX_SPEAKERS:
         raise UsageError(f"--count is at most {MAX_SPEAKERS}")
     shown = sys.stderr.isatty()
+    started = False
 
     def progress(done: float, total: float) -> None:
+        nonlocal started
         if shown:
+            started = True
             print(f"\rfinding speakers: {duration_text(done)} of {duration_text(total)}", end="", file=sys.stderr,
                   flush=True)
 
     try:
         done = find_in_meeting(settings, store, args.id, args.count, on_progress=progress)
     finally:
-        if shown:
+        if started:  # end the progress line
             print(file=sys.stderr)
     print(done, file=sys.stderr)

@@ -21,6 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from notetaker.errors import one_line
 from notetaker.inert import inert
 from notetaker.summary import duration_text
 from notetaker.tui.display import EDITED_MARK, change_text
@@ -192,7 +193,7 @@ class SpeakersDialog(ModalScreen[bool]):
         try:
             done, severity = find(self.store, self.session_id), "information"
         except Exception as e:  # one line: no models, no audio kept, named speakers, ...
-            done, severity = " ".join(str(e).split()) or type(e).__name__, "error"
+            done, severity = one_line(e), "error"
         self.app.call_from_thread(self._found, done, severity)
 
     def _found(self, done: str, severity: str) -> None:
